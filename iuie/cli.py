@@ -1,0 +1,53 @@
+"""The ``iuie`` command: a thin dispatcher over ``iuie.commands``.
+
+Each sub-command lives in its own module so that ``iuie score`` does not import JAX and ``iuie
+convert-checkpoint`` does not import seqio. Modules are imported only for the command that runs (and for
+``--help``, which needs their one-line summaries).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+# Sub-command name -> module under iuie.commands.
+COMMANDS: dict[str, str] = {
+        "format": "iuie.commands.format_views",
+        "score": "iuie.commands.score",
+        "demo": "iuie.commands.demo",
+        "convert-checkpoint": "iuie.commands.convert_checkpoint",
+}
+
+
+def _summary(module) -> str:
+    doc = (module.__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="iuie", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    wanted = [a for a in argv if not a.startswith("-")][:1]
+    for name, module_name in COMMANDS.items():
+        # Import every module only for top-level help; otherwise just the one asked for.
+        if wanted and wanted[0] != name:
+            sub.add_parser(name)
+            continue
+        module = importlib.import_module(module_name)
+        command = sub.add_parser(name, help=_summary(module), description=module.__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
