@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
         "score": "iuie.commands.score",
         "demo": "iuie.commands.demo",
         "convert-checkpoint": "iuie.commands.convert_checkpoint",
+    "zeroshot-splits": "iuie.commands.zeroshot_splits",
 }
 
 
