@@ -27,8 +27,9 @@ Deliberate differences from the reference (each one a reference bug; docs/format
    literally where the template has ``{0}`` and leaves every other character alone. The returned
    ``instruction`` field is still the reference's template, ``{0}`` included.
 2. Single quotes in events. The reference replaces ``'`` with ``#$%#`` in EE and EET event types and triggers
-   (targets only, so its evaluator then compares against options that still hold the quote). iuie keeps the
-   quote; ``reference_quirks=True`` reproduces the replacement exactly.
+   in targets only, while the options and the sentence keep the quote: the model must learn a spelling found
+   nowhere in its input, and an answer copied from the text no longer matches. iuie keeps the quote;
+   ``reference_quirks=True`` reproduces the replacement exactly.
 3. RE / EPR records without any relation. The reference raises ("No ground truth!"); iuie formats them with
    target and ground truth ``" None"``.
 4. EEA records with more than one event. The reference's check is ``raise "Error..."``, itself a TypeError;

@@ -24,7 +24,6 @@ import dataclasses
 import json
 import os
 import random
-import types
 from typing import Any, Mapping
 
 # The nine task views, in the order the paper lists them: three main tasks and six auxiliary ones.
@@ -67,8 +66,10 @@ class InstructionSet:
     source: str = "<iuie default instructions>"
 
     def __post_init__(self) -> None:
-        # Freeze the lists: an InstructionSet is shared by every example of a run.
-        object.__setattr__(self, "texts", types.MappingProxyType({k: tuple(v) for k, v in self.texts.items()}))
+        # A private copy with tuples: an InstructionSet is shared by every example of a run, so a caller's
+        # later edits to its own lists must not reach it. A plain dict (not a mapping proxy) keeps it picklable
+        # for seqio / Beam workers.
+        object.__setattr__(self, "texts", {str(k): tuple(v) for k, v in self.texts.items()})
 
     @property
     def views(self) -> tuple[str, ...]:
@@ -121,7 +122,7 @@ DEFAULT_INSTRUCTIONS = InstructionSet({
     ),
     "ET": (
         "The entities of the text are listed below. Give the category of each, chosen from the options, "
-        "in the format \"type1: word1; type2: word2\". \n",
+        "in the format \"type1: word1; type2: word2\", or \"None\" if none is listed. \n",
         "Assign one of the option categories to every listed entity of the text. "
         "Reply as \"type1: word1; type2: word2\", or \"None\" if no entity is listed. \n",
     ),
@@ -144,7 +145,8 @@ DEFAULT_INSTRUCTIONS = InstructionSet({
     ),
     "EPR": (
         "The related entity pairs of the text are listed below. Give the relation of each pair, chosen from "
-        "the options, in the format \"relation1: word1, word2; relation2: word3, word4\". \n",
+        "the options, in the format \"relation1: word1, word2; relation2: word3, word4\", or \"None\" if no "
+        "pair is listed. \n",
         "For every listed pair of entities, say which of the option relations links them. "
         "Reply as \"relation1: word1, word2; relation2: word3, word4\", or \"None\" if no pair is listed. \n",
     ),

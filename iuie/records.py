@@ -374,6 +374,8 @@ class LoadReport:
     kept: int = 0
     skipped: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     realigned: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    # Position in the file of each kept record (records[i] came from kept_indices[i]).
+    kept_indices: list[int] = dataclasses.field(default_factory=list)
     # The first few skip messages in full (file, record, field), to show a user where to look.
     examples: list[str] = dataclasses.field(default_factory=list)
 
@@ -428,6 +430,7 @@ def parse_records(data: Any, task: str, labels: Labels | None, *, path: str, str
             continue
         report.realigned.update(realigned)
         report.kept += 1
+        report.kept_indices.append(index)
         records.append(record)
     return records, report
 

@@ -29,11 +29,10 @@ import difflib
 import json
 import os
 import sys
-from typing import Sequence
 
 from iuie.formats import SOURCE_TASK, format_view
 from iuie.instructions import STRATEGIES, InstructionError, canonical_view, example_rng, instruction_set
-from iuie.records import SPLITS, DatasetFolder, LoadReport, Record, RecordError, find_datasets, parse_record
+from iuie.records import SPLITS, DatasetFolder, LoadReport, RecordError, find_datasets
 
 # Exit status for bad input (the same one argparse uses for bad arguments).
 EXIT_ERROR = 2
@@ -99,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
     _print_report(report)
 
     lines = []
-    for index, record in zip(_kept_indices(folder, args.split, records, report, args.limit), records):
+    for index, record in zip(report.kept_indices, records):
         rng = example_rng(args.seed, view, args.dataset, args.split, index) if args.strategy == "multiple" else None
         instruction = instructions.choose(view, args.strategy, rng)
         try:
@@ -145,33 +144,6 @@ def _dataset_folder(data_dir: str, task: str, name: str) -> DatasetFolder:
         if os.path.isdir(nested):
             message += f" (did you mean {nested}?)"
     raise CommandError(message)
-
-
-def _kept_indices(folder: DatasetFolder, split: str, records: Sequence[Record], report: LoadReport,
-                  limit: int | None) -> Sequence[int]:
-    """The position in the split file of each kept record.
-
-    Without skips these are 0..n-1. LoadReport counts skips but does not say which records went, so when
-    some did, each raw record is validated again to find the survivors (this is rare, and cheap).
-    """
-    if report.num_skipped == 0:
-        return range(len(records))
-    with open(report.path, encoding="utf-8") as f:
-        data = json.load(f)
-    if limit is not None:
-        data = data[:limit]
-    labels = folder.labels()
-    kept = []
-    for index, obj in enumerate(data):
-        try:
-            parse_record(obj, folder.task, labels, path=report.path, index=index, strict=False)
-        except RecordError:
-            continue
-        kept.append(index)
-    if len(kept) != len(records):
-        raise CommandError(f"{report.path}: could not match kept records to their positions "
-                           f"({len(kept)} valid, {len(records)} loaded)")
-    return kept
 
 
 def _print_report(report: LoadReport) -> None:
