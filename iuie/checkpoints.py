@@ -1,0 +1,242 @@
+"""The one checkpoint path: Orbax, for the train state and the data position together.
+
+A training checkpoint is an Orbax ``CheckpointManager`` step folder with two items::
+
+    MODEL_DIR/checkpoints/<step>/state/   the TrainState (step, params, optimizer state), sharded arrays
+    MODEL_DIR/checkpoints/<step>/data/    JSON: the data iterator's position after <step> steps
+
+**Exact resume.** The data pipeline is deterministic (fixed shuffle seed, no order-changing parallelism), so
+"which batch comes next" is a single number: the batches consumed so far. ``ResumableIterator`` wraps a
+``make_iterator(start)`` factory (for tf.data / seqio: ``ds.repeat().skip(start)``) and counts what the
+train loop consumed; its ``get_state()`` is saved with the train state of the same step, and ``set_state``
+rebuilds the iterator at that position. After a crash, the restarted run restores the newest complete
+checkpoint, state and position together, and continues with the first batch no saved state has seen: no
+batch twice, none skipped. A batch is counted when the loop takes it, so a loop that prefetches must save the
+position of the batches it has *trained on* (pass ``data_state`` explicitly). Every host consumes the same
+number of (host-local) batches, so one position serves all hosts.
+
+**Safety.** Orbax writes a step into a temporary folder and renames it when complete, so a crash mid-write
+leaves no half checkpoint behind for ``latest_step`` to find. The train loop checks for a non-finite loss
+(``trainer.TerminateOnNan.check``) before every ``save``, so no checkpoint of NaN parameters is written.
+
+**Starting weights** (``INITIAL_CHECKPOINT_PATH``, used when ``MODEL_DIR`` has no checkpoint yet):
+``load_initial_params`` accepts an iuie training checkpoint (a manager folder or one ``<step>`` folder: read
+directly into the target shardings), or anything ``iuie.interop.t5x.read_checkpoint`` reads: a Hugging Face
+folder (``config.json`` + ``*.safetensors`` / ``*.bin``), a T5X ``checkpoint_<step>`` folder (msgpack or
+Orbax), or an exported iuie folder (``params/`` + ``iuie_config.json``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from typing import Any, Callable, Iterator, Mapping
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from iuie import trainer
+
+STATE_ITEM = "state"
+DATA_ITEM = "data"
+_STEP_DIR = re.compile(r"^\d+$")
+
+
+class ResumableIterator:
+    """A deterministic iterator of batches that knows its position and can restart there.
+
+    ``make_iterator(start)`` must return an iterator whose first element is batch number ``start`` of the
+    deterministic sequence (e.g. ``lambda start: ds.skip(start).as_numpy_iterator()`` for a repeated,
+    seeded tf.data dataset; seqio's ``get_dataset(..., shuffle=True, seed=S)`` is deterministic).
+    """
+
+    def __init__(self, make_iterator: Callable[[int], Iterator[Any]], position: int = 0):
+        self._make_iterator = make_iterator
+        self._position = int(position)
+        self._iterator = make_iterator(self._position)
+
+    @property
+    def position(self) -> int:
+        """Batches handed out so far (the index of the next one)."""
+        return self._position
+
+    def __iter__(self) -> "ResumableIterator":
+        return self
+
+    def __next__(self) -> Any:
+        batch = next(self._iterator)
+        self._position += 1
+        return batch
+
+    def get_state(self) -> dict[str, int]:
+        return {"position": self._position}
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        self._position = int(state["position"])
+        self._iterator = self._make_iterator(self._position)
+
+
+class Checkpointer:
+    """Orbax ``CheckpointManager`` over the train state and the data position (see the module docstring).
+
+    Args:
+      directory: where step folders go (e.g. ``MODEL_DIR/checkpoints``).
+      period: ``should_save(step)`` is true every ``period`` steps (0: never; the loop still forces the last).
+      keep: keep the newest N steps (None: all).
+      async_checkpointing: return from ``save`` once arrays are copied to host memory and write in a
+        background thread (the train state can then be donated to the next step safely).
+    """
+
+    def __init__(self, directory: str, *, period: int = 1000, keep: int | None = 3, async_checkpointing: bool = True):
+        self.directory = os.path.abspath(directory)
+        self.period = int(period)
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=keep,
+            enable_async_checkpointing=async_checkpointing,
+            cleanup_tmp_directories=True,  # remove what a killed run left half-written
+            create=True,
+        )
+        self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=(STATE_ITEM, DATA_ITEM))
+
+    @classmethod
+    def from_config(cls, directory: str, config: Any) -> "Checkpointer":
+        """From a ``configs.CheckpointConfig``."""
+        return cls(directory, period=config.period, keep=config.keep, async_checkpointing=config.async_checkpointing)
+
+    def should_save(self, step: int) -> bool:
+        return self.period > 0 and step > 0 and step % self.period == 0
+
+    def save(self, step: int, state: trainer.TrainState, data_state: Mapping[str, Any] | None = None) -> bool:
+        """Writes ``state`` and ``data_state`` (JSON-able) as step ``step``; False if that step exists."""
+        step = int(step)
+        if step in self._manager.all_steps():
+            return False
+        args = ocp.args.Composite(
+            **{STATE_ITEM: ocp.args.StandardSave(state), DATA_ITEM: ocp.args.JsonSave(dict(data_state or {}))}
+        )
+        return self._manager.save(step, args=args, force=True)
+
+    def latest_step(self) -> int | None:
+        return self._manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        return sorted(self._manager.all_steps())
+
+    def restore(
+        self, abstract_state: trainer.TrainState, step: int | None = None
+    ) -> tuple[trainer.TrainState, dict[str, Any]]:
+        """``(state, data_state)`` of ``step`` (default: the newest), arrays in ``abstract_state``'s shardings."""
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise FileNotFoundError(f"no checkpoint in {self.directory}")
+        args = ocp.args.Composite(
+            **{STATE_ITEM: ocp.args.StandardRestore(abstract_state), DATA_ITEM: ocp.args.JsonRestore()}
+        )
+        restored = self._manager.restore(step, args=args)
+        return restored[STATE_ITEM], dict(restored[DATA_ITEM] or {})
+
+    def wait_until_finished(self) -> None:
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self._manager.close()
+
+    def __enter__(self) -> "Checkpointer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Starting weights.
+
+
+def _training_state_dir(path: str) -> str | None:
+    """The ``state`` item folder if ``path`` is an iuie training checkpoint (manager folder or step folder)."""
+    if os.path.isdir(os.path.join(path, STATE_ITEM)):
+        return os.path.join(path, STATE_ITEM)
+    if os.path.isdir(path):
+        steps = [int(name) for name in os.listdir(path) if _STEP_DIR.match(name)]
+        for step in sorted(steps, reverse=True):
+            candidate = os.path.join(path, str(step), STATE_ITEM)
+            if os.path.isdir(candidate):
+                return candidate
+    return None
+
+
+def _check_tree(params: Any, abstract_params: Any, source: str) -> None:
+    """Same parameter names and shapes, or an error listing the differences."""
+    want = {jax.tree_util.keystr(p): tuple(x.shape) for p, x in jax.tree_util.tree_leaves_with_path(abstract_params)}
+    got = {jax.tree_util.keystr(p): tuple(np.shape(x)) for p, x in jax.tree_util.tree_leaves_with_path(params)}
+    problems = [f"missing {k}" for k in sorted(want.keys() - got.keys())]
+    problems += [f"unexpected {k}" for k in sorted(got.keys() - want.keys())]
+    problems += [f"{k}: shape {got[k]}, model wants {want[k]}" for k in sorted(want.keys() & got.keys()) if got[k] != want[k]]
+    if problems:
+        shown = "; ".join(problems[:8]) + (f"; ... ({len(problems)} in all)" if len(problems) > 8 else "")
+        raise ValueError(f"{source}: parameters do not match the model: {shown}")
+
+
+def _restore_training_params(state_dir: str, abstract_params: Any) -> Any:
+    """Only the ``params`` of a saved TrainState, read straight into their shardings (partial restore)."""
+    target = {"params": abstract_params}
+    restore_args = ocp.checkpoint_utils.construct_restore_args(target)
+    args = ocp.args.PyTreeRestore(item=target, restore_args=restore_args, partial_restore=True)
+    return ocp.PyTreeCheckpointer().restore(state_dir, args=args)["params"]
+
+
+def load_initial_params(path: str, abstract_params: Any) -> Any:
+    """Parameters from ``INITIAL_CHECKPOINT_PATH``, checked against the model and placed in its shardings.
+
+    ``abstract_params``: ``jax.ShapeDtypeStruct`` leaves with shardings (``StateLayout.abstract.params``);
+    the result has their dtypes and shardings. Dispatch: an iuie training checkpoint (restored directly,
+    sharded), else ``iuie.interop.t5x.read_checkpoint`` (Hugging Face, T5X, exported iuie).
+    """
+    state_dir = _training_state_dir(path)
+    if state_dir is not None:
+        return _restore_training_params(state_dir, abstract_params)
+    try:
+        from iuie.interop import t5x as interop
+    except ImportError as e:  # pragma: no cover - the interop package ships with iuie
+        raise NotImplementedError(f"reading {path} needs iuie.interop.t5x, which failed to import: {e}") from e
+    params, _ = interop.read_checkpoint(path, "auto", dtype=None)
+    _check_tree(params, abstract_params, path)
+    return trainer.place_params(params, abstract_params)
+
+
+@dataclasses.dataclass(frozen=True)
+class StartingPoint:
+    """What ``restore_or_initialize`` found: the state, the data position, and where they came from."""
+
+    state: trainer.TrainState
+    data_state: dict[str, Any]
+    source: str  # 'resumed from <dir> step N', 'initial checkpoint <path>', or 'random initialisation'
+
+
+def restore_or_initialize(
+    checkpointer: Checkpointer,
+    layout: trainer.StateLayout,
+    optimizer: Any,
+    init_params_fn: Callable[[jax.Array], Any],
+    rng: jax.Array,
+    initial_checkpoint_path: str | None = None,
+    restore_optimizer_state: bool = False,
+) -> StartingPoint:
+    """T5X's order: resume this run's newest checkpoint; else start from ``initial_checkpoint_path``
+    (parameters, plus optimizer state and step with ``restore_optimizer_state`` for an iuie training
+    checkpoint); else initialise at random from ``rng``."""
+    step = checkpointer.latest_step()
+    if step is not None:
+        state, data_state = checkpointer.restore(layout.abstract, step)
+        return StartingPoint(state, data_state, f"resumed from {checkpointer.directory} step {step}")
+    if initial_checkpoint_path:
+        state_dir = _training_state_dir(initial_checkpoint_path)
+        if restore_optimizer_state and state_dir is not None:
+            restored = ocp.StandardCheckpointer().restore(state_dir, layout.abstract)
+            return StartingPoint(restored, {}, f"initial checkpoint {initial_checkpoint_path} (with optimizer state)")
+        params = load_initial_params(initial_checkpoint_path, layout.abstract.params)
+        state = trainer.state_from_params(params, optimizer, layout)
+        return StartingPoint(state, {}, f"initial checkpoint {initial_checkpoint_path}")
+    return StartingPoint(trainer.init_state(init_params_fn, optimizer, layout, rng), {}, "random initialisation")

@@ -1,0 +1,216 @@
+"""Shims that let google-research/t5x, installed from a source checkout, run iuie's Tasks on today's JAX.
+
+T5X is not on PyPI (DESIGN.md, decision 1): users install it from a checkout with ``pip install -e`` and
+PyPI's releases of its dependencies. At current JAX and PyPI three of its imports fail, none of which
+concern iuie's Tasks, Mixtures or metrics. Nothing here edits T5X; each shim fills a missing name:
+
+``airio``
+    ``t5x/utils.py`` does ``import airio.core as airio`` and only uses it in ``isinstance`` checks
+    (``airio.Task``, ``airio.Mixture``, ``airio.DatasetProviderBase``, ``airio.AirIODatasetIterator``) and
+    behind them (``airio.dataset_providers.get_vocabularies``). AirIO is not on PyPI. The stub defines those
+    classes, which no object is ever an instance of, so every SeqIO Task takes T5X's SeqIO path. The stub
+    is installed only when no real ``airio`` can be imported.
+``jax.experimental.pjit.PartitionSpec``, ``jax.tree_map``
+    PyPI's only ``jestimator`` release (0.3.3, imported by ``t5x/optimizers.py``) imports both names, which
+    JAX has since removed. They are aliased to ``jax.sharding.PartitionSpec`` and ``jax.tree.map``, only
+    when missing. (iuie's own code never uses them: DESIGN.md, decision 2.)
+``tensorboard``
+    ``t5x/checkpoints.py`` imports it; it is an ordinary PyPI package to install, not a shim.
+
+How they get applied, from least to most invasive:
+
+1. ``iuie t5x train|eval|infer ARGS`` (:mod:`iuie.commands.t5x_launcher`) installs them, then runs
+   ``t5x.train`` / ``t5x.eval`` / ``t5x.infer`` as ``__main__`` with ARGS unchanged.
+2. ``iuie t5x install-hook`` writes a ``.pth`` file into the environment's site-packages so that plain
+   ``python -m t5x.train ...`` works: at start-up it only registers an import hook (no JAX import); the
+   shims are installed when something first imports ``t5x``. ``iuie t5x remove-hook`` deletes it.
+3. Importing this module (the experiment gins of ``t5x_configs/t5x/`` do, with ``import iuie.t5x_compat``)
+   installs the shims at once when ``t5x`` is already imported, else registers the same import hook. A
+   gin import runs after T5X's binaries have imported ``t5x.utils``, so it cannot replace 1 or 2 for the
+   import-time shims; it makes the configs self-describing and covers T5X's lazily imported modules.
+
+The module also gives gin a helper, :func:`vocabulary_size`, so that the model's embedding matches
+whichever vocabulary the Tasks use (``IUIE_VOCAB``).
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.util
+import os
+import sys
+import sysconfig
+import types
+
+# The T5X commit these shims were written and tested against (see docs/t5x.md).
+TESTED_T5X_COMMIT = "cc342d419ec3e3e9c4bf1df33c82330cafdc1e16"
+
+PTH_FILE = "iuie_t5x_compat.pth"
+# One line, executed by site.py at interpreter start. It must stay cheap and must never break an
+# interpreter in which iuie has since been uninstalled.
+PTH_LINE = ("import sys; exec('try:\\n import iuie.t5x_compat\\nexcept Exception:\\n pass')\n")
+
+_APPLIED: list[str] = []
+
+
+# --------------------------------------------------------------------------------------------------------
+# The shims
+# --------------------------------------------------------------------------------------------------------
+
+
+def _airio_stub() -> dict[str, types.ModuleType]:
+    """``airio``, ``airio.core`` and ``airio.core.dataset_providers`` with the names t5x/utils.py uses."""
+    top = types.ModuleType("airio")
+    core = types.ModuleType("airio.core")
+    providers = types.ModuleType("airio.core.dataset_providers")
+    doc = ("iuie's stand-in for AirIO (not on PyPI): T5X only checks isinstance against these classes; "
+           "iuie's SeqIO Tasks are never instances. See iuie.t5x_compat.")
+    for module in (top, core, providers):
+        module.__doc__ = doc
+        module.__path__ = []  # a package, so that 'import airio.core' works
+        module.IUIE_STUB = True
+
+    class DatasetProviderBase:
+        """Never instantiated: marks AirIO datasets in T5X's isinstance checks."""
+
+        def __init__(self, *args, **kwargs):
+            raise NotImplementedError("airio is stubbed by iuie.t5x_compat; install AirIO to use AirIO Tasks")
+
+    class Task(DatasetProviderBase):
+        pass
+
+    class Mixture(DatasetProviderBase):
+        pass
+
+    class AirIODatasetIterator:
+        pass
+
+    def get_vocabularies(*args, **kwargs):
+        raise NotImplementedError("airio is stubbed by iuie.t5x_compat; install AirIO to use AirIO Tasks")
+
+    for cls in (DatasetProviderBase, Task, Mixture, AirIODatasetIterator):
+        cls.__module__ = "airio.core"
+        setattr(core, cls.__name__, cls)
+        setattr(providers, cls.__name__, cls)
+    providers.get_vocabularies = get_vocabularies
+    core.dataset_providers = providers
+    top.core = core
+    return {"airio": top, "airio.core": core, "airio.core.dataset_providers": providers}
+
+
+def install_airio_stub() -> bool:
+    """Installs the AirIO stub unless a real ``airio`` is importable; True when it installed it."""
+    if "airio" in sys.modules or importlib.util.find_spec("airio") is not None:
+        return False
+    sys.modules.update(_airio_stub())
+    return True
+
+
+def install_jax_aliases() -> list[str]:
+    """Aliases the JAX names PyPI's jestimator imports, where JAX no longer has them; returns those set."""
+    import jax
+    import jax.experimental.pjit as pjit_module
+
+    applied = []
+    if not hasattr(pjit_module, "PartitionSpec"):
+        pjit_module.PartitionSpec = jax.sharding.PartitionSpec
+        applied.append("jax.experimental.pjit.PartitionSpec")
+    try:
+        jax.tree_map  # noqa: B018  (a removed name raises AttributeError through jax's __getattr__)
+    except AttributeError:
+        jax.tree_map = jax.tree.map
+        applied.append("jax.tree_map")
+    return applied
+
+
+def install() -> list[str]:
+    """Installs every shim that this environment needs (idempotent); returns the names installed so far."""
+    if install_airio_stub():
+        _APPLIED.append("airio")
+    _APPLIED.extend(install_jax_aliases())
+    return list(_APPLIED)
+
+
+def applied() -> list[str]:
+    """The shims installed in this process."""
+    return list(_APPLIED)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Installing them when T5X is imported
+# --------------------------------------------------------------------------------------------------------
+
+
+class _T5XImportHook(importlib.abc.MetaPathFinder):
+    """Installs the shims the first time ``t5x`` is imported, then lets the normal finders import it."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname == "t5x":
+            uninstall_import_hook()
+            install()
+        return None
+
+
+def install_import_hook() -> None:
+    """Registers :class:`_T5XImportHook` (cheap: imports nothing)."""
+    if not any(isinstance(f, _T5XImportHook) for f in sys.meta_path):
+        sys.meta_path.insert(0, _T5XImportHook())
+
+
+def uninstall_import_hook() -> None:
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _T5XImportHook)]
+
+
+def site_packages() -> str:
+    """The running environment's site-packages (where ``pip install`` put iuie)."""
+    return sysconfig.get_paths()["purelib"]
+
+
+def write_pth(directory: str | None = None) -> str:
+    """Writes :data:`PTH_FILE` so every interpreter of this environment gets the import hook; returns it."""
+    path = os.path.join(directory or site_packages(), PTH_FILE)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(PTH_LINE)
+    return path
+
+
+def remove_pth(directory: str | None = None) -> str | None:
+    """Deletes :data:`PTH_FILE`; returns its path when there was one."""
+    path = os.path.join(directory or site_packages(), PTH_FILE)
+    if os.path.exists(path):
+        os.remove(path)
+        return path
+    return None
+
+
+# --------------------------------------------------------------------------------------------------------
+# Gin helpers for the experiment configs
+# --------------------------------------------------------------------------------------------------------
+
+
+def vocabulary_size(multiple: int = 128) -> int:
+    """The Tasks' vocabulary size (``IUIE_VOCAB`` or iuie's own model, extra ids included) rounded up to
+    ``multiple``: the embedding rows of the model, as T5X rounds 32,100 up to 32,128 for Flan-T5."""
+    from iuie import vocab
+
+    size = vocab.get_vocabulary().vocab_size
+    return -(-size // multiple) * multiple
+
+
+def missing_requirements() -> list[str]:
+    """What keeps ``t5x`` from importing here, even with the shims (empty when it imports)."""
+    install()
+    try:
+        import t5x.train  # noqa: F401
+        import t5x.eval  # noqa: F401
+        import t5x.infer  # noqa: F401
+    except ImportError as e:
+        return [f"{type(e).__name__}: {e}"]
+    return []
+
+
+# Importing this module: shims now inside a T5X process (a gin file's import), else the import hook.
+if "t5x" in sys.modules:
+    install()
+else:
+    install_import_hook()
