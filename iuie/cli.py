@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
         "demo": "iuie.commands.demo",
         "convert-checkpoint": "iuie.commands.convert_checkpoint",
     "zeroshot-splits": "iuie.commands.zeroshot_splits",
+    "mixtures": "iuie.commands.mixtures",
     "convert-data": "iuie.commands.convert_data",
 }
 

@@ -76,6 +76,18 @@
     * ``malformed`` sums :attr:`iuie.parsing.Parsed.malformed` over the predictions.
 
 All percentages are in [0, 100]; a ratio with a zero denominator is 0 (the reference's convention).
+
+API (docs/architecture.md; the keyword-only ``labels`` arguments are additions, passed to the parser):
+
+* ``Gold(view, record, ground_truth)``;
+* ``score(view, golds, preds, mode, *, labels=None) -> dict[str, float]``;
+* ``metric_fn(view, mode, *, labels=None)``: a seqio metric function ``(targets, predictions) -> dict``;
+* ``postprocess(output, example=None, is_target=False, view=None, labels=None)``: the seqio
+  ``postprocess_fn`` (bind ``view`` with ``functools.partial``);
+* ``gold_from_text(view, sentence, ground_truth, labels=None) -> (Gold, unaligned)``: a gold rebuilt from
+  the ground-truth string when no record is at hand (``iuie score`` without ``record``);
+* helpers: ``reference_normalise`` (``fmt``), ``reference_example`` (one example's reference counts),
+  ``gold_items`` / ``predicted_items`` / ``match_items`` (the strict machinery).
 """
 
 from __future__ import annotations
@@ -280,9 +292,9 @@ def _score_reference(view: str, golds: Sequence[Gold], texts: Sequence[str]) -> 
     for gold, text in zip(golds, texts):
         if gold.ground_truth is None:
             raise ValueError("reference mode needs the ground_truth string of every example")
-        counts_ = reference_example(view, gold.ground_truth, text)
-        tp, fp, fn = tp + counts_["tp"], fp + counts_["fp"], fn + counts_["fn"]
-        correct += counts_.get("correct", 0)
+        example_counts = reference_example(view, gold.ground_truth, text)
+        tp, fp, fn = tp + example_counts["tp"], fp + example_counts["fp"], fn + example_counts["fn"]
+        correct += example_counts.get("correct", 0)
     out: dict[str, float] = _prf(tp, fp, fn)
     if view in ACCURACY_VIEWS:
         out["accuracy"] = 100.0 * correct / len(golds) if golds else 0.0
@@ -461,7 +473,7 @@ def _decode(value: Any) -> str:
     return str(value)
 
 
-def postprocess(output: Any, example: Mapping[str, Any] | None = None, is_target: bool = False, *,
+def postprocess(output: Any, example: Mapping[str, Any] | None = None, is_target: bool = False,
                 view: str | None = None, labels: Any = None) -> Gold | Parsed:
     """The seqio ``postprocess_fn`` of a view's Task: bind ``view`` with ``functools.partial``.
 
@@ -550,8 +562,3 @@ def gold_from_text(view: str, sentence: str, ground_truth: str, labels: Any = No
         events = [Event("", "", 0, 0, tuple(a for e in events for a in e.arguments))]
     record = Record(sentence, tuple(entities), tuple(relations), tuple(events))
     return Gold(view, record, ground_truth), missing
-
-
-def gold_from_record_json(view: str, record_json: str | Mapping[str, Any], ground_truth: str) -> Gold:
-    """A :class:`Gold` from a record in its JSON form (``Record.to_json`` / ``to_json_string``)."""
-    return Gold(_check_view(view), Record.from_json(record_json), ground_truth)

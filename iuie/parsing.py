@@ -62,13 +62,14 @@ Rules:
 8. **EE.** Events are the parenthesised groups joined by ``,`` (``") , ("``, also without the comma). A
    boundary ``)…(`` counts only where an event head follows (``type:``; with ``labels`` an option followed
    by ``:``), so mentions holding parentheses (``"SFMTA (The San Francisco ...)"``) stay whole; it also
-   counts where neither ``:`` nor ``)`` follows it (a next event cut short before its type). A missing ``(`` before the first event
-   is tolerated; an event without its closing ``)`` at the end of the text (output cut short) is malformed
-   and dropped. Inside an event: the type (rule 4), then the arguments are found from their roles: each
-   ``: role`` followed by ``,`` or the end closes one argument (with ``labels`` only options count as roles,
-   otherwise any text without ``:``, ``,`` or parentheses). The text before the first argument holds the
-   trigger and the first argument's text, split by rule 6. ``, None`` (no argument) or nothing after the
-   trigger gives no arguments. Leftover text after the last argument (other than ``None``) is malformed.
+   counts where neither ``:`` nor ``)`` follows it (a next event cut short before its type). A missing
+   ``(`` before the first event is tolerated; an event without its closing ``)`` at the end of the text
+   (output cut short) is malformed and dropped. Inside an event: the type (rule 4), then the arguments
+   are found from their roles: each ``: role`` followed by ``,`` or the end closes one argument (with
+   ``labels`` only options count as roles, otherwise any text without ``:``, ``,`` or parentheses). The text
+   before the first argument holds the trigger and the first argument's text, split by rule 6. ``, None``
+   (no argument) or nothing after the trigger gives no arguments. Leftover text after the last argument
+   (other than ``None``) is malformed.
 9. **Quotes in events.** The reference writes ``'`` in EE/EET types and triggers as ``#$%#``; EE and EET read
    ``#$%#`` back as ``'`` everywhere in the text.
 
@@ -291,6 +292,8 @@ def _cost(sentence: str | None, mention: str) -> int:
 
 def _split_pair(text: str, sentence: str | None) -> tuple[str, str] | None:
     """``first, second`` -> (first, second) at the best comma; rule 6."""
+    if sentence is not None and text.count(",") > MAX_SEGMENTATION_POINTS:
+        sentence = None  # runaway output: each candidate costs two alignments
     best, best_key = None, None
     for i, ch in enumerate(text):
         if ch != ",":

@@ -13,6 +13,7 @@ Reading (:class:`LayoutSource`)
     ``record`` (string) the record as JSON (:meth:`iuie.records.Record.to_json_string`), which travels with the
                         example to the metrics, so gold structures keep their exact offsets.
 
+    Splits have seqio's names (``train``, ``validation``, ``test``); ``validation`` reads ``dev.json``.
     Records that fail validation are skipped and counted (:mod:`iuie.records`, lenient mode) and logged once
     per file. Sharding across hosts is by record: host ``i`` of ``n`` (seqio ``ShardInfo``) reads the records
     with ``index % n == i``, so shards are disjoint, complete and independent of the number of records.
@@ -32,6 +33,10 @@ Mixing rates (:func:`mixing_rate`)
     ``weight * min(num_examples, maximum)`` per Task, with weight 0.3 for the auxiliary views the reference
     subsamples (ES, ET, EP, EPR) and 1.0 otherwise; evaluated lazily by seqio, so gin bindings of
     ``iuie.seqio_data.mixing_rate.maximum`` / ``.view_weights`` apply to already registered Mixtures.
+
+Postprocessing and metrics (:func:`postprocess_fn`, :func:`metric_fns`)
+    :mod:`iuie.metrics` bound for a view, both modes, their values prefixed ``strict/`` and ``reference/``
+    (seqio refuses two metric functions of one Task that report the same key).
 """
 
 from __future__ import annotations
@@ -39,7 +44,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import json
 import logging
 import os
 import random
@@ -240,39 +244,15 @@ def _file_key(path: str, *extra: Any) -> tuple:
 def load_indexed(dataset_dir: str, task: str, split: str, *, labels: records_lib.Labels,
                  limit: int | None = None, strict: bool = False
                  ) -> tuple[list[tuple[int, records_lib.Record]], records_lib.LoadReport]:
-    """The valid records of ``<dataset_dir>/<split>.json`` with their positions in the file.
+    """The valid records of a seqio split (``validation`` reads ``dev.json``) with their file positions.
 
-    ``limit`` keeps the first N entries of the file (the reference's cap) before validation. Like
-    :func:`iuie.records.load_split`, but it keeps each record's index, which sharding and the per-example
-    instruction choice rely on.
+    ``limit`` keeps the first N entries of the file (the reference's cap) before validation. The positions
+    (:attr:`iuie.records.LoadReport.kept_indices`) are what sharding and the per-example instruction choice
+    key on, so they do not move when an earlier record is skipped.
     """
-    path = os.path.join(dataset_dir, f"{SPLIT_FILES.get(split, split)}.json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise DataNotFoundError(f"split file not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise records_lib.RecordError(path, None, None, f"unreadable JSON: {e}", reason="unreadable JSON")
-    if not isinstance(data, list):
-        raise records_lib.RecordError(path, None, None, "expected a JSON list of records", reason="not a list")
-    report = records_lib.LoadReport(path=path)
-    out = []
-    for index, obj in enumerate(data[:limit] if limit is not None else data):
-        report.total += 1
-        try:
-            record, realigned = records_lib.parse_record(obj, task, labels, path=path, index=index, strict=strict)
-        except records_lib.RecordError as e:
-            if strict:
-                raise
-            report.skipped[e.reason] += 1
-            if len(report.examples) < report.MAX_EXAMPLES:
-                report.examples.append(str(e))
-            continue
-        report.realigned.update(realigned)
-        report.kept += 1
-        out.append((index, record))
-    return out, report
+    records, report = records_lib.load_split(dataset_dir, task, SPLIT_FILES.get(split, split), labels=labels,
+                                             strict=strict, limit=limit)
+    return list(zip(report.kept_indices, records)), report
 
 
 class LayoutSource(seqio.DataSource):

@@ -210,7 +210,7 @@ def train_step(
     metrics = {
         **metrics,
         "loss": loss,
-        "grad_norm": optax.global_norm(grads),
+        "grad_norm": optax.tree.norm(grads),
         **token_statistics(batch),
     }
     if learning_rate_fn is not None:

@@ -16,8 +16,11 @@ and the same ``extra_ids``, and T5X refuses a model whose vocabulary differs fro
 
 The shipped model follows T5's id conventions (pad 0, eos 1, unk 2, no bos), with two differences that make
 it lossless: ``byte_fallback`` (any character encodes, as UTF-8 bytes when no piece covers it, so nothing
-becomes ``<unk>``) and the ``identity`` normalisation without whitespace folding, so
-``decode(encode(x)) == x`` for every string, newlines and double spaces included. T5's own ``spiece.model``
+becomes ``<unk>``) and no normalisation and no whitespace folding, so ``decode(encode(x)) == x`` for every
+string, newlines and double spaces included. (SentencePiece's built-in ``identity`` rule leaves the model
+without a character map, and every load of such a model, which seqio's TensorFlow ops do per batch, logs
+"precompiled_charsmap is empty". The model is therefore built with a one-line rule that maps only the
+private-use code point U+F8FF to U+F8FE: identity for every other character.) T5's own ``spiece.model``
 normalises with NFKC and folds whitespace, so that round trip does not hold there.
 
 This module imports seqio (and with it TensorFlow) only inside :func:`get_vocabulary`; building a model needs
@@ -161,12 +164,16 @@ _GENERAL_TEXT = (
 )
 
 
+# The only normalisation: a private-use code point to its neighbour (see the module docstring for why).
+NORMALIZATION_RULE = "F8FF\tF8FE\n"
+
+
 def build(output: str | os.PathLike = DEFAULT_MODEL, *, vocab_size: int = DEFAULT_VOCAB_SIZE, seed: int = 0,
           extra_texts: Iterable[str] = (), sizes: dict[str, int] | None = None) -> str:
     """Trains the project's SentencePiece model and writes it to ``output``; returns the path.
 
-    Unigram model like T5's; pad 0, eos 1, unk 2, no bos; ``byte_fallback`` and ``identity`` normalisation
-    without whitespace folding (see the module docstring). ``vocab_size`` is an upper bound
+    Unigram model like T5's; pad 0, eos 1, unk 2, no bos; ``byte_fallback``, no normalisation (but for
+    ``NORMALIZATION_RULE``) and no whitespace folding (see the module docstring). ``vocab_size`` is an upper bound
     (``hard_vocab_limit=False``): a small corpus cannot always fill it. One thread and no input sampling,
     so the same inputs give the same file.
     """
@@ -177,33 +184,42 @@ def build(output: str | os.PathLike = DEFAULT_MODEL, *, vocab_size: int = DEFAUL
     # harmless for piece statistics; "\n" itself is encoded with byte fallback.
     lines = [line for t in sentences for line in t.split("\n") if line.strip()]
     model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(lines),
-        model_writer=model,
-        model_type="unigram",
-        vocab_size=vocab_size,
-        hard_vocab_limit=False,
-        character_coverage=1.0,
-        byte_fallback=True,
-        normalization_rule_name="identity",
-        remove_extra_whitespaces=False,
-        add_dummy_prefix=True,
-        allow_whitespace_only_pieces=True,
-        split_digits=True,
-        pad_id=PAD_ID, eos_id=EOS_ID, unk_id=UNK_ID, bos_id=-1,
-        pad_piece="<pad>", eos_piece="</s>", unk_piece="<unk>",
-        input_sentence_size=0,
-        shuffle_input_sentence=False,
-        num_threads=1,
-        seed_sentencepiece_size=200_000,
-        max_sentence_length=16_384,
-        minloglevel=2,
-    )
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        rule_path = os.path.join(tmp_dir, "rule.tsv")
+        with open(rule_path, "w", encoding="utf-8") as f:
+            f.write(NORMALIZATION_RULE)
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(lines),
+            model_writer=model,
+            model_type="unigram",
+            vocab_size=vocab_size,
+            hard_vocab_limit=False,
+            character_coverage=1.0,
+            byte_fallback=True,
+            normalization_rule_tsv=rule_path,
+            remove_extra_whitespaces=False,
+            add_dummy_prefix=True,
+            allow_whitespace_only_pieces=True,
+            split_digits=True,
+            pad_id=PAD_ID, eos_id=EOS_ID, unk_id=UNK_ID, bos_id=-1,
+            pad_piece="<pad>", eos_piece="</s>", unk_piece="<unk>",
+            input_sentence_size=0,
+            shuffle_input_sentence=False,
+            num_threads=1,
+            seed_sentencepiece_size=200_000,
+            max_sentence_length=16_384,
+            minloglevel=2,
+        )
+    # The trainer records the rule file's (temporary) path in the model; drop it so builds are reproducible.
+    from sentencepiece import sentencepiece_model_pb2
+
+    proto = sentencepiece_model_pb2.ModelProto.FromString(model.getvalue())
+    proto.normalizer_spec.ClearField("normalization_rule_tsv")
     output = os.fspath(output)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     tmp = f"{output}.tmp"
     with open(tmp, "wb") as f:
-        f.write(model.getvalue())
+        f.write(proto.SerializeToString(deterministic=True))
     os.replace(tmp, output)
     return output
 

@@ -113,7 +113,7 @@ def test_re_keeps_only_items_with_a_colon():
     assert counts("RE", " work for: Bob, ACME", " work for: Bob, ACME; Bob, ACME; None") == (1, 0, 0)
 
 
-def test_na_relations_of_the_current_format_are_ordinary_items():
+def test_na_relations_written_rel_head_tail_are_ordinary_items():
     # fmt gives "na:bob,paris", which holds no ",na,": the NA rule does not fire, the item is an FN ...
     assert counts("RE", " work for: Bob, ACME; NA: Bob, Paris", " work for: Bob, ACME") == (1, 0, 1)
     # ... unless the model writes it too.

@@ -39,8 +39,8 @@ def row(task, dataset, sentence, ground_truth, prediction, instruction="", recor
 
 ROWS = [
     # NER/CoNLL: TP 2 (Bob, Paris), FP 1 (location: Ann), FN 1 (person: Ann), both modes.
-    row("NER", "CoNLL", S1, " person: Bob; person: Ann; location: Paris", " person: Bob; location: Ann; location: Paris",
-        NER_INSTRUCTION, R1),
+    row("NER", "CoNLL", S1, " person: Bob; person: Ann; location: Paris",
+        " person: Bob; location: Ann; location: Paris", NER_INSTRUCTION, R1),
     # NER/ZZ: a perfect prediction; no record (strict rebuilds the gold from the text).
     row("NER", "zz", S1, " person: Bob", " person: Bob", NER_INSTRUCTION),
     # RE: the NA relation is in ground_truth only. Reference: TP 1, FN 1 (na:...). Strict: TP 1.
@@ -153,3 +153,24 @@ def test_command_line_entry_point(predictions):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "Relation extraction (strict)" in done.stdout
+
+
+def test_report_tables_and_average():
+    # The paper's averages: the plain mean over datasets of each percentage (not of the counts).
+    from iuie.report import Report
+
+    report = Report("reference")
+    report.add("RE", "b-set", {"precision": 50.0, "recall": 100.0, "f1": 200 / 3, "tp": 1, "fp": 1, "fn": 0})
+    report.add("RE", "A-set", {"precision": 100.0, "recall": 50.0, "f1": 200 / 3, "tp": 1, "fp": 0, "fn": 1})
+    report.add("NER", "x", {"precision": 0.0, "recall": 0.0, "f1": 0.0, "tp": 0, "fp": 0, "fn": 0})
+    data = report.to_json()
+    assert list(data) == ["NER", "RE"]                       # main tasks in the paper's order
+    assert list(data["RE"]) == ["A-set", "b-set", "Average"]  # datasets sorted ignoring case
+    assert data["RE"]["Average"] == {"precision": 75.0, "recall": 75.0, "f1": pytest.approx(200 / 3)}
+    text = report.to_text()
+    assert text.index("NER:") < text.index("RE:")
+    average_line = [line for line in text.splitlines() if line.startswith("Average")][-1]
+    assert average_line.split() == ["Average", "75.00", "75.00", "66.67"]
+    assert Report("reference", data).to_json() == data       # reads its own JSON back
+    with pytest.raises(ValueError, match="Average"):
+        report.add("RE", "Average", {})

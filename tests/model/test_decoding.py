@@ -128,8 +128,7 @@ def test_mask_hook_sees_step_and_prefix(method):
   trie = Trie(4, 4, seed=3)
 
   def alternate(step, seqs, logits):
-    prev = jnp.where(step > 0, jnp.take_along_axis(seqs, jnp.maximum(step - 1, 0)[None, None].repeat(
-        seqs.shape[0], 0), axis=1)[:, 0], B)
+    prev = jnp.where(step > 0, seqs[:, jnp.maximum(step - 1, 0)], B)
     want = jnp.where(prev == A, B, A)
     return jnp.where(jnp.arange(logits.shape[-1])[None] == want[:, None], logits, decoding.NEG_INF)
 
