@@ -152,10 +152,11 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.data_dir:
-        os.environ["IUIE_DATA_DIR"] = os.path.abspath(args.data_dir)
     import seqio
     import seqio_tasks
+
+    if args.data_dir:
+        seqio_tasks.set_data_dir(os.path.abspath(args.data_dir))
 
     if args.action == "show":
         if not args.name:
