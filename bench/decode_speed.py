@@ -15,7 +15,6 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import json
 import pathlib

@@ -17,7 +17,7 @@ Every method is a pure function of ``params`` and the batch, so it can be wrappe
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import flax.linen as nn
 import jax

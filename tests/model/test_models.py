@@ -23,7 +23,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from iuie import losses
 from iuie.models import EncoderDecoderModel
 from tests.model.conftest import TINY_CONFIGS, fp32, init_params, pack, unpacked_batch
 
