@@ -51,97 +51,97 @@ REPEATS = {('tiny', 1): 10, ('tiny', 32): 5, ('small', 1): 3, ('small', 32): 2}
 
 
 def generated_tokens(seqs: np.ndarray) -> int:
-  """Tokens produced per row up to and including EOS (the rest is padding)."""
-  seqs = np.asarray(seqs)
-  eos = seqs == 1
-  ended_before = np.cumsum(eos, axis=1) - eos > 0
-  return int(np.sum((seqs != 0) & ~ended_before))
+    """Tokens produced per row up to and including EOS (the rest is padding)."""
+    seqs = np.asarray(seqs)
+    eos = seqs == 1
+    ended_before = np.cumsum(eos, axis=1) - eos > 0
+    return int(np.sum((seqs != 0) & ~ended_before))
 
 
 def bench_setting(name: str, batch_size: int, repeats: int) -> dict:
-  cfg = CONFIGS[name]
-  rng = np.random.default_rng(0)
-  inputs = rng.integers(2, VOCAB, (batch_size, INPUT_LEN)).astype(np.int32)
-  batch = {
-      'encoder_input_tokens': inputs,
-      'decoder_input_tokens': np.zeros((batch_size, MAX_NEW), np.int32),
-      'decoder_target_tokens': np.ones((batch_size, MAX_NEW), np.int32),
-  }
-  model = EncoderDecoderModel(config=cfg)
-  params = random_params(model.module, batch)
-  jax_batch = {k: jnp.asarray(v) for k, v in batch.items()}
+    cfg = CONFIGS[name]
+    rng = np.random.default_rng(0)
+    inputs = rng.integers(2, VOCAB, (batch_size, INPUT_LEN)).astype(np.int32)
+    batch = {
+        'encoder_input_tokens': inputs,
+        'decoder_input_tokens': np.zeros((batch_size, MAX_NEW), np.int32),
+        'decoder_target_tokens': np.ones((batch_size, MAX_NEW), np.int32),
+    }
+    model = EncoderDecoderModel(config=cfg)
+    params = random_params(model.module, batch)
+    jax_batch = {k: jnp.asarray(v) for k, v in batch.items()}
 
-  # iuie: compile ahead of time, then time the compiled executable alone.
-  predict = jax.jit(functools.partial(model.predict_batch, method='greedy'))
-  start = time.perf_counter()
-  compiled = predict.lower(params, jax_batch).compile()
-  compile_s = time.perf_counter() - start
-  ours = np.asarray(compiled(params, jax_batch))  # warm-up
-  times = []
-  for _ in range(repeats):
+    # iuie: compile ahead of time, then time the compiled executable alone.
+    predict = jax.jit(functools.partial(model.predict_batch, method='greedy'))
     start = time.perf_counter()
-    jax.block_until_ready(compiled(params, jax_batch))
-    times.append(time.perf_counter() - start)
-  iuie_s = statistics.median(times)
-
-  # transformers: same weights, eager PyTorch generate with its KV cache.
-  hf = build_hf_model(params, cfg)
-  input_ids = torch.tensor(inputs, dtype=torch.long)
-  mask = torch.ones_like(input_ids)
-  generate = lambda: hf.generate(input_ids=input_ids, attention_mask=mask, do_sample=False, num_beams=1,
-                                 max_new_tokens=MAX_NEW, decoder_start_token_id=0)
-  with torch.no_grad():
-    theirs = generate().numpy()[:, 1:]  # warm-up
+    compiled = predict.lower(params, jax_batch).compile()
+    compile_s = time.perf_counter() - start
+    ours = np.asarray(compiled(params, jax_batch))  # warm-up
     times = []
     for _ in range(repeats):
-      start = time.perf_counter()
-      generate()
-      times.append(time.perf_counter() - start)
-  hf_s = statistics.median(times)
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(params, jax_batch))
+        times.append(time.perf_counter() - start)
+    iuie_s = statistics.median(times)
 
-  theirs = np.pad(theirs, ((0, 0), (0, MAX_NEW - theirs.shape[1])))
-  tokens = generated_tokens(ours)
-  return {
-      'config': name,
-      'batch': batch_size,
-      'input_len': INPUT_LEN,
-      'max_new_tokens': MAX_NEW,
-      'vocab': VOCAB,
-      'generated_tokens': tokens,
-      'same_tokens': bool(np.array_equal(ours, np.where(np.cumsum(np.cumsum(theirs == 1, 1), 1) > 1, 0, theirs))),
-      'iuie_compile_s': round(compile_s, 3),
-      'iuie_s': round(iuie_s, 5),
-      'hf_s': round(hf_s, 5),
-      'iuie_sentences_per_s': round(batch_size / iuie_s, 2),
-      'hf_sentences_per_s': round(batch_size / hf_s, 2),
-      'iuie_tokens_per_s': round(tokens / iuie_s, 1),
-      'hf_tokens_per_s': round(generated_tokens(theirs) / hf_s, 1),
-      'speedup_iuie_over_hf': round(hf_s / iuie_s, 2),
-      'repeats': repeats,
-  }
+    # transformers: same weights, eager PyTorch generate with its KV cache.
+    hf = build_hf_model(params, cfg)
+    input_ids = torch.tensor(inputs, dtype=torch.long)
+    mask = torch.ones_like(input_ids)
+    generate = lambda: hf.generate(input_ids=input_ids, attention_mask=mask, do_sample=False, num_beams=1,
+                                   max_new_tokens=MAX_NEW, decoder_start_token_id=0)
+    with torch.no_grad():
+        theirs = generate().numpy()[:, 1:]  # warm-up
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            generate()
+            times.append(time.perf_counter() - start)
+    hf_s = statistics.median(times)
+
+    theirs = np.pad(theirs, ((0, 0), (0, MAX_NEW - theirs.shape[1])))
+    tokens = generated_tokens(ours)
+    return {
+        'config': name,
+        'batch': batch_size,
+        'input_len': INPUT_LEN,
+        'max_new_tokens': MAX_NEW,
+        'vocab': VOCAB,
+        'generated_tokens': tokens,
+        'same_tokens': bool(np.array_equal(ours, np.where(np.cumsum(np.cumsum(theirs == 1, 1), 1) > 1, 0, theirs))),
+        'iuie_compile_s': round(compile_s, 3),
+        'iuie_s': round(iuie_s, 5),
+        'hf_s': round(hf_s, 5),
+        'iuie_sentences_per_s': round(batch_size / iuie_s, 2),
+        'hf_sentences_per_s': round(batch_size / hf_s, 2),
+        'iuie_tokens_per_s': round(tokens / iuie_s, 1),
+        'hf_tokens_per_s': round(generated_tokens(theirs) / hf_s, 1),
+        'speedup_iuie_over_hf': round(hf_s / iuie_s, 2),
+        'repeats': repeats,
+    }
 
 
 def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--quick', action='store_true', help='tiny config only')
-  args = parser.parse_args()
-  settings = [k for k in REPEATS if not args.quick or k[0] == 'tiny']
-  print(f'# jax {jax.__version__} on {jax.devices()[0].platform}, torch {torch.__version__} '
-        f'({torch.get_num_threads()} threads); greedy, float32, inputs {INPUT_LEN}, up to {MAX_NEW} new tokens')
-  results = []
-  for name, batch_size in settings:
-    results.append(bench_setting(name, batch_size, REPEATS[(name, batch_size)]))
-    print(json.dumps(results[-1]), flush=True)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--quick', action='store_true', help='tiny config only')
+    args = parser.parse_args()
+    settings = [k for k in REPEATS if not args.quick or k[0] == 'tiny']
+    print(f'# jax {jax.__version__} on {jax.devices()[0].platform}, torch {torch.__version__} '
+          f'({torch.get_num_threads()} threads); greedy, float32, inputs {INPUT_LEN}, up to {MAX_NEW} new tokens')
+    results = []
+    for name, batch_size in settings:
+        results.append(bench_setting(name, batch_size, REPEATS[(name, batch_size)]))
+        print(json.dumps(results[-1]), flush=True)
 
-  header = (f"{'config':<7}{'batch':>6}{'tokens':>8}{'iuie sent/s':>13}{'HF sent/s':>11}{'iuie tok/s':>12}"
-            f"{'HF tok/s':>10}{'iuie/HF':>9}{'compile s':>11}{'same':>6}")
-  print('\n' + header)
-  print('-' * len(header))
-  for r in results:
-    print(f"{r['config']:<7}{r['batch']:>6}{r['generated_tokens']:>8}{r['iuie_sentences_per_s']:>13.2f}"
-          f"{r['hf_sentences_per_s']:>11.2f}{r['iuie_tokens_per_s']:>12.1f}{r['hf_tokens_per_s']:>10.1f}"
-          f"{r['speedup_iuie_over_hf']:>8.2f}x{r['iuie_compile_s']:>11.2f}{str(r['same_tokens']):>6}")
+    header = (f"{'config':<7}{'batch':>6}{'tokens':>8}{'iuie sent/s':>13}{'HF sent/s':>11}{'iuie tok/s':>12}"
+              f"{'HF tok/s':>10}{'iuie/HF':>9}{'compile s':>11}{'same':>6}")
+    print('\n' + header)
+    print('-' * len(header))
+    for r in results:
+        print(f"{r['config']:<7}{r['batch']:>6}{r['generated_tokens']:>8}{r['iuie_sentences_per_s']:>13.2f}"
+              f"{r['hf_sentences_per_s']:>11.2f}{r['iuie_tokens_per_s']:>12.1f}{r['hf_tokens_per_s']:>10.1f}"
+              f"{r['speedup_iuie_over_hf']:>8.2f}x{r['iuie_compile_s']:>11.2f}{str(r['same_tokens']):>6}")
 
 
 if __name__ == '__main__':
-  main()
+    main()

@@ -48,407 +48,407 @@ REMAT_POLICIES = {
 
 @dataclasses.dataclass(frozen=True)
 class T5Config:
-  """Hyperparameters of the network. Defaults are Flan-T5 small's published dimensions.
+    """Hyperparameters of the network. Defaults are Flan-T5 small's published dimensions.
 
-  Attributes:
-    vocab_size: rows of the embedding and columns of the output layer (32128 for Flan-T5).
-    emb_dim: d_model.
-    num_heads: attention heads.
-    num_encoder_layers, num_decoder_layers: stack depths.
-    head_dim: d_kv, the per-head width (need not equal emb_dim / num_heads).
-    mlp_dim: d_ff.
-    mlp_activations: ('gelu', 'linear') is gated GELU; ('relu',) is the original T5 FFN.
-    dropout_rate: for embeddings, residual branches, attention weights and the FFN.
-    dtype: activation/compute dtype ('bfloat16' or 'float32').
-    param_dtype: stored parameter dtype.
-    logits_via_embedding: tie the output layer to the embedding (original T5); Flan-T5 unties them.
-    float32_attention_logits: compute query-key products in float32.
-    relative_attention_num_buckets, relative_attention_max_distance: T5's relative position buckets.
-    layer_norm_epsilon: RMS norm epsilon.
-    remat_policy: per-layer rematerialisation: 'none', 'full', 'dots' or 'dots_with_no_batch_dims'
-      (see ``REMAT_POLICIES``); it changes memory and speed, never the parameter tree.
-  """
+    Attributes:
+      vocab_size: rows of the embedding and columns of the output layer (32128 for Flan-T5).
+      emb_dim: d_model.
+      num_heads: attention heads.
+      num_encoder_layers, num_decoder_layers: stack depths.
+      head_dim: d_kv, the per-head width (need not equal emb_dim / num_heads).
+      mlp_dim: d_ff.
+      mlp_activations: ('gelu', 'linear') is gated GELU; ('relu',) is the original T5 FFN.
+      dropout_rate: for embeddings, residual branches, attention weights and the FFN.
+      dtype: activation/compute dtype ('bfloat16' or 'float32').
+      param_dtype: stored parameter dtype.
+      logits_via_embedding: tie the output layer to the embedding (original T5); Flan-T5 unties them.
+      float32_attention_logits: compute query-key products in float32.
+      relative_attention_num_buckets, relative_attention_max_distance: T5's relative position buckets.
+      layer_norm_epsilon: RMS norm epsilon.
+      remat_policy: per-layer rematerialisation: 'none', 'full', 'dots' or 'dots_with_no_batch_dims'
+        (see ``REMAT_POLICIES``); it changes memory and speed, never the parameter tree.
+    """
 
-  vocab_size: int = 32128
-  emb_dim: int = 512
-  num_heads: int = 6
-  num_encoder_layers: int = 8
-  num_decoder_layers: int = 8
-  head_dim: int = 64
-  mlp_dim: int = 1024
-  mlp_activations: tuple[str, ...] = ('gelu', 'linear')
-  dropout_rate: float = 0.1
-  dtype: Any = 'bfloat16'
-  param_dtype: Any = 'float32'
-  logits_via_embedding: bool = False
-  float32_attention_logits: bool = False
-  relative_attention_num_buckets: int = 32
-  relative_attention_max_distance: int = 128
-  layer_norm_epsilon: float = 1e-6
-  remat_policy: str = 'none'
+    vocab_size: int = 32128
+    emb_dim: int = 512
+    num_heads: int = 6
+    num_encoder_layers: int = 8
+    num_decoder_layers: int = 8
+    head_dim: int = 64
+    mlp_dim: int = 1024
+    mlp_activations: tuple[str, ...] = ('gelu', 'linear')
+    dropout_rate: float = 0.1
+    dtype: Any = 'bfloat16'
+    param_dtype: Any = 'float32'
+    logits_via_embedding: bool = False
+    float32_attention_logits: bool = False
+    relative_attention_num_buckets: int = 32
+    relative_attention_max_distance: int = 128
+    layer_norm_epsilon: float = 1e-6
+    remat_policy: str = 'none'
 
-  def __post_init__(self):
-    # Lists (from gin or JSON) become tuples so the config stays hashable.
-    object.__setattr__(self, 'mlp_activations', tuple(self.mlp_activations))
-    if self.remat_policy not in REMAT_POLICIES:
-      raise ValueError(f'remat_policy must be one of {sorted(REMAT_POLICIES)}, got {self.remat_policy!r}')
+    def __post_init__(self):
+        # Lists (from gin or JSON) become tuples so the config stays hashable.
+        object.__setattr__(self, 'mlp_activations', tuple(self.mlp_activations))
+        if self.remat_policy not in REMAT_POLICIES:
+            raise ValueError(f'remat_policy must be one of {sorted(REMAT_POLICIES)}, got {self.remat_policy!r}')
 
-  @property
-  def compute_dtype(self) -> jnp.dtype:
-    return jnp.dtype(self.dtype)
+    @property
+    def compute_dtype(self) -> jnp.dtype:
+        return jnp.dtype(self.dtype)
 
-  @property
-  def weight_dtype(self) -> jnp.dtype:
-    return jnp.dtype(self.param_dtype)
+    @property
+    def weight_dtype(self) -> jnp.dtype:
+        return jnp.dtype(self.param_dtype)
 
 
 def _maybe_remat(layer_cls: type[nn.Module], cfg: T5Config, training_graph: bool) -> type[nn.Module]:
-  policy_name = cfg.remat_policy
-  if policy_name == 'none' or not training_graph:
-    return layer_cls
-  return nn.remat(layer_cls, policy=REMAT_POLICIES[policy_name], prevent_cse=True)
+    policy_name = cfg.remat_policy
+    if policy_name == 'none' or not training_graph:
+        return layer_cls
+    return nn.remat(layer_cls, policy=REMAT_POLICIES[policy_name], prevent_cse=True)
 
 
 def _dropout(cfg: T5Config, deterministic: bool, x: Array, broadcast_length: bool = True) -> Array:
-  dims = (-2,) if broadcast_length else ()
-  return nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=dims)(x, deterministic=deterministic)
+    dims = (-2,) if broadcast_length else ()
+    return nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=dims)(x, deterministic=deterministic)
 
 
 class EncoderLayer(nn.Module):
-  """Pre-norm self-attention block, then pre-norm gated-GELU block, each with a residual connection."""
+    """Pre-norm self-attention block, then pre-norm gated-GELU block, each with a residual connection."""
 
-  config: T5Config
-  deterministic: bool = True
+    config: T5Config
+    deterministic: bool = True
 
-  @nn.compact
-  def __call__(self, inputs: Array, mask: Array | None, position_bias: Array) -> Array:
-    cfg = self.config
-    dt, pdt = cfg.compute_dtype, cfg.weight_dtype
-    norm = lambda name: layers.RMSNorm(cfg.layer_norm_epsilon, dtype=dt, param_dtype=pdt, name=name)
+    @nn.compact
+    def __call__(self, inputs: Array, mask: Array | None, position_bias: Array) -> Array:
+        cfg = self.config
+        dt, pdt = cfg.compute_dtype, cfg.weight_dtype
+        norm = lambda name: layers.RMSNorm(cfg.layer_norm_epsilon, dtype=dt, param_dtype=pdt, name=name)
 
-    x = norm('pre_attention_layer_norm')(inputs)
-    x = layers.MultiHeadAttention(
-        num_heads=cfg.num_heads,
-        head_dim=cfg.head_dim,
-        dropout_rate=cfg.dropout_rate,
-        dtype=dt,
-        param_dtype=pdt,
-        float32_logits=cfg.float32_attention_logits,
-        name='attention',
-    )(x, x, mask, position_bias, deterministic=self.deterministic)
-    x = _dropout(cfg, self.deterministic, x) + inputs
+        x = norm('pre_attention_layer_norm')(inputs)
+        x = layers.MultiHeadAttention(
+            num_heads=cfg.num_heads,
+            head_dim=cfg.head_dim,
+            dropout_rate=cfg.dropout_rate,
+            dtype=dt,
+            param_dtype=pdt,
+            float32_logits=cfg.float32_attention_logits,
+            name='attention',
+        )(x, x, mask, position_bias, deterministic=self.deterministic)
+        x = _dropout(cfg, self.deterministic, x) + inputs
 
-    y = norm('pre_mlp_layer_norm')(x)
-    y = layers.MlpBlock(
-        intermediate_dim=cfg.mlp_dim,
-        activations=cfg.mlp_activations,
-        dropout_rate=cfg.dropout_rate,
-        dtype=dt,
-        param_dtype=pdt,
-        name='mlp',
-    )(y, deterministic=self.deterministic)
-    y = _dropout(cfg, self.deterministic, y) + x
-    return nn.with_logical_constraint(y, ('batch', 'length', 'embed'))
+        y = norm('pre_mlp_layer_norm')(x)
+        y = layers.MlpBlock(
+            intermediate_dim=cfg.mlp_dim,
+            activations=cfg.mlp_activations,
+            dropout_rate=cfg.dropout_rate,
+            dtype=dt,
+            param_dtype=pdt,
+            name='mlp',
+        )(y, deterministic=self.deterministic)
+        y = _dropout(cfg, self.deterministic, y) + x
+        return nn.with_logical_constraint(y, ('batch', 'length', 'embed'))
 
 
 class DecoderLayer(nn.Module):
-  """Self-attention, cross-attention to the encoder, gated-GELU block; pre-norm residuals.
+    """Self-attention, cross-attention to the encoder, gated-GELU block; pre-norm residuals.
 
-  With ``decode=True`` the layer runs one token at a time against the key/value caches (see
-  ``layers.MultiHeadAttention``).
-  """
+    With ``decode=True`` the layer runs one token at a time against the key/value caches (see
+    ``layers.MultiHeadAttention``).
+    """
 
-  config: T5Config
-  deterministic: bool = True
-  decode: bool = False
-  max_decode_length: int | None = None
+    config: T5Config
+    deterministic: bool = True
+    decode: bool = False
+    max_decode_length: int | None = None
 
-  @nn.compact
-  def __call__(
-      self,
-      inputs: Array,
-      encoded: Array | None,
-      self_mask: Array | None,
-      cross_mask: Array | None,
-      position_bias: Array,
-      decode_position: Array | None = None,
-  ) -> Array:
-    cfg = self.config
-    dt, pdt = cfg.compute_dtype, cfg.weight_dtype
-    norm = lambda name: layers.RMSNorm(cfg.layer_norm_epsilon, dtype=dt, param_dtype=pdt, name=name)
-    attention = lambda name: layers.MultiHeadAttention(
-        num_heads=cfg.num_heads,
-        head_dim=cfg.head_dim,
-        dropout_rate=cfg.dropout_rate,
-        dtype=dt,
-        param_dtype=pdt,
-        float32_logits=cfg.float32_attention_logits,
-        name=name,
-    )
+    @nn.compact
+    def __call__(
+        self,
+        inputs: Array,
+        encoded: Array | None,
+        self_mask: Array | None,
+        cross_mask: Array | None,
+        position_bias: Array,
+        decode_position: Array | None = None,
+    ) -> Array:
+        cfg = self.config
+        dt, pdt = cfg.compute_dtype, cfg.weight_dtype
+        norm = lambda name: layers.RMSNorm(cfg.layer_norm_epsilon, dtype=dt, param_dtype=pdt, name=name)
+        attention = lambda name: layers.MultiHeadAttention(
+            num_heads=cfg.num_heads,
+            head_dim=cfg.head_dim,
+            dropout_rate=cfg.dropout_rate,
+            dtype=dt,
+            param_dtype=pdt,
+            float32_logits=cfg.float32_attention_logits,
+            name=name,
+        )
 
-    x = norm('pre_self_attention_layer_norm')(inputs)
-    x = attention('self_attention')(
-        x,
-        x,
-        self_mask,
-        position_bias,
-        deterministic=self.deterministic,
-        decode_position=decode_position if self.decode else None,
-        max_decode_length=self.max_decode_length,
-    )
-    x = _dropout(cfg, self.deterministic, x) + inputs
+        x = norm('pre_self_attention_layer_norm')(inputs)
+        x = attention('self_attention')(
+            x,
+            x,
+            self_mask,
+            position_bias,
+            deterministic=self.deterministic,
+            decode_position=decode_position if self.decode else None,
+            max_decode_length=self.max_decode_length,
+        )
+        x = _dropout(cfg, self.deterministic, x) + inputs
 
-    y = norm('pre_cross_attention_layer_norm')(x)
-    y = attention('encoder_decoder_attention')(
-        y, encoded, cross_mask, deterministic=self.deterministic, cache_kv=self.decode
-    )
-    y = _dropout(cfg, self.deterministic, y) + x
+        y = norm('pre_cross_attention_layer_norm')(x)
+        y = attention('encoder_decoder_attention')(
+            y, encoded, cross_mask, deterministic=self.deterministic, cache_kv=self.decode
+        )
+        y = _dropout(cfg, self.deterministic, y) + x
 
-    z = norm('pre_mlp_layer_norm')(y)
-    z = layers.MlpBlock(
-        intermediate_dim=cfg.mlp_dim,
-        activations=cfg.mlp_activations,
-        dropout_rate=cfg.dropout_rate,
-        dtype=dt,
-        param_dtype=pdt,
-        name='mlp',
-    )(z, deterministic=self.deterministic)
-    z = _dropout(cfg, self.deterministic, z) + y
-    return nn.with_logical_constraint(z, ('batch', 'length', 'embed'))
+        z = norm('pre_mlp_layer_norm')(y)
+        z = layers.MlpBlock(
+            intermediate_dim=cfg.mlp_dim,
+            activations=cfg.mlp_activations,
+            dropout_rate=cfg.dropout_rate,
+            dtype=dt,
+            param_dtype=pdt,
+            name='mlp',
+        )(z, deterministic=self.deterministic)
+        z = _dropout(cfg, self.deterministic, z) + y
+        return nn.with_logical_constraint(z, ('batch', 'length', 'embed'))
 
 
 def _relpos_module(cfg: T5Config) -> layers.RelativePositionBiases:
-  return layers.RelativePositionBiases(
-      num_buckets=cfg.relative_attention_num_buckets,
-      max_distance=cfg.relative_attention_max_distance,
-      num_heads=cfg.num_heads,
-      dtype=cfg.compute_dtype,
-      param_dtype=cfg.weight_dtype,
-      name='relpos_bias',
-  )
+    return layers.RelativePositionBiases(
+        num_buckets=cfg.relative_attention_num_buckets,
+        max_distance=cfg.relative_attention_max_distance,
+        num_heads=cfg.num_heads,
+        dtype=cfg.compute_dtype,
+        param_dtype=cfg.weight_dtype,
+        name='relpos_bias',
+    )
 
 
 def _default_positions(length: int) -> Array:
-  return jnp.arange(length, dtype=jnp.int32)[None, :]
+    return jnp.arange(length, dtype=jnp.int32)[None, :]
 
 
 class Encoder(nn.Module):
-  """Embeds the input tokens and runs the encoder stack."""
+    """Embeds the input tokens and runs the encoder stack."""
 
-  config: T5Config
-  shared_embedding: nn.Module
+    config: T5Config
+    shared_embedding: nn.Module
 
-  @nn.compact
-  def __call__(
-      self, tokens: Array, mask: Array | None, positions: Array | None = None, deterministic: bool = True
-  ) -> Array:
-    cfg = self.config
-    if positions is None:
-      positions = _default_positions(tokens.shape[-1])
-    # The bias depends only on positions, so it is computed once and shared by every layer (T5X recomputes
-    # it per layer from the same table; the result is identical).
-    position_bias = _relpos_module(cfg)(positions, positions, bidirectional=True)
+    @nn.compact
+    def __call__(
+        self, tokens: Array, mask: Array | None, positions: Array | None = None, deterministic: bool = True
+    ) -> Array:
+        cfg = self.config
+        if positions is None:
+            positions = _default_positions(tokens.shape[-1])
+        # The bias depends only on positions, so it is computed once and shared by every layer (T5X recomputes
+        # it per layer from the same table; the result is identical).
+        position_bias = _relpos_module(cfg)(positions, positions, bidirectional=True)
 
-    x = self.shared_embedding(tokens.astype(jnp.int32))
-    x = _dropout(cfg, deterministic, x).astype(cfg.compute_dtype)
-    layer_cls = _maybe_remat(EncoderLayer, cfg, training_graph=not deterministic)
-    for i in range(cfg.num_encoder_layers):
-      x = layer_cls(cfg, deterministic=deterministic, name=f'layers_{i}')(x, mask, position_bias)
-    x = layers.RMSNorm(
-        cfg.layer_norm_epsilon, dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, name='encoder_norm'
-    )(x)
-    return _dropout(cfg, deterministic, x, broadcast_length=False)
+        x = self.shared_embedding(tokens.astype(jnp.int32))
+        x = _dropout(cfg, deterministic, x).astype(cfg.compute_dtype)
+        layer_cls = _maybe_remat(EncoderLayer, cfg, training_graph=not deterministic)
+        for i in range(cfg.num_encoder_layers):
+            x = layer_cls(cfg, deterministic=deterministic, name=f'layers_{i}')(x, mask, position_bias)
+        x = layers.RMSNorm(
+            cfg.layer_norm_epsilon, dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, name='encoder_norm'
+        )(x)
+        return _dropout(cfg, deterministic, x, broadcast_length=False)
 
 
 class Decoder(nn.Module):
-  """Embeds the decoder input tokens, runs the decoder stack and projects to vocabulary logits (float32)."""
+    """Embeds the decoder input tokens, runs the decoder stack and projects to vocabulary logits (float32)."""
 
-  config: T5Config
-  shared_embedding: nn.Module
+    config: T5Config
+    shared_embedding: nn.Module
 
-  @nn.compact
-  def __call__(
-      self,
-      encoded: Array | None,
-      tokens: Array,
-      positions: Array | None,
-      self_mask: Array | None,
-      cross_mask: Array | None,
-      deterministic: bool = True,
-      decode: bool = False,
-      max_decode_length: int | None = None,
-  ) -> Array:
-    cfg = self.config
-    relpos = _relpos_module(cfg)
-    if decode:
-      # One token per row at `positions` [batch, 1], attending to cache slots 0..max_decode_length-1.
-      position_bias = relpos(positions, _default_positions(max_decode_length), bidirectional=False)
-      decode_position = positions[:, 0]
-    else:
-      if positions is None:
-        positions = _default_positions(tokens.shape[-1])
-      position_bias = relpos(positions, positions, bidirectional=False)
-      decode_position = None
+    @nn.compact
+    def __call__(
+        self,
+        encoded: Array | None,
+        tokens: Array,
+        positions: Array | None,
+        self_mask: Array | None,
+        cross_mask: Array | None,
+        deterministic: bool = True,
+        decode: bool = False,
+        max_decode_length: int | None = None,
+    ) -> Array:
+        cfg = self.config
+        relpos = _relpos_module(cfg)
+        if decode:
+            # One token per row at `positions` [batch, 1], attending to cache slots 0..max_decode_length-1.
+            position_bias = relpos(positions, _default_positions(max_decode_length), bidirectional=False)
+            decode_position = positions[:, 0]
+        else:
+            if positions is None:
+                positions = _default_positions(tokens.shape[-1])
+            position_bias = relpos(positions, positions, bidirectional=False)
+            decode_position = None
 
-    y = self.shared_embedding(tokens.astype(jnp.int32))
-    y = _dropout(cfg, deterministic, y).astype(cfg.compute_dtype)
-    layer_cls = _maybe_remat(DecoderLayer, cfg, training_graph=not deterministic and not decode)
-    for i in range(cfg.num_decoder_layers):
-      y = layer_cls(
-          cfg, deterministic=deterministic, decode=decode, max_decode_length=max_decode_length, name=f'layers_{i}'
-      )(y, encoded, self_mask, cross_mask, position_bias, decode_position)
-    y = layers.RMSNorm(
-        cfg.layer_norm_epsilon, dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, name='decoder_norm'
-    )(y)
-    y = _dropout(cfg, deterministic, y)
+        y = self.shared_embedding(tokens.astype(jnp.int32))
+        y = _dropout(cfg, deterministic, y).astype(cfg.compute_dtype)
+        layer_cls = _maybe_remat(DecoderLayer, cfg, training_graph=not deterministic and not decode)
+        for i in range(cfg.num_decoder_layers):
+            y = layer_cls(
+                cfg, deterministic=deterministic, decode=decode, max_decode_length=max_decode_length, name=f'layers_{i}'
+            )(y, encoded, self_mask, cross_mask, position_bias, decode_position)
+        y = layers.RMSNorm(
+            cfg.layer_norm_epsilon, dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, name='decoder_norm'
+        )(y)
+        y = _dropout(cfg, deterministic, y)
 
-    if cfg.logits_via_embedding:
-      # Tied output layer (original T5): rescale so the logits keep unit scale.
-      logits = self.shared_embedding.attend(y) / jnp.sqrt(jnp.float32(y.shape[-1]))
-    else:
-      logits = layers.DenseGeneral(
-          cfg.vocab_size,
-          kernel_axes=('embed', 'vocab'),
-          dtype=jnp.float32,  # logits in float32 for a stable softmax / loss
-          param_dtype=cfg.weight_dtype,
-          name='logits_dense',
-      )(y)
-    return nn.with_logical_constraint(logits, ('batch', 'length', 'vocab'))
+        if cfg.logits_via_embedding:
+            # Tied output layer (original T5): rescale so the logits keep unit scale.
+            logits = self.shared_embedding.attend(y) / jnp.sqrt(jnp.float32(y.shape[-1]))
+        else:
+            logits = layers.DenseGeneral(
+                cfg.vocab_size,
+                kernel_axes=('embed', 'vocab'),
+                dtype=jnp.float32,  # logits in float32 for a stable softmax / loss
+                param_dtype=cfg.weight_dtype,
+                name='logits_dense',
+            )(y)
+        return nn.with_logical_constraint(logits, ('batch', 'length', 'vocab'))
 
 
 class Transformer(nn.Module):
-  """The encoder-decoder model. Methods: ``encode``, ``decode`` and ``__call__`` (both, teacher-forced).
+    """The encoder-decoder model. Methods: ``encode``, ``decode`` and ``__call__`` (both, teacher-forced).
 
-  Inputs use seqio's EncDecFeatureConverter names. Token id 0 is padding (and the decoder start token); packed
-  batches add ``*_segment_ids`` (0 = padding, examples 1, 2, ...) and ``*_positions`` (position within the
-  example). Packed rows give the same per-example logits as unpacked ones: attention never crosses segments and
-  relative positions come from ``*_positions``.
-  """
-
-  config: T5Config
-
-  def setup(self):
-    cfg = self.config
-    self.token_embedder = layers.Embed(
-        num_embeddings=cfg.vocab_size,
-        features=cfg.emb_dim,
-        dtype=cfg.compute_dtype,
-        param_dtype=cfg.weight_dtype,
-    )
-    self.encoder = Encoder(cfg, shared_embedding=self.token_embedder)
-    self.decoder = Decoder(cfg, shared_embedding=self.token_embedder)
-
-  def encode(
-      self,
-      encoder_input_tokens: Array,
-      encoder_segment_ids: Array | None = None,
-      encoder_positions: Array | None = None,
-      *,
-      enable_dropout: bool = True,
-  ) -> Array:
-    """``[batch, len]`` tokens -> ``[batch, len, emb_dim]`` encodings."""
-    if encoder_input_tokens.ndim != 2:
-      raise ValueError(f'encoder_input_tokens must be [batch, length], got {encoder_input_tokens.shape}')
-    valid = encoder_input_tokens > 0
-    mask = layers.make_attention_mask(valid, valid)
-    if encoder_segment_ids is not None:
-      mask = layers.combine_masks(
-          mask, layers.make_attention_mask(encoder_segment_ids, encoder_segment_ids, jnp.equal)
-      )
-    return self.encoder(encoder_input_tokens, mask, encoder_positions, deterministic=not enable_dropout)
-
-  def decode(
-      self,
-      encoded: Array | None,
-      encoder_input_tokens: Array,
-      decoder_input_tokens: Array,
-      decoder_target_tokens: Array | None = None,
-      encoder_segment_ids: Array | None = None,
-      decoder_segment_ids: Array | None = None,
-      decoder_positions: Array | None = None,
-      *,
-      enable_dropout: bool = True,
-      decode: bool = False,
-      max_decode_length: int | None = None,
-  ) -> Array:
-    """Decoder logits ``[batch, len, vocab]`` (float32).
-
-    Teacher-forced (``decode=False``): ``decoder_input_tokens`` is the right-shifted target; padding is taken
-    from ``decoder_target_tokens`` (0 = pad) when given.
-
-    Single-step (``decode=True``, mutable ``'cache'``): ``decoder_input_tokens`` is ``[batch, 1]``, the
-    current token, and ``decoder_positions`` ``[batch, 1]`` its position; ``max_decode_length`` is the cache
-    length. The first call creates the caches (self-attention keys/values as zeros, cross-attention
-    keys/values projected from ``encoded``); later calls may pass ``encoded=None``. ``encoder_input_tokens``
-    is only used for its padding mask. Packing is not supported while decoding.
+    Inputs use seqio's EncDecFeatureConverter names. Token id 0 is padding (and the decoder start token); packed
+    batches add ``*_segment_ids`` (0 = padding, examples 1, 2, ...) and ``*_positions`` (position within the
+    example). Packed rows give the same per-example logits as unpacked ones: attention never crosses segments and
+    relative positions come from ``*_positions``.
     """
-    if decode:
-      if encoder_segment_ids is not None or decoder_segment_ids is not None:
-        raise ValueError('packed inputs cannot be decoded step by step')
-      if decoder_positions is None or max_decode_length is None:
-        raise ValueError('decode=True needs decoder_positions [batch, 1] and max_decode_length')
-      if decoder_input_tokens.shape[-1] != 1:
-        raise ValueError(f'decode=True takes one token per row, got {decoder_input_tokens.shape}')
-      key_slots = jnp.arange(max_decode_length)
-      self_mask = (key_slots[None, None, None, :] <= decoder_positions[:, None, :, None]).astype(jnp.bool_)
-      cross_mask = layers.make_attention_mask(
-          jnp.ones_like(decoder_input_tokens, jnp.bool_), encoder_input_tokens > 0
-      )
-    else:
-      length = decoder_input_tokens.shape[-1]
-      target_valid = (
-          decoder_target_tokens > 0
-          if decoder_target_tokens is not None
-          else jnp.ones_like(decoder_input_tokens, jnp.bool_)
-      )
-      self_mask = layers.combine_masks(
-          layers.make_causal_mask(length), layers.make_attention_mask(target_valid, target_valid)
-      )
-      cross_mask = layers.make_attention_mask(target_valid, encoder_input_tokens > 0)
-      if decoder_segment_ids is not None:
-        self_mask = layers.combine_masks(
-            self_mask, layers.make_attention_mask(decoder_segment_ids, decoder_segment_ids, jnp.equal)
-        )
-      if encoder_segment_ids is not None:
-        if decoder_segment_ids is None:
-          raise ValueError('packed encoder inputs need decoder_segment_ids too')
-        cross_mask = layers.combine_masks(
-            cross_mask, layers.make_attention_mask(decoder_segment_ids, encoder_segment_ids, jnp.equal)
-        )
-    return self.decoder(
-        encoded,
-        decoder_input_tokens,
-        decoder_positions,
-        self_mask,
-        cross_mask,
-        deterministic=not enable_dropout,
-        decode=decode,
-        max_decode_length=max_decode_length,
-    )
 
-  def __call__(
-      self,
-      encoder_input_tokens: Array,
-      decoder_input_tokens: Array,
-      decoder_target_tokens: Array | None = None,
-      encoder_segment_ids: Array | None = None,
-      decoder_segment_ids: Array | None = None,
-      encoder_positions: Array | None = None,
-      decoder_positions: Array | None = None,
-      *,
-      enable_dropout: bool = True,
-  ) -> Array:
-    """Teacher-forced logits ``[batch, target_len, vocab]`` (T5X's argument order)."""
-    encoded = self.encode(
-        encoder_input_tokens, encoder_segment_ids, encoder_positions, enable_dropout=enable_dropout
-    )
-    return self.decode(
-        encoded,
-        encoder_input_tokens,
-        decoder_input_tokens,
-        decoder_target_tokens,
-        encoder_segment_ids=encoder_segment_ids,
-        decoder_segment_ids=decoder_segment_ids,
-        decoder_positions=decoder_positions,
-        enable_dropout=enable_dropout,
-    )
+    config: T5Config
+
+    def setup(self):
+        cfg = self.config
+        self.token_embedder = layers.Embed(
+            num_embeddings=cfg.vocab_size,
+            features=cfg.emb_dim,
+            dtype=cfg.compute_dtype,
+            param_dtype=cfg.weight_dtype,
+        )
+        self.encoder = Encoder(cfg, shared_embedding=self.token_embedder)
+        self.decoder = Decoder(cfg, shared_embedding=self.token_embedder)
+
+    def encode(
+        self,
+        encoder_input_tokens: Array,
+        encoder_segment_ids: Array | None = None,
+        encoder_positions: Array | None = None,
+        *,
+        enable_dropout: bool = True,
+    ) -> Array:
+        """``[batch, len]`` tokens -> ``[batch, len, emb_dim]`` encodings."""
+        if encoder_input_tokens.ndim != 2:
+            raise ValueError(f'encoder_input_tokens must be [batch, length], got {encoder_input_tokens.shape}')
+        valid = encoder_input_tokens > 0
+        mask = layers.make_attention_mask(valid, valid)
+        if encoder_segment_ids is not None:
+            mask = layers.combine_masks(
+                mask, layers.make_attention_mask(encoder_segment_ids, encoder_segment_ids, jnp.equal)
+            )
+        return self.encoder(encoder_input_tokens, mask, encoder_positions, deterministic=not enable_dropout)
+
+    def decode(
+        self,
+        encoded: Array | None,
+        encoder_input_tokens: Array,
+        decoder_input_tokens: Array,
+        decoder_target_tokens: Array | None = None,
+        encoder_segment_ids: Array | None = None,
+        decoder_segment_ids: Array | None = None,
+        decoder_positions: Array | None = None,
+        *,
+        enable_dropout: bool = True,
+        decode: bool = False,
+        max_decode_length: int | None = None,
+    ) -> Array:
+        """Decoder logits ``[batch, len, vocab]`` (float32).
+
+        Teacher-forced (``decode=False``): ``decoder_input_tokens`` is the right-shifted target; padding is taken
+        from ``decoder_target_tokens`` (0 = pad) when given.
+
+        Single-step (``decode=True``, mutable ``'cache'``): ``decoder_input_tokens`` is ``[batch, 1]``, the
+        current token, and ``decoder_positions`` ``[batch, 1]`` its position; ``max_decode_length`` is the cache
+        length. The first call creates the caches (self-attention keys/values as zeros, cross-attention
+        keys/values projected from ``encoded``); later calls may pass ``encoded=None``. ``encoder_input_tokens``
+        is only used for its padding mask. Packing is not supported while decoding.
+        """
+        if decode:
+            if encoder_segment_ids is not None or decoder_segment_ids is not None:
+                raise ValueError('packed inputs cannot be decoded step by step')
+            if decoder_positions is None or max_decode_length is None:
+                raise ValueError('decode=True needs decoder_positions [batch, 1] and max_decode_length')
+            if decoder_input_tokens.shape[-1] != 1:
+                raise ValueError(f'decode=True takes one token per row, got {decoder_input_tokens.shape}')
+            key_slots = jnp.arange(max_decode_length)
+            self_mask = (key_slots[None, None, None, :] <= decoder_positions[:, None, :, None]).astype(jnp.bool_)
+            cross_mask = layers.make_attention_mask(
+                jnp.ones_like(decoder_input_tokens, jnp.bool_), encoder_input_tokens > 0
+            )
+        else:
+            length = decoder_input_tokens.shape[-1]
+            target_valid = (
+                decoder_target_tokens > 0
+                if decoder_target_tokens is not None
+                else jnp.ones_like(decoder_input_tokens, jnp.bool_)
+            )
+            self_mask = layers.combine_masks(
+                layers.make_causal_mask(length), layers.make_attention_mask(target_valid, target_valid)
+            )
+            cross_mask = layers.make_attention_mask(target_valid, encoder_input_tokens > 0)
+            if decoder_segment_ids is not None:
+                self_mask = layers.combine_masks(
+                    self_mask, layers.make_attention_mask(decoder_segment_ids, decoder_segment_ids, jnp.equal)
+                )
+            if encoder_segment_ids is not None:
+                if decoder_segment_ids is None:
+                    raise ValueError('packed encoder inputs need decoder_segment_ids too')
+                cross_mask = layers.combine_masks(
+                    cross_mask, layers.make_attention_mask(decoder_segment_ids, encoder_segment_ids, jnp.equal)
+                )
+        return self.decoder(
+            encoded,
+            decoder_input_tokens,
+            decoder_positions,
+            self_mask,
+            cross_mask,
+            deterministic=not enable_dropout,
+            decode=decode,
+            max_decode_length=max_decode_length,
+        )
+
+    def __call__(
+        self,
+        encoder_input_tokens: Array,
+        decoder_input_tokens: Array,
+        decoder_target_tokens: Array | None = None,
+        encoder_segment_ids: Array | None = None,
+        decoder_segment_ids: Array | None = None,
+        encoder_positions: Array | None = None,
+        decoder_positions: Array | None = None,
+        *,
+        enable_dropout: bool = True,
+    ) -> Array:
+        """Teacher-forced logits ``[batch, target_len, vocab]`` (T5X's argument order)."""
+        encoded = self.encode(
+            encoder_input_tokens, encoder_segment_ids, encoder_positions, enable_dropout=enable_dropout
+        )
+        return self.decode(
+            encoded,
+            encoder_input_tokens,
+            decoder_input_tokens,
+            decoder_target_tokens,
+            encoder_segment_ids=encoder_segment_ids,
+            decoder_segment_ids=decoder_segment_ids,
+            decoder_positions=decoder_positions,
+            enable_dropout=enable_dropout,
+        )
