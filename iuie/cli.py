@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "zeroshot-splits": "iuie.commands.zeroshot_splits",
     "mixtures": "iuie.commands.mixtures",
     "convert-data": "iuie.commands.convert_data",
+    "t5x": "iuie.commands.t5x_launcher",
 }
 
 

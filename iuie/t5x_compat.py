@@ -1,8 +1,10 @@
 """Shims that let google-research/t5x, installed from a source checkout, run iuie's Tasks on today's JAX.
 
-T5X is not on PyPI (DESIGN.md, decision 1): users install it from a checkout with ``pip install -e`` and
-PyPI's releases of its dependencies. At current JAX and PyPI three of its imports fail, none of which
-concern iuie's Tasks, Mixtures or metrics. Nothing here edits T5X; each shim fills a missing name:
+T5X is not on PyPI (DESIGN.md, decision 1): users install it from a checkout with ``pip install --no-deps
+-e`` and PyPI's releases of its dependencies. With today's JAX and PyPI, importing T5X's binaries fails on
+names that no longer exist or were never published, none of which concern iuie's Tasks, Mixtures or
+metrics, and gin trips over namespace packages. Nothing here edits T5X or gin; each shim fills a missing
+name or wraps one function, and only where it is missing:
 
 ``airio``
     ``t5x/utils.py`` does ``import airio.core as airio`` and only uses it in ``isinstance`` checks
@@ -14,6 +16,11 @@ concern iuie's Tasks, Mixtures or metrics. Nothing here edits T5X; each shim fil
     PyPI's only ``jestimator`` release (0.3.3, imported by ``t5x/optimizers.py``) imports both names, which
     JAX has since removed. They are aliased to ``jax.sharding.PartitionSpec`` and ``jax.tree.map``, only
     when missing. (iuie's own code never uses them: DESIGN.md, decision 2.)
+``gin.resource_reader._parse_config_path`` (gin-config 0.5.0)
+    Not T5X's, but in its path: gin looks a gin file up as a package resource, and crashes
+    (``TypeError``, not "not found") when the folder is a namespace package, which has no ``origin``.
+    ``t5x_configs/`` is one whenever a source checkout of iuie is on ``sys.path`` (``PYTHONPATH``) and the
+    binary runs from another folder. The patched function reads such a package from its search locations.
 ``tensorboard``
     ``t5x/checkpoints.py`` imports it; it is an ordinary PyPI package to install, not a shim.
 
@@ -24,13 +31,14 @@ How they get applied, from least to most invasive:
 2. ``iuie t5x install-hook`` writes a ``.pth`` file into the environment's site-packages so that plain
    ``python -m t5x.train ...`` works: at start-up it only registers an import hook (no JAX import); the
    shims are installed when something first imports ``t5x``. ``iuie t5x remove-hook`` deletes it.
-3. Importing this module (the experiment gins of ``t5x_configs/t5x/`` do, with ``import iuie.t5x_compat``)
+3. Importing this module (``t5x_configs/t5x/iuie.gin`` does, with ``from iuie import t5x_compat``)
    installs the shims at once when ``t5x`` is already imported, else registers the same import hook. A
    gin import runs after T5X's binaries have imported ``t5x.utils``, so it cannot replace 1 or 2 for the
    import-time shims; it makes the configs self-describing and covers T5X's lazily imported modules.
 
-The module also gives gin a helper, :func:`vocabulary_size`, so that the model's embedding matches
-whichever vocabulary the Tasks use (``IUIE_VOCAB``).
+The module also holds what the experiment gins call: :func:`vocabulary` and :func:`vocabulary_size` (the
+model's vocabulary and embedding follow the Tasks' ``IUIE_VOCAB``), and :func:`data_parallel_partitioner`
+(data parallelism on CPU, where T5X's own mesh puts every device on the model axis).
 """
 
 from __future__ import annotations
@@ -123,11 +131,40 @@ def install_jax_aliases() -> list[str]:
     return applied
 
 
+def install_gin_namespace_packages() -> bool:
+    """Lets gin's package-resource lookup read namespace packages; True when it patched gin."""
+    from gin import resource_reader
+
+    original = resource_reader._parse_config_path
+    if getattr(original, "iuie_patched", False):
+        return False
+
+    def parse_config_path(config_path: str) -> str:
+        head, filename = os.path.split(config_path)
+        spec = importlib.util.find_spec(head.replace("/", "."))
+        if spec is None or spec.origin is not None:
+            return original(config_path)
+        # A namespace package: no __init__.py to take the folder from; use its search locations.
+        locations = list(spec.submodule_search_locations or ())
+        if not locations:
+            raise ValueError("Package not found", head)
+        for location in locations:
+            if os.path.isfile(os.path.join(location, filename)):
+                return os.path.join(location, filename)
+        return os.path.join(locations[0], filename)
+
+    parse_config_path.iuie_patched = True
+    resource_reader._parse_config_path = parse_config_path
+    return True
+
+
 def install() -> list[str]:
     """Installs every shim that this environment needs (idempotent); returns the names installed so far."""
     if install_airio_stub():
         _APPLIED.append("airio")
     _APPLIED.extend(install_jax_aliases())
+    if install_gin_namespace_packages():
+        _APPLIED.append("gin namespace packages")
     return list(_APPLIED)
 
 
@@ -186,6 +223,25 @@ def remove_pth(directory: str | None = None) -> str | None:
 # --------------------------------------------------------------------------------------------------------
 # Gin helpers for the experiment configs
 # --------------------------------------------------------------------------------------------------------
+
+
+def vocabulary(expected_size: int | None = None):
+    """The Tasks' vocabulary (:func:`iuie.vocab.get_vocabulary`: ``$IUIE_VOCAB``, else iuie's own model).
+
+    T5X refuses a model whose vocabulary differs from the Task's, and a checkpoint's embedding only makes
+    sense with the vocabulary it was trained with: ``expected_size`` (ids, extra ids included; 32,100 for
+    Flan-T5) turns a forgotten ``IUIE_VOCAB`` into an error that says so, instead of a silent mismatch.
+    """
+    from iuie import vocab
+
+    vocabulary = vocab.get_vocabulary()
+    if expected_size is not None and vocabulary.vocab_size != expected_size:
+        raise ValueError(
+            f"this experiment needs a vocabulary of {expected_size} ids, but iuie's Tasks use "
+            f"{vocab.vocabulary_path()} with {vocabulary.vocab_size}: set {vocab.ENV_VOCAB} to the "
+            "SentencePiece model of the checkpoint (Flan-T5: gs://t5-data/vocabs/cc_all.32000.100extra/"
+            "sentencepiece.model, or the spiece.model of a Flan-T5 download; copy it to local disk)")
+    return vocabulary
 
 
 def vocabulary_size(multiple: int = 128) -> int:
