@@ -89,7 +89,9 @@ class Checkpointer:
         background thread (the train state can then be donated to the next step safely).
     """
 
-    def __init__(self, directory: str, *, period: int = 1000, keep: int | None = 3, async_checkpointing: bool = True):
+    def __init__(
+        self, directory: str, *, period: int = 1000, keep: int | None = 3, async_checkpointing: bool = True
+    ):
         self.directory = os.path.abspath(directory)
         self.period = int(period)
         options = ocp.CheckpointManagerOptions(
@@ -103,7 +105,9 @@ class Checkpointer:
     @classmethod
     def from_config(cls, directory: str, config: Any) -> "Checkpointer":
         """From a ``configs.CheckpointConfig``."""
-        return cls(directory, period=config.period, keep=config.keep, async_checkpointing=config.async_checkpointing)
+        return cls(
+            directory, period=config.period, keep=config.keep, async_checkpointing=config.async_checkpointing
+        )
 
     def should_save(self, step: int) -> bool:
         return self.period > 0 and step > 0 and step % self.period == 0
@@ -169,11 +173,14 @@ def _training_state_dir(path: str) -> str | None:
 
 def _check_tree(params: Any, abstract_params: Any, source: str) -> None:
     """Same parameter names and shapes, or an error listing the differences."""
-    want = {jax.tree_util.keystr(p): tuple(x.shape) for p, x in jax.tree_util.tree_leaves_with_path(abstract_params)}
-    got = {jax.tree_util.keystr(p): tuple(np.shape(x)) for p, x in jax.tree_util.tree_leaves_with_path(params)}
+    def shapes(tree):
+        return {jax.tree_util.keystr(p): tuple(np.shape(x)) for p, x in jax.tree_util.tree_leaves_with_path(tree)}
+
+    want, got = shapes(abstract_params), shapes(params)
     problems = [f"missing {k}" for k in sorted(want.keys() - got.keys())]
     problems += [f"unexpected {k}" for k in sorted(got.keys() - want.keys())]
-    problems += [f"{k}: shape {got[k]}, model wants {want[k]}" for k in sorted(want.keys() & got.keys()) if got[k] != want[k]]
+    common = sorted(want.keys() & got.keys())
+    problems += [f"{k}: shape {got[k]}, model wants {want[k]}" for k in common if got[k] != want[k]]
     if problems:
         shown = "; ".join(problems[:8]) + (f"; ... ({len(problems)} in all)" if len(problems) > 8 else "")
         raise ValueError(f"{source}: parameters do not match the model: {shown}")
@@ -235,7 +242,8 @@ def restore_or_initialize(
         state_dir = _training_state_dir(initial_checkpoint_path)
         if restore_optimizer_state and state_dir is not None:
             restored = ocp.StandardCheckpointer().restore(state_dir, layout.abstract)
-            return StartingPoint(restored, {}, f"initial checkpoint {initial_checkpoint_path} (with optimizer state)")
+            source = f"initial checkpoint {initial_checkpoint_path} (with optimizer state)"
+            return StartingPoint(restored, {}, source)
         params = load_initial_params(initial_checkpoint_path, layout.abstract.params)
         state = trainer.state_from_params(params, optimizer, layout)
         return StartingPoint(state, {}, f"initial checkpoint {initial_checkpoint_path}")

@@ -17,7 +17,7 @@ With ``B`` rows, encoder length ``Le``, decoder length ``Ld``, ``d`` = emb_dim, 
                                2·B·Le·H·d         output projection
                     ffn        2·B·Le·d·f·g + 2·B·Le·f·d
     decoder layer   self-att.  as the encoder's, with Ld
-                    cross-att. 2·B·Ld·d·H + 2·B·Le·d·2H     query from the decoder; key, value from the encoder
+                    cross-att. 2·B·Ld·d·H + 2·B·Le·d·2H     q from the decoder; k, v from the encoder
                                2·B·Ld·Le·H · 2              scores and context
                                2·B·Ld·H·d                   output projection
                     ffn        2·B·Ld·d·f·g + 2·B·Ld·f·d

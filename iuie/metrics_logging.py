@@ -12,7 +12,8 @@ Summaries (TensorBoard tags; sums are over the period's steps):
 * ``loss`` — the objective the optimizer minimised, mean per step (a token *sum* under T5X's default
   normaliser, so it scales with the batch); ``loss_per_token`` = sum of losses / sum of ``weight_sum`` (real
   target tokens), the number to compare across runs; ``cross_ent_loss_per_token`` likewise without z-loss;
-  ``z_loss`` mean per step;
+  ``z_loss`` mean per step. Like T5X's ``loss_per_nonpadding_target_token``, the per-token figures divide
+  whatever the loss is: they are per-token means only for a summed loss (``loss_is_token_sum``);
 * ``accuracy`` = correct / real target tokens; ``grad_norm`` mean per step; ``learning_rate`` at the last step;
 * ``timing/tokens_per_second`` (encoder inputs + decoder targets, padding included: what the devices
   process), ``timing/nonpadding_tokens_per_second``, ``nonpadding_fraction`` (the share of non-padding
@@ -103,6 +104,8 @@ class TrainReporter:
       flops_per_step: model FLOPs of one train step (``flops.train_step_flops``), for MFU; None skips MFU.
       devices: the devices the step runs on (default ``jax.devices()``), for the MFU denominator.
       log: where the progress line goes (default: this module's logger at INFO).
+      loss_is_token_sum: the loss is a plain token sum (the model's ``loss_normalizing_factor`` is None), so
+        the progress line shows the loss per token; otherwise it shows the loss as it is.
     """
 
     def __init__(
@@ -113,12 +116,14 @@ class TrainReporter:
         flops_per_step: float | None = None,
         devices: Sequence[Any] | None = None,
         log: Any = None,
+        loss_is_token_sum: bool = True,
     ):
         self.writer = writer
         self.total_steps = int(total_steps)
         self.flops_per_step = flops_per_step
         self.devices = list(jax.devices() if devices is None else devices)
         self._log = log or logger.info
+        self.loss_is_token_sum = loss_is_token_sum
         self._pending: list[tuple[int, Mapping[str, Any]]] = []
         self._timed_steps = 0
         self._period_start: float | None = None
@@ -164,7 +169,7 @@ class TrainReporter:
 
     def progress_line(self, step: int, summary: Mapping[str, float]) -> str:
         parts = [f"step {step}/{self.total_steps} ({100.0 * step / max(self.total_steps, 1):.1f}%)"]
-        if "loss_per_token" in summary:
+        if self.loss_is_token_sum and "loss_per_token" in summary:
             parts.append(f"loss/token {summary['loss_per_token']:.4f}")
         elif "loss" in summary:
             parts.append(f"loss {summary['loss']:.4f}")

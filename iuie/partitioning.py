@@ -292,12 +292,13 @@ class Partitioner:
         rule_overrides: Sequence[Sequence[Any]] = (),
         devices: Sequence[Any] | None = None,
     ) -> "Partitioner":
+        rules = get_rules(preset, rule_overrides)  # validates the name first
         shape = PRESETS[preset].mesh_shape if mesh_shape is None else mesh_shape
-        if preset in PRESETS and mesh_shape is None and shape[1] > 1:
+        if mesh_shape is None and shape[1] > 1:
             # The preset's default model-parallel width cannot exceed the devices present (1 CPU in tests).
             count = len(jax.devices() if devices is None else devices)
             shape = (-1, math.gcd(shape[1], count))
-        return cls(mesh=make_mesh(shape, devices), rules=get_rules(preset, rule_overrides))
+        return cls(mesh=make_mesh(shape, devices), rules=rules)
 
     @classmethod
     def from_config(cls, config: Any, devices: Sequence[Any] | None = None) -> "Partitioner":

@@ -2,7 +2,7 @@
 
 ``iuie.interop.hf`` maps Hugging Face ``T5ForConditionalGeneration`` folders (safetensors or PyTorch ``.bin``,
 single file or sharded) to and from the iuie parameter tree; ``iuie.interop.t5x`` reads T5X checkpoints (the
-public Flan-T5 ``checkpoint_1184000`` folders among them) and Orbax checkpoints of iuie parameters. The iuie
+public Flan-T5 ``checkpoint_<step>`` folders among them) and Orbax checkpoints of iuie parameters. The iuie
 parameter tree is T5X's T5 1.1 tree (``token_embedder``, ``encoder/layers_{i}/...``, ``decoder/logits_dense``),
 so T5X weights need no renaming. Nothing here downloads anything: point the loaders at local folders.
 """

@@ -1,8 +1,8 @@
 """T5X checkpoints and Orbax checkpoints of iuie params, read into the iuie parameter tree.
 
 T5X's on-disk format (``t5x/checkpoints.py``, ``Checkpointer.save`` and ``load_t5x_checkpoint``), which the
-public Flan-T5 checkpoints use (``gs://t5-data/pretrained_models/t5x/flan_t5_{small,base,large,xl,xxl}/
-checkpoint_1184000``; copy such a folder to local disk yourself, e.g. with ``gsutil -m cp -r``: nothing here
+public Flan-T5 checkpoints use (``gs://t5-data/pretrained_models/t5x/flan_t5_<size>/checkpoint_<step>``,
+step 1198000 for small, 1184000 base, 1164000 large, 1138000 xl, 1114000 xxl; copy such a folder to local disk yourself, e.g. with ``gsutil -m cp -r``: nothing here
 downloads):
 
 * ``checkpoint_<step>/checkpoint`` is a msgpack file written by ``flax.serialization.to_bytes`` of

@@ -8,8 +8,6 @@ and the Hugging Face format as written by ``iuie.interop.hf.save_hf``.
 
 from __future__ import annotations
 
-import os
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -101,14 +99,17 @@ def _host_params(state):
     return jax.tree.map(np.asarray, jax.device_get(state.params))
 
 
-def test_initial_params_from_hugging_face_and_t5x(tmp_path, setup):
-    from iuie.interop import hf
+def test_initial_params_from_hugging_face_exported_iuie_and_t5x(tmp_path, setup):
+    from iuie.interop import hf, t5x
     from tests.interop.conftest import t5x_train_state, write_t5x_checkpoint
 
     model, _, layout, state = setup
     params = _host_params(state)
     hf.save_hf(params, model.config, str(tmp_path / "hf"))
     _assert_same(checkpoints.load_initial_params(str(tmp_path / "hf"), layout.abstract.params), params)
+
+    t5x.save_iuie(params, model.config, str(tmp_path / "exported"))  # iuie's export format
+    _assert_same(checkpoints.load_initial_params(str(tmp_path / "exported"), layout.abstract.params), params)
 
     write_t5x_checkpoint(str(tmp_path / "t5x" / "checkpoint_1000"), t5x_train_state(params))
     loaded = checkpoints.load_initial_params(str(tmp_path / "t5x" / "checkpoint_1000"), layout.abstract.params)
@@ -148,6 +149,7 @@ def test_restore_or_initialize_prefers_resume_then_initial_checkpoint_then_rando
         full = checkpoints.restore_or_initialize(ckpt, layout, tx, init_fn, jax.random.key(0),
                                                  initial_checkpoint_path=str(tmp_path / "source"),
                                                  restore_optimizer_state=True)
+        assert isinstance(full.state, trainer.TrainState)
         _assert_same(full.state, state)
 
         ckpt.save(8, warm.state, {"position": 8})

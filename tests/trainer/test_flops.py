@@ -48,7 +48,8 @@ def test_tiny_count_by_hand():
 
 def test_flan_t5_xxl_worked_example():
     config = types.SimpleNamespace(vocab_size=32128, emb_dim=4096, num_heads=64, head_dim=64, mlp_dim=10240,
-                                   num_encoder_layers=24, num_decoder_layers=24, mlp_activations=("gelu", "linear"))
+                                   num_encoder_layers=24, num_decoder_layers=24,
+                                   mlp_activations=("gelu", "linear"))
     count = flops.count_flops(config, 1, 512, 128)
     assert count.encoder / 24 == pytest.approx(201.86e9, rel=1e-4)
     assert count.decoder / 24 == pytest.approx(93.68e9, rel=1e-4)

@@ -112,7 +112,8 @@ def test_adafactor_matches_t5x_over_several_steps():
     for step in range(4):
         # Outliers make the clipping threshold bite in some steps.
         grads = {k: rng.normal(size=v.shape) * (1 + 20 * (rng.random(v.shape) < 0.01)) for k, v in params.items()}
-        updates, opt_state = tx.update({k: jnp.asarray(g, jnp.float32) for k, g in grads.items()}, opt_state, jparams)
+        jgrads = {k: jnp.asarray(g, jnp.float32) for k, g in grads.items()}
+        updates, opt_state = tx.update(jgrads, opt_state, jparams)
         jparams = optax.apply_updates(jparams, updates)
         for k in params:
             params[k], states[k] = _t5x_adafactor_step(params[k], grads[k], states[k], step, 0.05)

@@ -15,7 +15,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from jax.sharding import PartitionSpec as P
 
 from iuie import partitioning
 
@@ -72,7 +71,8 @@ def _padded(spec, ndim):
 
 
 def _abstract_boxed():
-    return jax.eval_shape(lambda rng: StandIn().init(rng, jnp.zeros((2, 3), jnp.int32))["params"], jax.random.key(0))
+    init = lambda rng: StandIn().init(rng, jnp.zeros((2, 3), jnp.int32))["params"]
+    return jax.eval_shape(init, jax.random.key(0))
 
 
 @pytest.mark.parametrize("preset", sorted(GOLDEN))
@@ -119,7 +119,8 @@ def test_unknown_preset_and_uncovered_axis_are_errors():
 
 @pytest.mark.parametrize(
     "shape, devices, expected",
-    [((-1, 1), 8, (8, 1)), ((-1, 2), 8, (4, 2)), ((2, -1), 8, (2, 4)), ((8, 8), 64, (8, 8)), ((-1, 8), 64, (8, 8))],
+    [((-1, 1), 8, (8, 1)), ((-1, 2), 8, (4, 2)), ((2, -1), 8, (2, 4)), ((8, 8), 64, (8, 8)),
+     ((-1, 8), 64, (8, 8))],
 )
 def test_resolve_mesh_shape(shape, devices, expected):
     assert partitioning.resolve_mesh_shape(shape, devices) == expected
@@ -196,3 +197,20 @@ def test_batch_shardings_and_global_batch():
     arrays = partitioner.global_batch(batch)
     np.testing.assert_array_equal(np.asarray(arrays["encoder_input_tokens"]), batch["encoder_input_tokens"])
     assert arrays["encoder_input_tokens"].sharding == shardings["encoder_input_tokens"]
+
+
+def test_flan_t5_parameters_under_2d_fsdp():
+    # The real network's names (iuie.network, T5X's tree): spot checks; a full golden JSON of every
+    # parameter can sit beside this test.
+    from tests.trainer import harness
+
+    model = harness.make_model()
+    boxed = jax.eval_shape(harness.init_params_fn(model), jax.random.key(0))
+    specs = partitioning.Partitioner.create("2d_fsdp").param_specs(boxed)
+    assert tuple(specs["token_embedder"]["embedding"]) == ("model", "data")
+    assert tuple(specs["encoder"]["layers_0"]["attention"]["query"]["kernel"]) == ("data", "model")
+    assert tuple(specs["encoder"]["layers_0"]["attention"]["out"]["kernel"]) == ("model", "data")
+    assert tuple(specs["decoder"]["layers_0"]["mlp"]["wo"]["kernel"]) == ("model", "data")
+    assert tuple(specs["decoder"]["logits_dense"]["kernel"]) == ("data", "model")
+    assert tuple(specs["decoder"]["relpos_bias"]["rel_embedding"]) == ("model", None)
+    assert tuple(specs["encoder"]["encoder_norm"]["scale"]) == ("data",)

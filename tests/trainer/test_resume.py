@@ -88,8 +88,8 @@ def test_nan_loss_stops_the_run_naming_the_step_and_writes_no_nan_checkpoint(tmp
     # The NaN appears at step 5, which is neither a checkpoint step nor a logging step: the check before
     # saving step 6 finds it and names step 5, the first non-finite one.
     model_dir = tmp_path / "nan"
-    result = run_harness("train", "--steps", str(STEPS), "--period", "2", "--log-period", "10", "--nan-at-step", "5",
-                         "--model-dir", str(model_dir), "--sync")
+    result = run_harness("train", "--steps", str(STEPS), "--period", "2", "--log-period", "10",
+                         "--nan-at-step", "5", "--model-dir", str(model_dir), "--sync")
     assert result.returncode == 3, result.stderr[-3000:]
     assert re.search(r"loss is nan .*at step 5\b", result.stderr), result.stderr[-3000:]
     assert _steps(model_dir) == [2, 4]
