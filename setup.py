@@ -47,6 +47,7 @@ setuptools.setup(
         "numpy",
         "gin-config",
         "clu",
+        "tensorboard",  # clu's metric writers import it
         "sentencepiece",
         "safetensors",
         "msgpack",
