@@ -1,0 +1,218 @@
+"""``python -m iuie.infer``: predictions with parsed structures and their character offsets.
+
+Two inputs (T5X's ``infer.py`` role):
+
+* a Mixture or Task split (``MIXTURE_OR_TASK_NAME``, ``INFER_SPLIT``): the Tasks' own formatted inputs;
+* a JSON-lines file (``INPUT_FILE``) of ``{"text": ..., "task": VIEW, "labels": OPTIONS}``: ``task`` is one of
+  the nine views (NER, ES, ET, RE, EP, EPR, EE, EET, EEA), ``labels`` the option list in the dataset's
+  ``labels.json`` shape (a list of types; EE ``[event types, roles]``; EET/EEA ``{event type: [roles]}``).
+  The input is formatted with ``iuie.formats`` and the default instruction (``INSTRUCTION_FILE`` for the
+  paper's wording).
+
+Each output line of ``INFER_OUTPUT_DIR/predictions.jsonl``: ``text``, ``task`` (the view), ``prediction``
+(the raw decoded text), ``structures`` (``iuie.parsing.parse`` items with ``start``/``end`` character offsets
+from ``iuie.alignment.align``: ``text[start:end]`` is the mention; offsets are null for a string that occurs
+nowhere in the text), ``malformed`` (pieces the parser could not read); rows read from a Task add ``mixture_task`` (the Task
+name), ``dataset`` and ``id``.
+
+    python -m iuie.infer --gin_file=runs/infer.gin --gin_file=t5x_configs/demo_cpu.gin \\
+      --gin.CHECKPOINT_PATH="'/tmp/iuie_demo'" --gin.INFER_OUTPUT_DIR="'/tmp/iuie_demo/infer'" \\
+      --gin.INPUT_FILE="'texts.jsonl'"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any, Mapping, Sequence
+
+logger = logging.getLogger("iuie.infer")
+OUTPUT_FILE = "predictions.jsonl"
+
+
+def _mention(text: str, span: Any) -> dict[str, Any]:
+    return {"text": text, "start": span[0] if span else None, "end": span[1] if span else None}
+
+
+def structures(view: str, items: Sequence[tuple], sentence: str) -> list[dict[str, Any]]:
+    """Parsed items as JSON objects, every mention with its character offsets in ``sentence``.
+
+    All mentions of one output are aligned in a single ``align`` call so that two equal strings take two
+    different occurrences when the sentence has them.
+    """
+    from iuie import alignment
+
+    mentions: list[str] = []
+
+    def want(text: str) -> int:
+        mentions.append(text)
+        return len(mentions) - 1
+
+    shaped = []
+    for item in items:
+        if view in ("NER", "ET"):
+            shaped.append({"type": item[0], "mention": want(item[1])})
+        elif view == "ES":
+            shaped.append({"mention": want(item[0])})
+        elif view in ("RE", "EPR"):
+            shaped.append({"relation": item[0], "head": want(item[1]), "tail": want(item[2])})
+        elif view == "EP":
+            shaped.append({"head": want(item[0]), "tail": want(item[1])})
+        elif view == "EE":
+            shaped.append({"type": item[0], "trigger": want(item[1]),
+                           "arguments": [{"role": role, "argument": want(arg)} for role, arg in item[2]]})
+        elif view == "EET":
+            shaped.append({"type": item[0], "trigger": want(item[1])})
+        elif view == "EEA":
+            shaped.append({"role": item[0], "argument": want(item[1])})
+    spans = alignment.align(sentence, mentions)
+
+    def fill(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: (_mention(mentions[v], spans[v]) if k in ("mention", "head", "tail", "trigger", "argument")
+                        else fill(v)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [fill(v) for v in node]
+        return node
+
+    return [fill(s) for s in shaped]
+
+
+def _labels_for(view: str, raw: Any) -> Any:
+    from iuie import formats, records
+
+    return records.Labels.from_json(raw, formats.SOURCE_TASK[view])
+
+
+def read_input_file(path: str, instruction_file: str | None, input_length: int, vocabulary: Any
+                    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``(rows, features)`` of a ``{"text", "task", "labels"}`` JSON-lines file: each row formatted with the
+    view's default (or ``instruction_file``'s first) instruction, tokenised, trimmed, EOS appended."""
+    import numpy as np
+
+    from iuie import formats, instructions, records
+
+    instruction_set = (instructions.load_instruction_file(instruction_file) if instruction_file
+                       else instructions.DEFAULT_INSTRUCTIONS)
+    rows, tokens = [], []
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                text, view = obj["text"], str(obj["task"]).strip().upper()
+                if view not in instructions.VIEWS:
+                    raise ValueError(f"unknown task {obj['task']!r}; expected one of {', '.join(instructions.VIEWS)}")
+                labels = _labels_for(view, obj.get("labels", []))
+            except (KeyError, ValueError, records.RecordError) as e:
+                raise ValueError(f"{path}:{line_no}: {e}") from None
+            example = formats.format_view(view, records.Record(sentence=text), labels,
+                                          instruction_set.choose(view))
+            ids = list(vocabulary.encode(example.inputs))[: input_length - 1] + [1]
+            tokens.append(ids)
+            rows.append({"text": text, "task": view, "labels": labels, "inputs": example.inputs})
+    encoder = np.zeros((len(tokens), input_length), np.int32)
+    for i, ids in enumerate(tokens):
+        encoder[i, : len(ids)] = ids
+    return rows, {"encoder_input_tokens": encoder}
+
+
+def infer(
+    *,
+    model: Any,
+    checkpoint_path: str,
+    output_dir: str,
+    task_feature_lengths: Mapping[str, int],
+    mixture_or_task_name: str | None = None,
+    input_file: str | None = None,
+    instruction_file: str | None = None,
+    split: str = "test",
+    num_examples: int | None = None,
+    batch_size: int = 32,
+    use_cached_tasks: bool = False,
+    partitioning: Any = None,
+) -> int:
+    """Writes ``output_dir/predictions.jsonl`` (module docstring); returns 0."""
+    import jax
+    import numpy as np
+    import tensorflow as tf
+
+    import seqio_tasks
+    from iuie import checkpoints, configs, eval as eval_lib, gin_flags, parsing
+    from iuie import partitioning as partitioning_lib
+
+    start = time.time()
+    if not input_file and not mixture_or_task_name:
+        raise gin_flags.GinConfigError("set INPUT_FILE or MIXTURE_OR_TASK_NAME")
+    if input_file and not os.path.isfile(input_file):
+        raise FileNotFoundError(f"INPUT_FILE {input_file!r} does not exist")
+    if not input_file:
+        mixture_or_task_name = eval_lib.evaluation_target(mixture_or_task_name)
+        eval_lib.check_data(mixture_or_task_name, split)
+    path = eval_lib.resolve_checkpoint(checkpoint_path)
+    vocabulary = seqio_tasks.VOCABULARY
+    partitioner = partitioning_lib.Partitioner.from_config(partitioning or configs.PartitioningConfig())
+    params = checkpoints.load_initial_params(
+        path, eval_lib.abstract_params(model, partitioner, task_feature_lengths))
+    gin_flags.write_operative_config(output_dir)
+    predictor = eval_lib.make_predict_fn(model, partitioner, batch_size)(params)
+    out = []
+    if input_file:
+        rows, features = read_input_file(input_file, instruction_file, task_feature_lengths["inputs"], vocabulary)
+        n = len(rows)
+        features["decoder_input_tokens"] = np.zeros((n, task_feature_lengths["targets"]), np.int32)
+        dataset = tf.data.Dataset.from_tensor_slices((np.arange(n, dtype=np.int64), features))
+        decoded = dict(predictor(dataset))
+        for i, row in enumerate(rows):
+            text = vocabulary.decode(decoded[i])
+            parsed = parsing.parse(row["task"], text, row["labels"], sentence=row["text"])
+            out.append({"text": row["text"], "task": row["task"], "inputs": row["inputs"], "prediction": text,
+                        "structures": structures(row["task"], parsed.items, row["text"]),
+                        "malformed": parsed.malformed})
+    else:
+        evaluator = eval_lib.make_evaluator(mixture_or_task_name, split, task_feature_lengths, num_examples,
+                                            use_cached_tasks)
+        _, rows = eval_lib.run_evaluation(evaluator, predictor, vocabulary, compute_metrics=False)
+        labels_of = {task.name: getattr(task.source, "labels", None) for task in evaluator.eval_tasks}
+        for row in rows:
+            sentence, view = row["Instance"]["sentence"], row["Task"]
+            parsed = parsing.parse(view, row["Prediction"], labels_of.get(row["_task"]), sentence=sentence)
+            out.append({"text": sentence, "task": view, "mixture_task": row["_task"], "dataset": row["Dataset"],
+                        "id": row["Instance"]["id"], "prediction": row["Prediction"],
+                        "structures": structures(view, parsed.items, sentence), "malformed": parsed.malformed})
+    if jax.process_index() == 0:
+        os.makedirs(output_dir, exist_ok=True)
+        target = os.path.join(output_dir, OUTPUT_FILE)
+        with open(target, "w", encoding="utf-8") as f:
+            for row in out:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        print(f"{len(out)} predictions written to {target} ({time.time() - start:.1f}s)", flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from iuie import gin_flags, train as train_lib
+
+    parser = argparse.ArgumentParser(prog="python -m iuie.infer", description=__doc__.splitlines()[0])
+    gin_flags.add_gin_flags(parser)
+    train_lib.add_multiprocess_flags(parser)
+    args = parser.parse_args(gin_flags.rewrite_gin_args(list(sys.argv[1:] if argv is None else argv)))
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("iuie").setLevel(logging.INFO)  # our progress lines, not every library's INFO chatter
+    train_lib.maybe_initialize_distributed(args)
+    import seqio_tasks  # noqa: F401  (gin files name Tasks and import the module)
+
+    return train_lib.run_configured(args, infer)
+
+
+if __name__ == "__main__":
+    # Run the imported module's main, so that gin configures the functions of ``iuie.infer`` (the module gin
+    # files import), not those of this ``__main__`` copy.
+    from iuie import infer as _module
+
+    sys.exit(_module.main())

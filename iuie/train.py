@@ -1,0 +1,282 @@
+"""``python -m iuie.train``: the training loop (T5X's ``train.py`` role); the steps live in ``iuie.trainer``.
+
+One run: build the model (gin's ``MODEL``), the partitioner, the optimizer and the train state (this run's
+newest checkpoint in ``MODEL_DIR/checkpoints`` for an exact resume, else ``INITIAL_CHECKPOINT_PATH``, else
+random initialisation), the seqio training dataset (``EncDecFeatureConverter(pack=True)``, deterministic
+shuffling seed, each host its own shard), then train to ``TRAIN_STEPS`` with a progress line and
+TensorBoard summaries every ``log_period`` steps, checkpoints (state + data position) every
+``CheckpointConfig.period`` steps and at the end, seqio evaluation every ``EVAL_PERIOD`` steps (and at the
+end) over the evaluation Mixture in both metric modes, and a stop on a non-finite loss (exit status 3).
+
+The CPU demo (tiny model, synthetic corpus)::
+
+    python -m iuie.train --gin_file=t5x_configs/demo_cpu.gin --gin.MODEL_DIR="'/tmp/iuie_demo'"
+
+Multi-host: ``--multiprocess_gpu`` (with ``--coordinator_address``, ``--process_count``,
+``--process_index``, or SLURM / Open MPI auto-detection) calls ``jax.distributed.initialize``; it is also
+called, with auto-detection, when the environment shows a multi-process launch (SLURM with several tasks,
+Open MPI, ``JAX_COORDINATOR_ADDRESS``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+import gin
+
+from iuie import gin_flags
+
+logger = logging.getLogger("iuie.train")
+
+EXIT_CONFIG_ERROR = 2
+EXIT_NON_FINITE = 3
+
+
+# --------------------------------------------------------------------------------------------------------
+# Flags shared by the three binaries
+# --------------------------------------------------------------------------------------------------------
+
+
+def add_multiprocess_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--multiprocess_gpu", action="store_true",
+                        help="initialise JAX's multi-process runtime (jax.distributed.initialize)")
+    parser.add_argument("--coordinator_address", default=None, help="host:port of process 0")
+    parser.add_argument("--process_count", type=int, default=None, help="number of processes")
+    parser.add_argument("--process_index", type=int, default=None, help="this process's index")
+
+
+def _env_says_multiprocess() -> bool:
+    env = os.environ
+    if env.get("JAX_COORDINATOR_ADDRESS"):
+        return True
+    if int(env.get("SLURM_NTASKS", "1") or 1) > 1 and "SLURM_PROCID" in env:
+        return True
+    return int(env.get("OMPI_COMM_WORLD_SIZE", "1") or 1) > 1
+
+
+def maybe_initialize_distributed(args: argparse.Namespace) -> bool:
+    """Calls ``jax.distributed.initialize`` when asked (flags) or when the environment is a multi-process
+    launch; never for a plain single-process run. True when it initialised."""
+    asked = args.multiprocess_gpu or args.coordinator_address is not None
+    if not (asked or _env_says_multiprocess()):
+        return False
+    import jax
+
+    jax.distributed.initialize(coordinator_address=args.coordinator_address, num_processes=args.process_count,
+                               process_id=args.process_index)
+    logger.info("jax.distributed: process %d of %d", jax.process_index(), jax.process_count())
+    return True
+
+
+def run_configured(args: argparse.Namespace, fn: Callable[..., Any]) -> int:
+    """Parses gin from the flags and calls the gin-configured ``fn``; configuration and data errors end the
+    process at once with a one-line message (exit status 2)."""
+    from iuie import seqio_data
+
+    try:
+        gin_flags.parse(args.gin_file, args.gin_bindings, args.gin_search_paths)
+        configured = gin.get_configurable(fn)
+    except (gin_flags.GinConfigError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return EXIT_CONFIG_ERROR
+    try:
+        result = configured()
+    except (gin_flags.GinConfigError, seqio_data.DataNotFoundError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return EXIT_CONFIG_ERROR
+    return int(result) if isinstance(result, int) else 0
+
+
+# --------------------------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------------------------
+
+
+def _eval_scalars(metrics: Mapping[str, Mapping[str, float]], tables: Mapping[str, Any]) -> dict[str, float]:
+    scalars = {}
+    for task, values in metrics.items():
+        for key, value in values.items():
+            scalars[f"eval/{task}/{key}"] = value
+    for mode, table in tables.items():
+        for view, rows in table.to_json().items():
+            for key, value in rows.get("Average", {}).items():
+                scalars[f"eval_average/{mode}/{view}/{key}"] = value
+    return scalars
+
+
+def train(
+    *,
+    model: Any,
+    config: Any,
+    model_dir: str,
+    mixture_or_task_name: str,
+    task_feature_lengths: Mapping[str, int],
+    use_cached_tasks: bool = False,
+    shuffle_seed: int = 0,
+    eval_mixture_or_task_name: str | None = None,
+    eval_split: str = "validation",
+    eval_num_examples: int | None = None,
+    eval_batch_size: int = 32,
+    eval_at_end: bool = True,
+    tensorboard: bool = True,
+) -> int:
+    """Trains ``model`` as ``config`` (a ``configs.TrainConfig``) says; see the module docstring.
+
+    Returns the exit status: 0, or 3 when the run stopped on a non-finite loss.
+    """
+    import jax
+    import seqio
+
+    import seqio_tasks
+    from iuie import checkpoints, eval as eval_lib, flops, metrics_logging, optimizers, partitioning, trainer
+
+    t0 = time.time()
+    # Fail fast: data paths, evaluation split and starting weights before anything is built or compiled.
+    eval_name = eval_mixture_or_task_name or seqio_tasks.eval_mixture_for(mixture_or_task_name)
+    eval_wanted = bool(config.eval_period) or eval_at_end
+    eval_lib.check_data(mixture_or_task_name, "train")
+    if eval_wanted:
+        eval_lib.check_data(eval_name, eval_split)
+    initial = config.checkpoint.initial_checkpoint_path
+    if initial and not os.path.exists(initial):
+        raise FileNotFoundError(f"INITIAL_CHECKPOINT_PATH {initial!r} does not exist")
+
+    part = partitioning.Partitioner.from_config(config.partitioning)
+    processes = jax.process_count()
+    if config.batch_size % processes or config.batch_size % part.data_parallel_size:
+        raise gin_flags.GinConfigError(
+            f"BATCH_SIZE {config.batch_size} must be a multiple of the process count ({processes}) and of the "
+            f"data-parallel size ({part.data_parallel_size})")
+    local_batch = config.batch_size // processes
+    tx, schedule = optimizers.make_optimizer(config.optimizer, config.train_steps)
+
+    # The training data: packed, shuffled with a fixed seed, this host's shard, endless; resumable by count.
+    ds = seqio.get_dataset(
+        mixture_or_task_name, dict(task_feature_lengths), dataset_split="train", shuffle=True, num_epochs=None,
+        seed=shuffle_seed, use_cached=use_cached_tasks,
+        shard_info=seqio.ShardInfo(jax.process_index(), processes),
+        feature_converter=seqio.EncDecFeatureConverter(pack=True))
+    ds = ds.batch(local_batch, drop_remainder=True)
+    batch_spec = {name: jax.ShapeDtypeStruct((config.batch_size,) + tuple(spec.shape[1:]), spec.dtype.as_numpy_dtype)
+                  for name, spec in ds.element_spec.items()}
+    init_shapes = {name: (1,) + tuple(spec.shape[1:]) for name, spec in batch_spec.items()}
+
+    def init_params_fn(rng):
+        return model.get_initial_variables(rng, init_shapes)["params"]
+
+    layout = trainer.abstract_state(init_params_fn, tx, part)
+    checkpointer = checkpoints.Checkpointer.from_config(os.path.join(model_dir, "checkpoints"), config.checkpoint)
+    start = checkpoints.restore_or_initialize(
+        checkpointer, layout, tx, init_params_fn, jax.random.key(config.seed),
+        initial_checkpoint_path=initial, restore_optimizer_state=config.checkpoint.restore_optimizer_state)
+    logger.info("start: %s", start.source)
+    state = start.state
+    data = checkpoints.ResumableIterator(lambda first: ds.skip(first).as_numpy_iterator(),
+                                         position=int(start.data_state.get("position", 0)))
+
+    prepare_batch, loss_fn = trainer.microbatch_loss(model)
+    step_fn = trainer.make_train_step(
+        part, layout, batch_spec, loss_fn=loss_fn, optimizer=tx, learning_rate_fn=schedule,
+        num_microbatches=config.num_microbatches, prepare_batch=prepare_batch,
+        accumulation_dtype=config.accumulation_dtype)
+    gin_flags.write_operative_config(model_dir)
+
+    writer = metrics_logging.create_writer(os.path.join(model_dir, "train") if tensorboard else None)
+    lengths = {k: int(v) for k, v in task_feature_lengths.items()}
+    reporter = metrics_logging.TrainReporter(
+        writer, total_steps=config.train_steps,
+        flops_per_step=flops.train_step_flops(model.config, config.batch_size, lengths["inputs"],
+                                              lengths["targets"]),
+        log=lambda line: logger.info("%s", line),
+        loss_is_token_sum=model.loss_normalizing_factor is None)
+    guard = trainer.TerminateOnNan() if config.stop_on_nan else None
+    dropout_rng = jax.random.fold_in(jax.random.key(config.seed), 1)
+
+    evaluator = None
+    predictor = None
+
+    def run_eval(step: int) -> None:
+        nonlocal evaluator, predictor
+        if evaluator is None:
+            evaluator = eval_lib.make_evaluator(eval_name, eval_split, lengths, eval_num_examples,
+                                                use_cached_tasks)
+            predictor = eval_lib.make_predict_fn(model, part, eval_batch_size)
+        tick = time.time()
+        metrics, rows = eval_lib.run_evaluation(evaluator, predictor(state.params), seqio_tasks.VOCABULARY, step)
+        tables = eval_lib.reports(evaluator, metrics)
+        eval_lib.write_results(os.path.join(model_dir, "eval", f"step_{step}"), metrics, tables, rows)
+        writer.write_scalars(step, _eval_scalars(metrics, tables))
+        for mode in eval_lib.MODES:
+            logger.info("step %d evaluation on %s/%s (%s):\n%s", step, eval_name, eval_split, mode,
+                        tables[mode].to_text())
+        logger.info("evaluation took %.1fs", time.time() - tick)
+
+    step = int(jax.device_get(state.step))
+    logger.info("setup took %.1fs; training from step %d to %d", time.time() - t0, step, config.train_steps)
+    last_eval = None
+    try:
+        while step < config.train_steps:
+            batch = next(data)
+            state, metrics = step_fn(state, part.global_batch(batch, config.batch_size), dropout_rng)
+            step += 1
+            if guard is not None:
+                guard.record(step, metrics)
+            reporter.record(step, metrics)
+            last = step == config.train_steps
+            if step % config.log_period == 0 or last:
+                if guard is not None:
+                    guard.check()
+                reporter.report(step)
+            if checkpointer.should_save(step) or last:
+                if guard is not None:
+                    guard.check()  # never write the parameters of a non-finite step
+                checkpointer.save(step, state, data.get_state())
+            if (config.eval_period and step % config.eval_period == 0) or (last and eval_at_end):
+                run_eval(step)
+                last_eval = step
+    except trainer.NonFiniteLossError as e:
+        checkpointer.wait_until_finished()
+        checkpointer.close()
+        print(f"stopped: {e}", file=sys.stderr, flush=True)
+        return EXIT_NON_FINITE
+    if eval_at_end and last_eval != step and step >= config.train_steps and eval_wanted:
+        run_eval(step)  # a resumed run that was already complete still reports
+    checkpointer.wait_until_finished()
+    checkpointer.close()
+    reporter.flush()
+    if jax.process_index() == 0:
+        with open(os.path.join(model_dir, "train_done.json"), "w", encoding="utf-8") as f:
+            json.dump({"step": step, "seconds": round(time.time() - t0, 1)}, f)
+    logger.info("done at step %d (%.1fs)", step, time.time() - t0)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m iuie.train", description=__doc__.splitlines()[0])
+    gin_flags.add_gin_flags(parser)
+    add_multiprocess_flags(parser)
+    try:
+        args = parser.parse_args(gin_flags.rewrite_gin_args(list(sys.argv[1:] if argv is None else argv)))
+    except gin_flags.GinConfigError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return EXIT_CONFIG_ERROR
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("iuie").setLevel(logging.INFO)  # our progress lines, not every library's INFO chatter
+    maybe_initialize_distributed(args)
+    import seqio_tasks  # noqa: F401  (registers the Tasks the gin files name)
+
+    return run_configured(args, train)
+
+
+if __name__ == "__main__":
+    # Run the imported module's main, so that gin configures the functions of ``iuie.train`` (the module gin
+    # files import), not those of this ``__main__`` copy.
+    from iuie import train as _module
+
+    sys.exit(_module.main())
