@@ -63,7 +63,7 @@ def evaluated(trained):
 
 def test_train_writes_config_checkpoints_and_evaluation(trained):
     config = (trained / "config.gin").read_text(encoding="utf-8")
-    assert "MIXTURE_OR_TASK_NAME = 'iuie_synthetic'" in config
+    assert "MIXTURE_OR_TASK_NAME = 'iuie_synthetic_ner_re'" in config
     assert f"TRAIN_STEPS = {STEPS}" in config
     assert sorted(p.name for p in (trained / "checkpoints").iterdir() if p.name.isdigit()) == ["3", str(STEPS)]
     assert json.loads((trained / "train_done.json").read_text())["step"] == STEPS
@@ -109,7 +109,7 @@ def test_missing_data_path_fails_fast(tmp_path):
 
 def test_eval_predictions_rescore_to_the_same_numbers(evaluated, tmp_path):
     rows = [json.loads(line) for line in (evaluated / "predict_eval_predictions.jsonl").read_text().splitlines()]
-    assert len(rows) == 5 * 4  # five Tasks of iuie_synthetic_eval, 4 examples each
+    assert len(rows) == 2 * 4  # the two Tasks of iuie_synthetic_ner_re_eval (NER, RE), 4 examples each
     for row in rows:
         assert set(row) == {"Task", "Dataset", "Instance", "Prediction", "record"}
         assert set(row["Instance"]) == {"id", "sentence", "label", "ground_truth", "instruction"}

@@ -38,7 +38,7 @@ def test_demo_scores_gold_at_100_and_perturbed_below(tmp_path):
 
 
 def test_demo_command_writes_json(tmp_path):
-    assert cli.main(["demo", "--workdir", str(tmp_path / "w"), "--test-size", "40",
+    assert cli.main(["demo", "--quick", "--workdir", str(tmp_path / "w"), "--test-size", "40",
                      "--json", str(tmp_path / "s.json")]) == 0
     import json
 
