@@ -21,7 +21,6 @@ Example (the demo run's last checkpoint)::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -271,16 +270,8 @@ def evaluate(
 def main(argv: Sequence[str] | None = None) -> int:
     from iuie import train as train_lib
 
-    parser = argparse.ArgumentParser(prog="python -m iuie.eval", description=__doc__.splitlines()[0])
-    gin_flags.add_gin_flags(parser)
-    train_lib.add_multiprocess_flags(parser)
-    args = parser.parse_args(gin_flags.rewrite_gin_args(list(sys.argv[1:] if argv is None else argv)))
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("iuie").setLevel(logging.INFO)  # our progress lines, not every library's INFO chatter
-    train_lib.maybe_initialize_distributed(args)
-    import seqio_tasks  # noqa: F401  (gin files name Tasks and import the module)
+    return train_lib.binary_main("python -m iuie.eval", __doc__.splitlines()[0], evaluate, argv)
 
-    return train_lib.run_configured(args, evaluate)
 
 if __name__ == "__main__":
     # Run the imported module's main, so that gin configures the functions of ``iuie.eval`` (the module gin

@@ -22,7 +22,6 @@ name), ``dataset`` and ``id``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -196,18 +195,9 @@ def infer(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from iuie import gin_flags, train as train_lib
+    from iuie import train as train_lib
 
-    parser = argparse.ArgumentParser(prog="python -m iuie.infer", description=__doc__.splitlines()[0])
-    gin_flags.add_gin_flags(parser)
-    train_lib.add_multiprocess_flags(parser)
-    args = parser.parse_args(gin_flags.rewrite_gin_args(list(sys.argv[1:] if argv is None else argv)))
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("iuie").setLevel(logging.INFO)  # our progress lines, not every library's INFO chatter
-    train_lib.maybe_initialize_distributed(args)
-    import seqio_tasks  # noqa: F401  (gin files name Tasks and import the module)
-
-    return train_lib.run_configured(args, infer)
+    return train_lib.binary_main("python -m iuie.infer", __doc__.splitlines()[0], infer, argv)
 
 
 if __name__ == "__main__":

@@ -114,6 +114,26 @@ def _dropout(cfg: T5Config, deterministic: bool, x: Array, broadcast_length: boo
     return nn.Dropout(rate=cfg.dropout_rate, broadcast_dims=dims)(x, deterministic=deterministic)
 
 
+def _mlp_sublayer(cfg: T5Config, deterministic: bool, x: Array) -> Array:
+    """The pre-norm gated-GELU block with its residual, the last sub-layer of both layer kinds.
+
+    Called inside a layer's ``nn.compact`` method, so its modules (``pre_mlp_layer_norm``, ``mlp``) are the
+    calling layer's children, with T5X's names.
+    """
+    dt, pdt = cfg.compute_dtype, cfg.weight_dtype
+    y = layers.RMSNorm(cfg.layer_norm_epsilon, dtype=dt, param_dtype=pdt, name='pre_mlp_layer_norm')(x)
+    y = layers.MlpBlock(
+        intermediate_dim=cfg.mlp_dim,
+        activations=cfg.mlp_activations,
+        dropout_rate=cfg.dropout_rate,
+        dtype=dt,
+        param_dtype=pdt,
+        name='mlp',
+    )(y, deterministic=deterministic)
+    y = _dropout(cfg, deterministic, y) + x
+    return nn.with_logical_constraint(y, ('batch', 'length', 'embed'))
+
+
 class EncoderLayer(nn.Module):
     """Pre-norm self-attention block, then pre-norm gated-GELU block, each with a residual connection."""
 
@@ -138,17 +158,7 @@ class EncoderLayer(nn.Module):
         )(x, x, mask, position_bias, deterministic=self.deterministic)
         x = _dropout(cfg, self.deterministic, x) + inputs
 
-        y = norm('pre_mlp_layer_norm')(x)
-        y = layers.MlpBlock(
-            intermediate_dim=cfg.mlp_dim,
-            activations=cfg.mlp_activations,
-            dropout_rate=cfg.dropout_rate,
-            dtype=dt,
-            param_dtype=pdt,
-            name='mlp',
-        )(y, deterministic=self.deterministic)
-        y = _dropout(cfg, self.deterministic, y) + x
-        return nn.with_logical_constraint(y, ('batch', 'length', 'embed'))
+        return _mlp_sublayer(cfg, self.deterministic, x)
 
 
 class DecoderLayer(nn.Module):
@@ -204,17 +214,7 @@ class DecoderLayer(nn.Module):
         )
         y = _dropout(cfg, self.deterministic, y) + x
 
-        z = norm('pre_mlp_layer_norm')(y)
-        z = layers.MlpBlock(
-            intermediate_dim=cfg.mlp_dim,
-            activations=cfg.mlp_activations,
-            dropout_rate=cfg.dropout_rate,
-            dtype=dt,
-            param_dtype=pdt,
-            name='mlp',
-        )(z, deterministic=self.deterministic)
-        z = _dropout(cfg, self.deterministic, z) + y
-        return nn.with_logical_constraint(z, ('batch', 'length', 'embed'))
+        return _mlp_sublayer(cfg, self.deterministic, y)
 
 
 def _relpos_module(cfg: T5Config) -> layers.RelativePositionBiases:

@@ -257,8 +257,10 @@ def train(
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m iuie.train", description=__doc__.splitlines()[0])
+def binary_main(prog: str, description: str, fn: Callable[..., Any], argv: Sequence[str] | None) -> int:
+    """The shared entry of the train, eval and infer binaries: T5X-style flags, logging, multi-host start,
+    Task registration, then the gin-configured ``fn`` (see :func:`run_configured`)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     gin_flags.add_gin_flags(parser)
     add_multiprocess_flags(parser)
     try:
@@ -271,7 +273,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     maybe_initialize_distributed(args)
     import seqio_tasks  # noqa: F401  (registers the Tasks the gin files name)
 
-    return run_configured(args, train)
+    return run_configured(args, fn)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return binary_main("python -m iuie.train", __doc__.splitlines()[0], train, argv)
 
 
 if __name__ == "__main__":
