@@ -22,6 +22,7 @@ right after parsing.
 from __future__ import annotations
 
 import argparse
+import logging
 import difflib
 import importlib.util  # noqa: F401  (gin 0.5.0's resource reader uses importlib.util without importing it)
 import os
@@ -139,6 +140,15 @@ def check_macros(bindings: Sequence[str]) -> None:
             f"{hint} Macros these gin files use: {', '.join(k for k in known if k in referenced)}")
 
 
+class _DropMessages(logging.Filter):
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefix)
+
+
 def parse(gin_files: Sequence[str], bindings: Sequence[str], search_paths: Sequence[str] = (),
           *, check_unused_macros: bool = True) -> None:
     """Clears gin, sets the search path (user folders, then iuie's roots), parses files then bindings."""
@@ -157,7 +167,14 @@ def parse(gin_files: Sequence[str], bindings: Sequence[str], search_paths: Seque
             raise GinConfigError(f"gin file {path!r} not found (looked in the working directory and the gin "
                                  f"search path: {', '.join(paths)})")
     bindings = [b for b in bindings if b.strip()]
-    gin.parse_config_files_and_bindings(files, bindings, finalize_config=False)
+    # gin tries each search path in turn and logs "Path not found" at error level for every miss, even when
+    # a later path holds the file; a file found nowhere is reported above, so those lines only mislead.
+    quiet = _DropMessages("Path not found")
+    logging.getLogger().addFilter(quiet)
+    try:
+        gin.parse_config_files_and_bindings(files, bindings, finalize_config=False)
+    finally:
+        logging.getLogger().removeFilter(quiet)
     if check_unused_macros:
         check_macros(bindings)
     # No gin.finalize(): it would refuse a %gin.REQUIRED macro the binary never reads (MODEL_DIR when
