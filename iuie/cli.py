@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "mixtures": "iuie.commands.mixtures",
     "convert-data": "iuie.commands.convert_data",
     "t5x": "iuie.commands.t5x_launcher",
+    "extract": "iuie.commands.extract",
 }
 
 

@@ -68,7 +68,7 @@ def test_train_writes_config_checkpoints_and_evaluation(trained):
     assert sorted(p.name for p in (trained / "checkpoints").iterdir() if p.name.isdigit()) == ["3", str(STEPS)]
     assert json.loads((trained / "train_done.json").read_text())["step"] == STEPS
     report = json.loads((trained / "eval" / f"step_{STEPS}" / "report_strict.json").read_text())
-    assert {"NER", "RE", "EE", "EET", "EEA"} <= set(report)
+    assert {"NER", "RE"} <= set(report)  # the demo evaluates iuie_synthetic_ner_re_eval
 
 
 def test_train_resumes_at_the_checkpoint(trained):
