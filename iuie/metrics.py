@@ -99,7 +99,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from iuie import alignment
 from iuie.instructions import VIEWS
-from iuie.parsing import Parsed, parse
+from iuie.parsing import Parsed, parse, to_text
 from iuie.records import Argument, Entity, Event, Record, Relation, counts
 
 MODES = ("reference", "strict")
@@ -418,7 +418,7 @@ def _score_strict(view: str, golds: Sequence[Gold], parsed: Sequence[Parsed]) ->
 
 
 def _text_of(pred: Any) -> str:
-    return pred.text if isinstance(pred, Parsed) else _decode(pred)
+    return pred.text if isinstance(pred, Parsed) else to_text(pred)
 
 
 def score(view: str, golds: Sequence[Gold], preds: Sequence[Parsed | str], mode: str, *,
@@ -457,22 +457,6 @@ def metric_fn(view: str, mode: str, *, labels: Any = None) -> Callable[[Sequence
     return metric
 
 
-def _decode(value: Any) -> str:
-    """Text from a seqio feature value: str, bytes, a numpy bytes scalar or 0-d array, or None."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).decode("utf-8", errors="replace")
-    if hasattr(value, "item") and callable(value.item):
-        try:
-            return _decode(value.item())
-        except (TypeError, ValueError):
-            pass
-    return str(value)
-
-
 def postprocess(output: Any, example: Mapping[str, Any] | None = None, is_target: bool = False,
                 view: str | None = None, labels: Any = None) -> Gold | Parsed:
     """The seqio ``postprocess_fn`` of a view's Task: bind ``view`` with ``functools.partial``.
@@ -489,13 +473,13 @@ def postprocess(output: Any, example: Mapping[str, Any] | None = None, is_target
     ground_truth = None
     if example is not None:
         if example.get("record") is not None:
-            raw = _decode(example["record"])
+            raw = to_text(example["record"])
             if raw:
                 record = Record.from_json(raw)
         if example.get("ground_truth") is not None:
-            ground_truth = _decode(example["ground_truth"])
+            ground_truth = to_text(example["ground_truth"])
     if is_target:
-        return Gold(view, record, _decode(output) if ground_truth is None else ground_truth)
+        return Gold(view, record, to_text(output) if ground_truth is None else ground_truth)
     return parse(view, output, labels, sentence=record.sentence if record is not None else None)
 
 

@@ -232,15 +232,23 @@ def _read_labels(view: str, labels: Any) -> _Options:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _to_text(text: Any) -> str:
-    if text is None:
+def to_text(value: Any) -> str:
+    """Text from model output or a seqio feature: str, bytes, a numpy bytes scalar or 0-d array, or None.
+
+    Never raises: what cannot be read as text becomes its ``str()`` (or the empty string)."""
+    if value is None:
         return ""
-    if isinstance(text, str):
-        return text
-    if isinstance(text, (bytes, bytearray, memoryview)):
-        return bytes(text).decode("utf-8", errors="replace")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", errors="replace")
+    if hasattr(value, "item") and callable(value.item):
+        try:
+            return to_text(value.item())
+        except (TypeError, ValueError):
+            pass
     try:
-        return str(text)
+        return str(value)
     except Exception:
         return ""
 
@@ -523,7 +531,7 @@ def parse(view: str, text: Any, labels: Any = None, *, sentence: str | None = No
     name = str(view).strip().upper()
     if name not in VIEWS:
         raise ValueError(f"unknown task view {view!r}; expected one of {', '.join(VIEWS)}")
-    raw = _to_text(text)
+    raw = to_text(text)
     if not isinstance(sentence, str):
         sentence = None
     try:
