@@ -1,0 +1,544 @@
+"""The Python API: zero-shot extraction from any checkpoint, with character offsets into the user's text.
+
+::
+
+    from iuie.extract import Extractor
+    extractor = Extractor.from_checkpoint("/tmp/iuie_demo")          # iuie MODEL_DIR, HF, T5X or iuie folder
+    [doc] = extractor.extract(["Anna Berg lives in Oslo ."], task="ner", labels=["person", "location"])
+    doc.entities   # (Entity(type='person', text='Anna Berg', start=0, end=9), ...)
+
+Zero-shot by construction: the label list goes into the view's options exactly as the model was trained
+to read them (:mod:`iuie.formats`), so any names may be asked for. Tasks: ``ner`` (the NER view), ``re``
+(RE), ``ee`` (EE; labels ``[event types, roles]`` or ``{event type: [roles]}``).
+
+**Windows.** A document is split into sentences (:func:`split_sentences`: a sentence ends after ``.``,
+``!`` or ``?`` followed by white space, or at a line break) and consecutive sentences are packed into
+windows whose *formatted* model input (instruction, options, window text, EOS) fits ``max_input_tokens``.
+Each window is a verbatim slice of the document, so offsets found in it shift back by the window's start. A
+single sentence over the budget is cut at white space into the longest pieces that fit (at characters if
+one word does not fit): this is counted and reported with a :class:`WindowWarning`, or raises
+:class:`InputTooLongError` with ``strict=True``. Mentions across a window boundary cannot be found. An
+output that reaches ``max_decode_length`` without EOS is parsed as far as it goes and also reported.
+
+**Offsets.** Every predicted mention is aligned in its window with :func:`iuie.alignment.align` (exact
+first unused occurrence, then the case- and white-space-insensitive fallback); an aligned mention's
+``text`` is the document's own ``text[start:end]``. A mention found nowhere (a hallucination) is kept with
+``start = end = None`` and counted in ``Extraction.unaligned``: never dropped silently.
+
+**Checkpoints.** An iuie training run (``MODEL_DIR``, its ``checkpoints/`` or one step folder: only the
+``params`` of the saved train state are read, as :mod:`iuie.eval` does), or a Hugging Face, T5X or exported
+iuie folder (:func:`iuie.interop.t5x.read_checkpoint`). The network config is read off the parameter shapes
+(:func:`iuie.interop.t5x.infer_config_fields`) or the folder's own config, so no gin file is needed.
+
+**Speed.** Batches are padded to ``batch_size`` rows and the input length to a few buckets, so the decode is
+jit-compiled once per bucket. ``constrained=True`` turns on :mod:`iuie.constrained` (off by default, as in
+the paper).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import warnings
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from iuie.alignment import align
+from iuie.formats import format_view
+from iuie.instructions import DEFAULT_INSTRUCTIONS, InstructionSet, instruction_set
+from iuie.parsing import parse
+from iuie.records import Labels, Record
+
+TASKS = {"ner": "NER", "re": "RE", "ee": "EE"}
+# Input lengths are padded up to one of these (or to max_input_tokens): one compilation per bucket.
+_MIN_BUCKET = 32
+
+
+class InputTooLongError(ValueError):
+    """A sentence does not fit the input budget and ``strict=True`` forbids cutting it."""
+
+
+class WindowWarning(UserWarning):
+    """Something was cut: a sentence longer than the input budget, or an output longer than the decode
+    budget. The message gives the counts."""
+
+
+# --------------------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Span:
+    """A mention: ``text[start:end]`` of the document, or the model's string with ``start = end = None``
+    when it occurs nowhere in its window."""
+
+    text: str
+    start: int | None
+    end: int | None
+
+    @property
+    def aligned(self) -> bool:
+        return self.start is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "start": self.start, "end": self.end}
+
+
+@dataclasses.dataclass(frozen=True)
+class Entity(Span):
+    type: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, **super().to_json()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Relation:
+    type: str
+    head: Span
+    tail: Span
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "head": self.head.to_json(), "tail": self.tail.to_json()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Argument(Span):
+    role: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"role": self.role, **super().to_json()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    type: str
+    trigger: Span
+    arguments: tuple[Argument, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "trigger": self.trigger.to_json(),
+                "arguments": [a.to_json() for a in self.arguments]}
+
+
+@dataclasses.dataclass(frozen=True)
+class Extraction:
+    """What was found in one input text.
+
+    ``windows``: the character ranges the text was read in; ``outputs``: the model's raw output per window;
+    ``unaligned``: mentions found nowhere in their window (kept in the lists with no offsets);
+    ``malformed``: output pieces the parser could not read; ``cut``: windows made by cutting an over-long
+    sentence plus outputs that hit the decode budget.
+    """
+
+    text: str
+    task: str
+    entities: tuple[Entity, ...] = ()
+    relations: tuple[Relation, ...] = ()
+    events: tuple[Event, ...] = ()
+    windows: tuple[tuple[int, int], ...] = ()
+    outputs: tuple[str, ...] = ()
+    unaligned: int = 0
+    malformed: int = 0
+    cut: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"text": self.text, "task": self.task}
+        if self.task == "ner":
+            out["entities"] = [e.to_json() for e in self.entities]
+        elif self.task == "re":
+            out["relations"] = [r.to_json() for r in self.relations]
+        else:
+            out["events"] = [e.to_json() for e in self.events]
+        out.update(windows=[list(w) for w in self.windows], outputs=list(self.outputs),
+                   unaligned=self.unaligned, malformed=self.malformed, cut=self.cut)
+        return out
+
+
+# --------------------------------------------------------------------------------------------------------
+# Sentences and windows
+# --------------------------------------------------------------------------------------------------------
+
+_SENTENCE_END = re.compile(r"[.!?]+(?=\s)|\n")
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence ``(start, end)`` character ranges, white space trimmed, in order.
+
+    Deliberately simple and predictable: a sentence ends after a run of ``.``, ``!`` or ``?`` that is
+    followed by white space, and at every line break. Abbreviations ("Dr. Berg") therefore split too, which
+    costs nothing but context: windows pack several sentences together anyway.
+    """
+    spans = []
+    pos = 0
+    for match in _SENTENCE_END.finditer(text):
+        spans.append((pos, match.end()))
+        pos = match.end()
+    spans.append((pos, len(text)))
+    out = []
+    for start, end in spans:
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if start < end:
+            out.append((start, end))
+    return out
+
+
+@dataclasses.dataclass
+class _Window:
+    document: int
+    start: int
+    end: int
+    text: str
+    tokens: list[int]
+    cut: bool = False
+
+
+# --------------------------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------------------------
+
+
+def _restore_training_params(state_dir: str) -> dict:
+    """The ``params`` of an iuie train state, as numpy, without knowing the model: the target tree is
+    built from the checkpoint's own metadata (optimizer slots are not read)."""
+    import jax
+    import orbax.checkpoint as ocp
+
+    checkpointer = ocp.PyTreeCheckpointer()
+    metadata = checkpointer.metadata(state_dir)
+    tree = getattr(metadata, "item_metadata", metadata)
+    tree = getattr(tree, "tree", tree)
+    target = {"params": jax.tree.map(lambda m: jax.ShapeDtypeStruct(tuple(m.shape), np.float32),
+                                     tree["params"])}
+    restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray, dtype=np.float32), target)
+    args = ocp.args.PyTreeRestore(item=target, restore_args=restore_args, partial_restore=True)
+    return checkpointer.restore(state_dir, args=args)["params"]
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[dict, dict[str, Any], str]:
+    """``(params, config fields, format)`` of any checkpoint :class:`Extractor` reads (see the module doc).
+
+    Raises FileNotFoundError for a missing path and ``iuie.interop.hf.CheckpointError`` (a ValueError) for a
+    folder that holds no checkpoint.
+    """
+    from iuie.checkpoints import _training_state_dir
+    from iuie.interop import t5x
+
+    path = os.fspath(path)
+    if not path or not os.path.exists(path):
+        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
+    nested = os.path.join(path, "checkpoints")
+    state_dir = _training_state_dir(nested if os.path.isdir(nested) else path)
+    if state_dir is not None:
+        params = _restore_training_params(state_dir)
+        return params, t5x.infer_config_fields(params), "iuie-train"
+    fmt = t5x.detect_format(path)
+    params, fields = t5x.read_checkpoint(path, fmt)
+    return params, fields, fmt
+
+
+# --------------------------------------------------------------------------------------------------------
+# The extractor
+# --------------------------------------------------------------------------------------------------------
+
+
+def _labels_for(task: str, labels: Any) -> tuple[Labels, Any]:
+    """``(Labels of the view, the raw option list for parsing)``; ValueError for empty or malformed lists."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    if isinstance(labels, str):
+        labels = [part.strip() for part in labels.split(",")]
+    if task == "ee":
+        if isinstance(labels, Mapping):
+            types = [str(t) for t in labels]
+            roles = list(dict.fromkeys(str(r) for rs in labels.values() for r in rs))
+        elif (isinstance(labels, (list, tuple)) and len(labels) == 2
+              and all(isinstance(x, (list, tuple)) for x in labels)):
+            types, roles = [str(t) for t in labels[0]], [str(r) for r in labels[1]]
+        else:
+            types, roles = [str(t) for t in labels], []
+        types = [t for t in types if t.strip()]
+        if not types:
+            raise ValueError("the label list is empty: name at least one event type")
+        raw = [types, [r for r in roles if r.strip()]]
+        return Labels.from_json(raw, "EE"), raw
+    names = [str(label) for label in labels if str(label).strip()]
+    if not names:
+        raise ValueError(f"the label list is empty: name at least one {'entity' if task == 'ner' else 'relation'}"
+                         " type")
+    return Labels.from_json(names, TASKS[task]), names
+
+
+class Extractor:
+    """Extraction with one model and vocabulary; build it with :meth:`from_checkpoint`."""
+
+    def __init__(self, params: Any, config: Any, vocabulary: Any, *, max_input_tokens: int = 512,
+                 max_decode_length: int = 50, batch_size: int = 16, constrained: bool = False,
+                 instructions: InstructionSet | str | None = None, strict: bool = False):
+        import jax
+
+        from iuie.models import EncoderDecoderModel
+
+        if max_input_tokens < 8 or max_decode_length < 1 or batch_size < 1:
+            raise ValueError("max_input_tokens >= 8, max_decode_length >= 1 and batch_size >= 1 are needed")
+        self.config = config
+        self.vocabulary = vocabulary
+        self.max_input_tokens = int(max_input_tokens)
+        self.max_decode_length = int(max_decode_length)
+        self.batch_size = int(batch_size)
+        self.constrained = bool(constrained)
+        self.strict = bool(strict)
+        if isinstance(instructions, InstructionSet):
+            self.instructions = instructions
+        else:
+            self.instructions = instruction_set(instructions) if instructions else DEFAULT_INSTRUCTIONS
+        pieces = vocabulary.tokenizer.get_piece_size() + int(getattr(vocabulary, "extra_ids", 0) or 0)
+        if pieces > config.vocab_size:
+            raise ValueError(f"the vocabulary has {pieces} ids but the model only {config.vocab_size}: "
+                             "wrong vocabulary for this checkpoint (set IUIE_VOCAB or pass vocabulary=)")
+        self.model = EncoderDecoderModel(config=config, input_vocabulary=vocabulary,
+                                         output_vocabulary=vocabulary)
+        self.eos_id = self.model.eos_id
+        self.params = jax.device_put(params)
+        self._constrainer = None
+        if self.constrained:
+            from iuie.constrained import Constrainer
+
+            self._constrainer = Constrainer(vocabulary, config.vocab_size, self.eos_id)
+        self._decode = jax.jit(self._decode_batch)
+        self.last_stats: dict[str, int] = {}
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, vocabulary: Any = None, *, max_input_tokens: int = 512,
+                        max_decode_length: int = 50, batch_size: int = 16, constrained: bool = False,
+                        instructions: InstructionSet | str | None = None, strict: bool = False,
+                        dtype: str = "float32") -> "Extractor":
+        """An extractor for a checkpoint in any format (module docstring); ``vocabulary``: a seqio
+        SentencePiece vocabulary or a model file path (default :func:`iuie.vocab.get_vocabulary`)."""
+        from iuie import vocab as vocab_lib
+        from iuie.interop.hf import make_config
+
+        params, fields, _ = load_checkpoint(path)
+        config = make_config({**fields, "dtype": dtype, "dropout_rate": 0.0})
+        if vocabulary is None or isinstance(vocabulary, (str, os.PathLike)):
+            vocabulary = vocab_lib.get_vocabulary(vocabulary)
+        return cls(params, config, vocabulary, max_input_tokens=max_input_tokens,
+                   max_decode_length=max_decode_length, batch_size=batch_size, constrained=constrained,
+                   instructions=instructions, strict=strict)
+
+    # -- the model ------------------------------------------------------------------------------------
+
+    def _decode_batch(self, params, tokens, keys):
+        mask_fn = self._constrainer.logits_mask_fn(keys) if self._constrainer is not None else None
+        return self.model.predict_batch(params, {"encoder_input_tokens": tokens},
+                                        max_decode_length=self.max_decode_length, logits_mask_fn=mask_fn)
+
+    def _bucket(self, length: int) -> int:
+        size = _MIN_BUCKET
+        while size < length:
+            size *= 2
+        return min(size, self.max_input_tokens) if length <= self.max_input_tokens else length
+
+    def _run(self, windows: Sequence[_Window], grammars: Sequence[Any] | None) -> list[tuple[str, bool]]:
+        """``(output text, reached the decode budget)`` per window, in order."""
+        out = []
+        for begin in range(0, len(windows), self.batch_size):
+            chunk = windows[begin:begin + self.batch_size]
+            length = self._bucket(max(len(w.tokens) for w in chunk))
+            tokens = np.zeros((self.batch_size, length), np.int32)
+            keys = np.full((self.batch_size,), -1, np.int32)
+            for row, window in enumerate(chunk):
+                tokens[row, :len(window.tokens)] = window.tokens
+                keys[row] = row
+            if self._constrainer is not None:
+                self._constrainer.register({row: grammars[begin + row] for row in range(len(chunk))})
+            decodes = np.asarray(self._decode(self.params, tokens, keys))
+            for row in range(len(chunk)):
+                ids = decodes[row].tolist()
+                finished = self.eos_id in ids
+                ids = ids[:ids.index(self.eos_id)] if finished else ids
+                ids = [i for i in ids if i != 0]
+                out.append((self.vocabulary.decode(ids), not finished))
+            if self._progress is not None:
+                self._progress(min(begin + len(chunk), len(windows)), len(windows))
+        return out
+
+    # -- inputs ---------------------------------------------------------------------------------------
+
+    def _encode(self, view: str, labels: Labels, instruction: str, text: str) -> list[int]:
+        inputs = format_view(view, Record(sentence=text), labels, instruction).inputs
+        return list(self.vocabulary.encode(inputs)) + [self.eos_id]
+
+    def _windows(self, document: int, text: str, view: str, labels: Labels, instruction: str,
+                 stats: dict[str, int]) -> list[_Window]:
+        budget = self.max_input_tokens
+
+        def window(start: int, end: int, cut: bool = False) -> _Window | None:
+            tokens = self._encode(view, labels, instruction, text[start:end])
+            return _Window(document, start, end, text[start:end], tokens, cut) if len(tokens) <= budget else None
+
+        empty = self._encode(view, labels, instruction, "")
+        if len(empty) >= budget:
+            raise InputTooLongError(f"the instruction and options alone take {len(empty)} tokens, over the input "
+                                    f"budget of {budget}: shorten the label list or raise max_input_tokens")
+        out: list[_Window] = []
+        current: _Window | None = None
+        for start, end in split_sentences(text):
+            if current is not None:
+                grown = window(current.start, end)
+                if grown is not None:
+                    current = grown
+                    continue
+                out.append(current)
+                current = None
+            current = window(start, end)
+            if current is None:
+                stats["cut_sentences"] += 1
+                if self.strict:
+                    raise InputTooLongError(
+                        f"text {document}: the sentence at characters {start}-{end} does not fit the input "
+                        f"budget of {budget} tokens (strict mode does not cut sentences)")
+                pieces = self._cut(start, end, text, window)
+                out.extend(pieces)
+        if current is not None:
+            out.append(current)
+        if not out:  # an empty or all-white-space text still gets one (empty) window, hence one answer
+            out.append(_Window(document, 0, 0, "", empty))
+        return out
+
+    def _cut(self, start: int, end: int, text: str, window: Callable) -> list[_Window]:
+        """An over-long sentence as the longest consecutive pieces that fit: at white space, else at characters."""
+        words = [(m.start() + start, m.end() + start) for m in re.finditer(r"\S+", text[start:end])]
+        pieces: list[_Window] = []
+        i = 0
+        while i < len(words):
+            best, j = None, i
+            while j < len(words):
+                candidate = window(words[i][0], words[j][1], cut=True)
+                if candidate is None:
+                    break
+                best, j = candidate, j + 1
+            if best is not None:
+                pieces.append(best)
+                i = j
+                continue
+            # One word over the budget: the longest character prefixes that fit.
+            pos, word_end = words[i]
+            while pos < word_end:
+                lo, hi = pos + 1, word_end
+                fit = window(pos, lo, cut=True)
+                while lo < hi:
+                    mid = (lo + hi + 1) // 2
+                    candidate = window(pos, mid, cut=True)
+                    if candidate is not None:
+                        lo, fit = mid, candidate
+                    else:
+                        hi = mid - 1
+                if fit is None:
+                    raise InputTooLongError(f"no single character at {pos} fits the input budget")
+                pieces.append(fit)
+                pos = fit.end
+            i += 1
+        return pieces
+
+    # -- outputs --------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _span(window: _Window, mention: str, found: tuple[int, int] | None) -> Span:
+        if found is None:
+            return Span(mention, None, None)
+        start, end = window.start + found[0], window.start + found[1]
+        return Span(window.text[found[0]:found[1]], start, end)
+
+    def _read(self, task: str, view: str, window: _Window, output: str, raw_labels: Any):
+        parsed = parse(view, output, raw_labels, sentence=window.text)
+        entities, relations, events = [], [], []
+        if task == "ner":
+            spans = align(window.text, [m for _, m in parsed.items])
+            for (etype, mention), found in zip(parsed.items, spans):
+                span = self._span(window, mention, found)
+                entities.append(Entity(span.text, span.start, span.end, type=etype))
+        elif task == "re":
+            for rtype, head, tail in parsed.items:
+                h, t = align(window.text, [head]), align(window.text, [tail])
+                relations.append(Relation(rtype, self._span(window, head, h[0]), self._span(window, tail, t[0])))
+        else:
+            triggers = align(window.text, [trigger for _, trigger, _ in parsed.items])
+            for (etype, trigger, arguments), found in zip(parsed.items, triggers):
+                args = []
+                for role, name in arguments:
+                    span = self._span(window, name, align(window.text, [name])[0])
+                    args.append(Argument(span.text, span.start, span.end, role=role))
+                events.append(Event(etype, self._span(window, trigger, found), tuple(args)))
+        return entities, relations, events, parsed.malformed
+
+    # -- the API --------------------------------------------------------------------------------------
+
+    def extract(self, texts: Sequence[str] | str, task: str = "ner", labels: Any = (), *,
+                progress: Callable[[int, int], None] | None = None) -> list[Extraction]:
+        """One :class:`Extraction` per text (a single string is one text), in order.
+
+        ``labels``: the option names (a list, or one comma-separated string); for ``ee`` also
+        ``[types, roles]`` or ``{type: [roles]}``. ``progress(done, total)`` is called after each batch
+        (windows, not texts). Counts of what was cut, misaligned or malformed are in :attr:`last_stats`.
+        """
+        task = str(task).lower()
+        labels_obj, raw_labels = _labels_for(task, labels)
+        if isinstance(texts, str):
+            texts = [texts]
+        view = TASKS[task]
+        instruction = self.instructions.choose(view)
+        stats = {"texts": len(texts), "windows": 0, "cut_sentences": 0, "cut_outputs": 0, "unaligned": 0,
+                 "malformed": 0}
+        windows: list[_Window] = []
+        for index, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"text {index} is a {type(text).__name__}, not a string")
+            windows.extend(self._windows(index, text, view, labels_obj, instruction, stats))
+        stats["windows"] = len(windows)
+        grammars = None
+        if self._constrainer is not None:
+            from iuie.constrained import grammar_for
+
+            grammars = [grammar_for(view, w.text, labels_obj) for w in windows]
+        self._progress = progress
+        try:
+            outputs = self._run(windows, grammars)
+        finally:
+            self._progress = None
+
+        per_doc: list[dict[str, list]] = [{"e": [], "r": [], "v": [], "w": [], "o": []} for _ in texts]
+        counts = [[0, 0, 0] for _ in texts]  # unaligned, malformed, cut
+        for window, (output, hit_budget) in zip(windows, outputs):
+            entities, relations, events, malformed = self._read(task, view, window, output, raw_labels)
+            doc = per_doc[window.document]
+            doc["e"] += entities
+            doc["r"] += relations
+            doc["v"] += events
+            doc["w"].append((window.start, window.end))
+            doc["o"].append(output)
+            spans = list(entities) + [s for r in relations for s in (r.head, r.tail)] + [
+                s for e in events for s in (e.trigger, *e.arguments)]
+            unaligned = sum(not s.aligned for s in spans)
+            counts[window.document][0] += unaligned
+            counts[window.document][1] += malformed
+            counts[window.document][2] += int(window.cut) + int(hit_budget)
+            stats["unaligned"] += unaligned
+            stats["malformed"] += malformed
+            stats["cut_outputs"] += int(hit_budget)
+        self.last_stats = stats
+        if stats["cut_sentences"] or stats["cut_outputs"]:
+            warnings.warn(f"{stats['cut_sentences']} sentence(s) longer than the input budget of "
+                          f"{self.max_input_tokens} tokens were cut into pieces, and {stats['cut_outputs']} of "
+                          f"{stats['windows']} output(s) reached max_decode_length={self.max_decode_length} "
+                          "without ending (parsed as far as they go)", WindowWarning, stacklevel=2)
+        return [Extraction(text, task, tuple(d["e"]), tuple(d["r"]), tuple(d["v"]), tuple(d["w"]), tuple(d["o"]),
+                           *c) for text, d, c in zip(texts, per_doc, counts)]
+
+    _progress: Callable[[int, int], None] | None = None

@@ -1,0 +1,72 @@
+"""``iuie extract`` end to end on a checkpoint written by ``python -m iuie.train``, and its clear errors.
+
+Reference: the input texts themselves (offsets index them) and the JSONL contract in the command's help."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from iuie import cli
+from tests.extract.conftest import REPO, subprocess_env
+
+TEXTS = ["Anna Berg lives in Oslo .", "Felix Dahl works for Atlas Motors . He lives in Vienna ."]
+
+
+def iuie(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "iuie.cli", "extract", *args], cwd=REPO, env=subprocess_env(),
+                          input=stdin, capture_output=True, text=True, timeout=600, check=False)
+
+
+def check_lines(lines, texts, field):
+    records = [json.loads(line) for line in lines]
+    assert [r["text"] for r in records] == texts
+    for record in records:
+        assert record["outputs"] and record["windows"]
+        for item in record[field]:
+            spans = [item] if field == "entities" else [item["head"], item["tail"]]
+            for span in spans:
+                if span["start"] is not None:
+                    assert record["text"][span["start"]:span["end"]] == span["text"]
+    return records
+
+
+def test_plain_text_file_to_jsonl_file(trained_checkpoint, tmp_path):
+    source = tmp_path / "texts.txt"
+    source.write_text("\n".join(TEXTS) + "\n\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    done = iuie("--checkpoint", str(trained_checkpoint), "--task", "ner", "--labels", "person, location",
+                "--input", str(source), "--output", str(out), "--max-decode-length", "12", "--constrained")
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = check_lines(out.read_text(encoding="utf-8").splitlines(), TEXTS, "entities")
+    assert all(e["type"] in ("person", "location") for r in records for e in r["entities"])
+    assert "2 documents" in done.stderr and "outputs reached --max-decode-length" in done.stderr
+
+
+def test_jsonl_stdin_to_stdout_keeps_extra_fields(trained_checkpoint):
+    lines = "".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(TEXTS))
+    done = iuie("--checkpoint", str(trained_checkpoint / "checkpoints"), "--task", "re", "--labels",
+                "work for,live in", "--max-decode-length", "12", stdin=lines)
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = check_lines(done.stdout.splitlines(), TEXTS, "relations")
+    assert [r["id"] for r in records] == [0, 1]
+    assert all(r["task"] == "re" for r in records)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--checkpoint", "/nonexistent/ckpt", "--task", "ner", "--labels", "person"], "does not exist"),
+    (["--checkpoint", ".", "--task", "srl", "--labels", "person"], "unknown task 'srl'"),
+    (["--checkpoint", ".", "--task", "ner", "--labels", " , "], "label list is empty"),
+])
+def test_clear_errors(args, message, capsys):
+    assert cli.main(["extract", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_folder_without_a_checkpoint_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["extract", "--checkpoint", str(tmp_path), "--task", "ner", "--labels", "a",
+                     "--input", "/dev/null"]) == 2
+    assert "cannot load checkpoint" in capsys.readouterr().err
