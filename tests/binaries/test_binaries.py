@@ -9,7 +9,6 @@ predictions file the eval binary wrote: both must agree exactly.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -17,16 +16,11 @@ import time
 
 import pytest
 
+from tests.tiny_runs import TINY_MODEL_BINDINGS, subprocess_env
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 STEPS = 6
-TINY = [
-    "--gin.network.T5Config.emb_dim=32",
-    "--gin.network.T5Config.mlp_dim=64",
-    "--gin.network.T5Config.head_dim=8",
-    "--gin.network.T5Config.num_encoder_layers=1",
-    "--gin.network.T5Config.num_decoder_layers=1",
-    "--gin.TASK_FEATURE_LENGTHS={'inputs': 128, 'targets': 32}",
-]
+TINY = TINY_MODEL_BINDINGS
 TRAIN_TINY = TINY + [
     f"--gin.TRAIN_STEPS={STEPS}", "--gin.BATCH_SIZE=8", "--gin.LOG_PERIOD=2", "--gin.CHECKPOINT_PERIOD=3",
     "--gin.configs.ScheduleConfig.warmup_steps=2", "--gin.TRAIN_EVAL_NUM_EXAMPLES=2", "--gin.EVAL_BATCH_SIZE=4",
@@ -35,8 +29,7 @@ EVAL_TINY = TINY + ["--gin.EVAL_NUM_EXAMPLES=4", "--gin.EVAL_BATCH_SIZE=4"]
 
 
 def run(module: str, args: list[str], *, env: dict | None = None, timeout: int = 300):
-    full_env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-                    JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
+    full_env = subprocess_env(**(env or {}))
     start = time.monotonic()
     done = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=full_env, capture_output=True,
                           text=True, timeout=timeout, check=False)

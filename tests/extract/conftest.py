@@ -3,29 +3,19 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
 import subprocess
 import sys
 
 import pytest
 
+from tests.tiny_runs import TINY_MODEL_BINDINGS, subprocess_env
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
-TINY = [
-    "--gin.network.T5Config.emb_dim=32",
-    "--gin.network.T5Config.mlp_dim=64",
-    "--gin.network.T5Config.head_dim=8",
-    "--gin.network.T5Config.num_encoder_layers=1",
-    "--gin.network.T5Config.num_decoder_layers=1",
-    "--gin.TASK_FEATURE_LENGTHS={'inputs': 128, 'targets': 32}",
+TINY = TINY_MODEL_BINDINGS + [
     "--gin.TRAIN_STEPS=2", "--gin.BATCH_SIZE=4", "--gin.configs.ScheduleConfig.warmup_steps=1",
     "--gin.EVAL_AT_END=False",
 ]
-
-
-def subprocess_env() -> dict:
-    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-                JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from iuie import cli
-from tests.extract.conftest import REPO, subprocess_env
+from tests.tiny_runs import REPO, subprocess_env
 
 TEXTS = ["Anna Berg lives in Oslo .", "Felix Dahl works for Atlas Motors . He lives in Vienna ."]
 
