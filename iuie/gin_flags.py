@@ -140,13 +140,15 @@ def check_macros(bindings: Sequence[str]) -> None:
             f"{hint} Macros these gin files use: {', '.join(k for k in known if k in referenced)}")
 
 
-class _DropMessages(logging.Filter):
-    def __init__(self, prefix: str):
+class DropMessages(logging.Filter):
+    """A logging filter that drops records whose message template contains ``text``."""
+
+    def __init__(self, text: str):
         super().__init__()
-        self.prefix = prefix
+        self.text = text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(self.prefix)
+        return self.text not in str(record.msg)
 
 
 def parse(gin_files: Sequence[str], bindings: Sequence[str], search_paths: Sequence[str] = (),
@@ -169,7 +171,7 @@ def parse(gin_files: Sequence[str], bindings: Sequence[str], search_paths: Seque
     bindings = [b for b in bindings if b.strip()]
     # gin tries each search path in turn and logs "Path not found" at error level for every miss, even when
     # a later path holds the file; a file found nowhere is reported above, so those lines only mislead.
-    quiet = _DropMessages("Path not found")
+    quiet = DropMessages("Path not found")
     logging.getLogger().addFilter(quiet)
     try:
         gin.parse_config_files_and_bindings(files, bindings, finalize_config=False)

@@ -270,6 +270,9 @@ def binary_main(prog: str, description: str, fn: Callable[..., Any], argv: Seque
         return EXIT_CONFIG_ERROR
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("iuie").setLevel(logging.INFO)  # our progress lines, not every library's INFO chatter
+    # iuie's Tasks count their examples without seqio's cache (docs/seqio_tasks.md), so seqio's warning that
+    # a Task is "not cached" is expected for every Task of a Mixture: one line per Task says nothing.
+    logging.getLogger("absl").addFilter(gin_flags.DropMessages("not cached so using number of input examples"))
     maybe_initialize_distributed(args)
     import seqio_tasks  # noqa: F401  (registers the Tasks the gin files name)
 
