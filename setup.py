@@ -33,7 +33,7 @@ setuptools.setup(
     + list(CONFIG_PACKAGES),
     package_dir=CONFIG_PACKAGES,
     package_data={
-        "iuie": ["assets/*"],
+        "iuie.pipeline": ["assets/*"],
         **{package: ["*.gin", "*.json"] for package in CONFIG_PACKAGES},
         "seqio_tasks": ["*.json"],
     },

@@ -1,8 +1,8 @@
 """Constrained decoding on a demo-trained model: strict F1, hallucinated mentions and decode speed.
 
-On the synthetic NER and RE test splits (``iuie.synthetic``, the demo's data), the same Extractor settings
-decode each sentence twice, free (the paper's setting) and constrained (:mod:`iuie.constrained`), and the
-strict metric (:func:`iuie.metrics.score`, span F1 against the gold offsets; ``hallucinated`` = predicted
+On the synthetic NER and RE test splits (``iuie.ie.synthetic``, the demo's data), the same Extractor settings
+decode each sentence twice, free (the paper's setting) and constrained (:mod:`iuie.extraction.constrained`), and the
+strict metric (:func:`iuie.ie.metrics.score`, span F1 against the gold offsets; ``hallucinated`` = predicted
 mentions found nowhere in the sentence) scores both. Speed is sentences per second of ``Extractor.extract``
 after one warm-up call (compilation excluded), best of ``--repeats`` timed passes per mode; the ratio is
 constrained / free. Prints a table and one JSON line per task.
@@ -26,12 +26,12 @@ import warnings
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from iuie import synthetic  # noqa: E402
-from iuie.extract import Extractor  # noqa: E402
-from iuie.formats import format_view  # noqa: E402
-from iuie.instructions import DEFAULT_INSTRUCTIONS  # noqa: E402
-from iuie.metrics import Gold, score  # noqa: E402
-from iuie.records import DatasetFolder, load_labels  # noqa: E402
+from iuie.ie import synthetic  # noqa: E402
+from iuie.extraction.extractor import Extractor  # noqa: E402
+from iuie.ie.formats import format_view  # noqa: E402
+from iuie.ie.instructions import DEFAULT_INSTRUCTIONS  # noqa: E402
+from iuie.ie.metrics import Gold, score  # noqa: E402
+from iuie.ie.records import DatasetFolder, load_labels  # noqa: E402
 
 
 def run_mode(extractor, task, sentences, labels, repeats):

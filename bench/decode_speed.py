@@ -31,8 +31,8 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import torch  # noqa: E402
 
-from iuie.models import EncoderDecoderModel  # noqa: E402
-from iuie.network import T5Config  # noqa: E402
+from iuie.model.models import EncoderDecoderModel  # noqa: E402
+from iuie.model.network import T5Config  # noqa: E402
 # The test-only HF weight mapping of the parity tests; replace with iuie.interop's converter when convenient.
 from tests.model.conftest import random_params  # noqa: E402
 from tests.model.hf_weights import build_hf_model  # noqa: E402

@@ -11,12 +11,12 @@ What is measured, and why so:
   fine-tuning runs), dropout 0.1, Adafactor (``OptimizerConfig()`` defaults: T5X's Flan setup), one device,
   preset ``data_parallel``. Batches are packed rows of (512 inputs, 128 targets), every position filled with
   four examples per row (segment ids and positions as seqio's packing makes them): the FLOP count
-  (``iuie.flops.train_step_flops``) then equals the useful work, and tokens/s counts every position. Real
+  (``iuie.model.flops.train_step_flops``) then equals the useful work, and tokens/s counts every position. Real
   data leaves some padding in packed rows, so real tokens/s is lower by that share at the same step time.
   Batch sizes fit 80 GB: base 64 and large 32 without rematerialisation, xl 16 with ``remat_policy='full'``
   (2.85 B float32 parameters + gradients alone are 23 GB); on an out-of-memory error the part retries at
   half the batch and says so. The step count is capped by a per-part time budget (``--budget-s``).
-  MFU = FLOPs per step / step time / the device's dense bf16 peak (``iuie.flops.PEAK_FLOPS_PER_DEVICE``:
+  MFU = FLOPs per step / step time / the device's dense bf16 peak (``iuie.model.flops.PEAK_FLOPS_PER_DEVICE``:
   989 TFLOP/s for an SXM H100); it is ``null`` on a CPU.
 * ``decode --size base``: greedy decoding (``EncoderDecoderModel.predict_batch``, KV cache) of a batch of 64
   random 512-token inputs, 64 new tokens; sentences/s and generated tokens/s (tokens up to and including
@@ -67,7 +67,7 @@ def log(message: str) -> None:
 
 
 def make_config(size: str, remat: str = "none", dropout: float = 0.1):
-    from iuie.network import T5Config
+    from iuie.model.network import T5Config
 
     vocab = 256 if size == "tiny" else 32128
     return T5Config(vocab_size=vocab, dropout_rate=dropout, dtype="bfloat16", param_dtype="float32",
@@ -105,7 +105,8 @@ def is_oom(error: BaseException) -> bool:
 def train_once(size: str, batch_size: int, remat: str, steps: int, budget_s: float) -> dict:
     import jax
 
-    from iuie import configs, flops, models, optimizers, partitioning, trainer
+    from iuie.training import configs, optimizers, partitioning, trainer
+    from iuie.model import flops, models
 
     config = make_config(size, remat)
     model = models.EncoderDecoderModel(config=config)
@@ -185,7 +186,7 @@ def decode(args) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from iuie import models
+    from iuie.model import models
 
     config = make_config(args.size, dropout=0.0)
     model = models.EncoderDecoderModel(config=config)

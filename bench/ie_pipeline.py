@@ -22,8 +22,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from iuie import formats, instructions, metrics, parsing  # noqa: E402
-from iuie import records as R  # noqa: E402
+from iuie.ie import formats, instructions, metrics, parsing  # noqa: E402
+from iuie.ie import records as R  # noqa: E402
 
 VIEWS_OF = {"NER": ("NER", "ES", "ET"), "RE": ("RE", "EP", "EPR"), "EE": ("EE",), "EET": ("EET",), "EEA": ("EEA",)}
 

@@ -1,6 +1,6 @@
 """Memory plan: per-device bytes of the Flan-T5-XXL train step under each partitioning preset.
 
-The real ``iuie.network`` at XXL size (d_model 4096, 64 heads of 64, d_ff 10240, 24 + 24 layers, vocabulary
+The real ``iuie.model.network`` at XXL size (d_model 4096, 64 heads of 64, d_ff 10240, 24 + 24 layers, vocabulary
 32128, bfloat16 activations, float32 parameters, per-layer rematerialisation ``dots_with_no_batch_dims`` as in
 ``gin/models/flan_t5_xxl.gin``) and T5X's Flan optimizer (Adafactor: factored second moments, no momentum)
 are compiled for fake CPU meshes of 8 and 64 devices (``--xla_force_host_platform_device_count``), from
@@ -58,7 +58,8 @@ sys.path.insert(0, str(REPO))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from iuie import configs, models, network, optimizers, partitioning, trainer  # noqa: E402
+from iuie.training import configs, optimizers, partitioning, trainer
+from iuie.model import models, network  # noqa: E402
 
 PRESETS = ("data_parallel", "fsdp", "2d", "2d_fsdp")
 XXL = dict(vocab_size=32128, emb_dim=4096, num_heads=64, head_dim=64, mlp_dim=10240, num_encoder_layers=24,

@@ -6,7 +6,7 @@
 What is timed, once with packing and once without (a fresh count cache each time, so both passes do the same
 work): every task view of every dataset folder under the data root (NER -> NER, ES, ET; RE -> RE, EP, EPR;
 EE, EET, EEA -> themselves), its split read from the raw JSON, validated, formatted
-(``iuie.preprocessors.format_view``), tokenized and EOS-terminated by the registered seqio Task, the Tasks
+(``iuie.pipeline.preprocessors.format_view``), tokenized and EOS-terminated by the registered seqio Task, the Tasks
 interleaved in proportion to their sizes (a Mixture epoch), converted by seqio's
 ``EncDecFeatureConverter(pack=True|False)`` to ``{"inputs": 512, "targets": 50}`` and batched. Datasets
 the catalog knows use their registered Tasks; other folders are registered with
@@ -39,7 +39,7 @@ def task_names(root: str, split: str, max_datasets: int | None) -> list[str]:
     """Registered Task names for every view of every folder under ``root`` that has ``split``."""
     import seqio
     import seqio_tasks
-    from iuie import records
+    from iuie.ie import records
 
     names = []
     folders = [f for f in records.find_datasets(root) if split in f.splits]
@@ -57,7 +57,7 @@ def run_pass(names: list[str], split: str, pack: bool, batch_size: int) -> dict:
     import numpy as np
     import seqio
     import tensorflow as tf
-    from iuie import seqio_data
+    from iuie.pipeline import seqio_data
 
     seqio_data._COUNTS.clear()  # both passes start from the raw files
     start = time.perf_counter()
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import seqio_tasks
-    from iuie import vocab
+    from iuie.pipeline import vocab
 
     seqio_tasks.set_data_dir(args.data_dir)
     names = task_names(args.data_dir, args.split, args.max_datasets)

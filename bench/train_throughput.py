@@ -121,7 +121,8 @@ def iuie_run(config, params, batch, warmup: int, steps: int) -> tuple[list[float
     """(step seconds, compile seconds, last loss) of iuie's train step (AdamW) on ``batch``."""
     import jax
 
-    from iuie import configs, models, optimizers, partitioning, trainer
+    from iuie.training import configs, optimizers, partitioning, trainer
+    from iuie.model import models
 
     model = models.EncoderDecoderModel(config=config)
     tx, schedule = optimizers.make_optimizer(configs.OptimizerConfig(
@@ -179,7 +180,7 @@ def run_config(name: str, rows: int | None, steps: int | None, warmup: int, thre
     import jax
     import torch
 
-    from iuie.network import T5Config
+    from iuie.model.network import T5Config
 
     fields, default_rows, default_steps = CONFIGS[name]
     rows, steps = rows or default_rows, steps or default_steps
@@ -189,7 +190,7 @@ def run_config(name: str, rows: int | None, steps: int | None, warmup: int, thre
     tokens = non_padding_tokens(packed)
     assert tokens == non_padding_tokens(unpacked), "unpacking lost tokens"
 
-    from iuie import models
+    from iuie.model import models
 
     model = models.EncoderDecoderModel(config=config)
     shapes = {k: (1,) + v.shape[1:] for k, v in packed.items()}

@@ -2,9 +2,9 @@
 
 T5X's ``eval.py`` role. The checkpoint may be an iuie training run (``MODEL_DIR``, its ``checkpoints/``
 folder or one ``checkpoints/<step>`` folder), a Hugging Face Flan-T5 folder, a T5X ``checkpoint_<step>``
-folder or an exported iuie folder (``iuie.checkpoints.load_initial_params`` reads them all). Predictions
+folder or an exported iuie folder (``iuie.training.checkpoints.load_initial_params`` reads them all). Predictions
 come from greedy decoding (the model gin's ``DECODE_METHOD``); seqio's ``Evaluator`` runs the Tasks'
-own postprocessors and metric functions (``strict/...`` and ``reference/...``), and ``iuie.report`` prints
+own postprocessors and metric functions (``strict/...`` and ``reference/...``), and ``iuie.ie.report`` prints
 the per-dataset tables with the per-task average. Written to ``EVAL_OUTPUT_DIR``:
 
 * ``config.gin``: the operative gin config;
@@ -29,7 +29,7 @@ import time
 from typing import Any, Mapping, Sequence
 
 
-from iuie import gin_flags
+from iuie.runtime import gin_flags
 
 logger = logging.getLogger("iuie.eval")
 MODES = ("strict", "reference")
@@ -173,8 +173,8 @@ def run_evaluation(
 
 
 def reports(evaluator: Any, metrics: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
-    """``{mode: iuie.report.Report}`` from seqio's per-Task metrics (``strict/f1`` -> strict table's ``f1``)."""
-    from iuie import report
+    """``{mode: iuie.ie.report.Report}`` from seqio's per-Task metrics (``strict/f1`` -> strict table's ``f1``)."""
+    from iuie.ie import report
 
     out = {mode: report.Report(mode) for mode in MODES}
     for task in evaluator.eval_tasks:
@@ -243,7 +243,7 @@ def evaluate(
     import jax
 
     import seqio_tasks  # noqa: F401  (registers the Tasks)
-    from iuie import checkpoints, configs, partitioning as partitioning_lib
+    from iuie.training import checkpoints, configs, partitioning as partitioning_lib
 
     start = time.time()
     mixture_or_task_name = evaluation_target(mixture_or_task_name)

@@ -6,12 +6,12 @@ Two inputs (T5X's ``infer.py`` role):
 * a JSON-lines file (``INPUT_FILE``) of ``{"text": ..., "task": VIEW, "labels": OPTIONS}``: ``task`` is one of
   the nine views (NER, ES, ET, RE, EP, EPR, EE, EET, EEA), ``labels`` the option list in the dataset's
   ``labels.json`` shape (a list of types; EE ``[event types, roles]``; EET/EEA ``{event type: [roles]}``).
-  The input is formatted with ``iuie.formats`` and the default instruction (``INSTRUCTION_FILE`` for the
+  The input is formatted with ``iuie.ie.formats`` and the default instruction (``INSTRUCTION_FILE`` for the
   paper's wording).
 
 Each output line of ``INFER_OUTPUT_DIR/predictions.jsonl``: ``text``, ``task`` (the view), ``prediction``
-(the raw decoded text), ``structures`` (``iuie.parsing.parse`` items with ``start``/``end`` character offsets
-from ``iuie.alignment.align``: ``text[start:end]`` is the mention; offsets are null for a string that occurs
+(the raw decoded text), ``structures`` (``iuie.ie.parsing.parse`` items with ``start``/``end`` character offsets
+from ``iuie.ie.alignment.align``: ``text[start:end]`` is the mention; offsets are null for a string that occurs
 nowhere in the text), ``malformed`` (pieces the parser could not read); rows read from a Task add ``mixture_task`` (the Task
 name), ``dataset`` and ``id``.
 
@@ -43,7 +43,7 @@ def structures(view: str, items: Sequence[tuple], sentence: str) -> list[dict[st
     All mentions of one output are aligned in a single ``align`` call so that two equal strings take two
     different occurrences when the sentence has them.
     """
-    from iuie import alignment
+    from iuie.ie import alignment
 
     mentions: list[str] = []
 
@@ -82,7 +82,7 @@ def structures(view: str, items: Sequence[tuple], sentence: str) -> list[dict[st
 
 
 def _labels_for(view: str, raw: Any) -> Any:
-    from iuie import formats, records
+    from iuie.ie import formats, records
 
     return records.Labels.from_json(raw, formats.SOURCE_TASK[view])
 
@@ -93,7 +93,7 @@ def read_input_file(path: str, instruction_file: str | None, input_length: int, 
     view's default (or ``instruction_file``'s first) instruction, tokenised, trimmed, EOS appended."""
     import numpy as np
 
-    from iuie import formats, instructions, records
+    from iuie.ie import formats, instructions, records
 
     instruction_set = (instructions.load_instruction_file(instruction_file) if instruction_file
                        else instructions.DEFAULT_INSTRUCTIONS)
@@ -142,8 +142,11 @@ def infer(
     import tensorflow as tf
 
     import seqio_tasks
-    from iuie import checkpoints, configs, eval as eval_lib, gin_flags, parsing
-    from iuie import partitioning as partitioning_lib
+    from iuie.training import checkpoints, configs
+    from iuie import eval as eval_lib
+    from iuie.runtime import gin_flags
+    from iuie.ie import parsing
+    from iuie.training import partitioning as partitioning_lib
 
     start = time.time()
     if not input_file and not mixture_or_task_name:

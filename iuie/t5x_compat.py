@@ -226,13 +226,13 @@ def remove_pth(directory: str | None = None) -> str | None:
 
 
 def vocabulary(expected_size: int | None = None):
-    """The Tasks' vocabulary (:func:`iuie.vocab.get_vocabulary`: ``$IUIE_VOCAB``, else iuie's own model).
+    """The Tasks' vocabulary (:func:`iuie.pipeline.vocab.get_vocabulary`: ``$IUIE_VOCAB``, else iuie's own model).
 
     T5X refuses a model whose vocabulary differs from the Task's, and a checkpoint's embedding only makes
     sense with the vocabulary it was trained with: ``expected_size`` (ids, extra ids included; 32,100 for
     Flan-T5) turns a forgotten ``IUIE_VOCAB`` into an error that says so, instead of a silent mismatch.
     """
-    from iuie import vocab
+    from iuie.pipeline import vocab
 
     vocabulary = vocab.get_vocabulary()
     if expected_size is not None and vocabulary.vocab_size != expected_size:
@@ -247,7 +247,7 @@ def vocabulary(expected_size: int | None = None):
 def vocabulary_size(multiple: int = 128) -> int:
     """The Tasks' vocabulary size (``IUIE_VOCAB`` or iuie's own model, extra ids included) rounded up to
     ``multiple``: the embedding rows of the model, as T5X rounds 32,100 up to 32,128 for Flan-T5."""
-    from iuie import vocab
+    from iuie.pipeline import vocab
 
     size = vocab.get_vocabulary().vocab_size
     return -(-size // multiple) * multiple

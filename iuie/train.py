@@ -1,4 +1,4 @@
-"""``python -m iuie.train``: the training loop (T5X's ``train.py`` role); the steps live in ``iuie.trainer``.
+"""``python -m iuie.train``: the training loop (T5X's ``train.py`` role); the steps live in ``iuie.training.trainer``.
 
 One run: build the model (gin's ``MODEL``), the partitioner, the optimizer and the train state (this run's
 newest checkpoint in ``MODEL_DIR/checkpoints`` for an exact resume, else ``INITIAL_CHECKPOINT_PATH``, else
@@ -30,7 +30,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import gin
 
-from iuie import gin_flags
+from iuie.runtime import gin_flags
 
 logger = logging.getLogger("iuie.train")
 
@@ -77,7 +77,7 @@ def maybe_initialize_distributed(args: argparse.Namespace) -> bool:
 def run_configured(args: argparse.Namespace, fn: Callable[..., Any]) -> int:
     """Parses gin from the flags and calls the gin-configured ``fn``; configuration and data errors end the
     process at once with a one-line message (exit status 2)."""
-    from iuie import seqio_data
+    from iuie.pipeline import seqio_data
 
     try:
         gin_flags.parse(args.gin_file, args.gin_bindings, args.gin_search_paths)
@@ -134,7 +134,9 @@ def train(
     import seqio
 
     import seqio_tasks
-    from iuie import checkpoints, eval as eval_lib, flops, metrics_logging, optimizers, partitioning, trainer
+    from iuie.training import checkpoints, metrics_logging, optimizers, partitioning, trainer
+    from iuie import eval as eval_lib
+    from iuie.model import flops
 
     t0 = time.time()
     # Fail fast: data paths, evaluation split and starting weights before anything is built or compiled.

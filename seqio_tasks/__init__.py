@@ -4,16 +4,16 @@
     seqio_tasks.set_data_dir("/data/IE_INSTRUCTIONS")  # or IUIE_DATA_DIR, or gin (see below)
 
 Importing reads no data: the data root is resolved when a dataset is first read, from (in that order)
-:func:`set_data_dir`, the gin binding ``iuie.seqio_data.data_options.data_dir``, or ``$IUIE_DATA_DIR``. The
+:func:`set_data_dir`, the gin binding ``iuie.pipeline.seqio_data.data_options.data_dir``, or ``$IUIE_DATA_DIR``. The
 vocabulary is ``$IUIE_VOCAB`` (a SentencePiece model such as Flan-T5's ``spiece.model``) or the project's
 own small model; it is fixed when this package is imported.
 
 Registration only: the table is :mod:`seqio_tasks.catalog`, the loops :mod:`seqio_tasks.tasks` and
-:mod:`seqio_tasks.mixtures`; the logic they register lives in :mod:`iuie.seqio_data`,
-:mod:`iuie.preprocessors` and :mod:`iuie.metrics`. ``docs/seqio_tasks.md`` lists every name.
+:mod:`seqio_tasks.mixtures`; the logic they register lives in :mod:`iuie.pipeline.seqio_data`,
+:mod:`iuie.pipeline.preprocessors` and :mod:`iuie.ie.metrics`. ``docs/seqio_tasks.md`` lists every name.
 """
 
-from iuie.seqio_data import set_data_dir, set_options
+from iuie.pipeline.seqio_data import set_data_dir, set_options
 from seqio_tasks import catalog
 from seqio_tasks import tasks
 from seqio_tasks import mixtures

@@ -1,6 +1,6 @@
 """Registers the Mixtures: loops over ``catalog.DATASETS``, nothing else.
 
-Training (rate per Task: ``iuie.seqio_data.mixing_rate``, i.e. ``weight * min(examples, 10,000)`` with
+Training (rate per Task: ``iuie.pipeline.seqio_data.mixing_rate``, i.e. ``weight * min(examples, 10,000)`` with
 weight 0.3 for ES, ET, EP and EPR; cap and weights are gin-settable, see ``docs/seqio_tasks.md``):
 
     iuie_supervised            every supervised dataset, main and auxiliary views, all train records
@@ -24,7 +24,7 @@ from typing import Iterable, Sequence
 
 import seqio
 
-from iuie import seqio_data
+from iuie.pipeline import seqio_data
 from seqio_tasks import catalog, tasks
 
 SUPERVISED = "iuie_supervised"

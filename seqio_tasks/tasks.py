@@ -10,9 +10,9 @@ plus ``..._first10k`` for every dataset some training Mixture uses (train split 
 records, like the reference's "random" sampling), and ``iuie_<view>_synthetic`` for the nine views of the
 synthetic corpus. ``docs/seqio_tasks.md`` lists them all.
 
-Every Task: source :class:`iuie.seqio_data.LayoutSource`; preprocessors format -> tokenize -> cache
+Every Task: source :class:`iuie.pipeline.seqio_data.LayoutSource`; preprocessors format -> tokenize -> cache
 placeholder -> EOS; output features ``inputs`` and ``targets`` (:data:`OUTPUT_FEATURES`, EOS appended);
-``postprocess_fn`` and two metric functions (``strict`` and ``reference``) from :mod:`iuie.metrics`.
+``postprocess_fn`` and two metric functions (``strict`` and ``reference``) from :mod:`iuie.ie.metrics`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from typing import Sequence
 
 import seqio
 
-from iuie import formats, preprocessors, seqio_data, vocab
+from iuie.ie import formats
+from iuie.pipeline import preprocessors, seqio_data, vocab
 from seqio_tasks import catalog
 
 # Decided at import (a Task holds its vocabulary): $IUIE_VOCAB, else the project's own model.
@@ -127,7 +128,7 @@ def _present_splits(root, views, name) -> tuple[str, ...]:
 
 def register_synthetic(overwrite: bool = False) -> list[str]:
     """The nine views of the synthetic corpus (``iuie_<view>_synthetic``), read from
-    :func:`iuie.seqio_data.synthetic_dir` (``IUIE_SYNTHETIC_DIR`` or a cache folder, generated on demand)."""
+    :func:`iuie.pipeline.seqio_data.synthetic_dir` (``IUIE_SYNTHETIC_DIR`` or a cache folder, generated on demand)."""
     names = []
     for view in formats.SOURCE_TASK:
         source = seqio_data.LayoutSource(formats.SOURCE_TASK[view], SYNTHETIC, root=seqio_data.synthetic_dir)

@@ -33,7 +33,7 @@ def ie_instructions(shared_data: pathlib.Path) -> pathlib.Path:
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory) -> pathlib.Path:
     """The synthetic corpus with its default sizes, generated once per test session."""
-    from iuie import synthetic
+    from iuie.ie import synthetic
 
     root = tmp_path_factory.mktemp("synthetic")
     synthetic.generate(root)

@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dtype of the written weights (default: float32)")
     parser.add_argument("--attention-layout", default="joined", choices=("joined", "split"),
                         help="attention kernels in the iuie output: joined (embed, heads*head_dim), as T5X and "
-                             "iuie.network keep them, or split (embed, heads, head_dim) (default: joined)")
+                             "iuie.model.network keep them, or split (embed, heads, head_dim) (default: joined)")
     parser.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
 
 

@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from iuie.convert import labelmap, pipeline
     from iuie.convert.report import ConversionError
-    from iuie.records import RecordError
+    from iuie.ie.records import RecordError
 
     try:
         options = pipeline.ConvertOptions(

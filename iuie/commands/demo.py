@@ -26,8 +26,8 @@ import sys
 import tempfile
 from typing import Sequence
 
-from iuie import formats, instructions, metrics, parsing, report, synthetic
-from iuie import records as R
+from iuie.ie import formats, instructions, metrics, parsing, report, synthetic
+from iuie.ie import records as R
 
 # Every view, with the layout folder it reads.
 VIEWS = instructions.VIEWS

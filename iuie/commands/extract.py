@@ -21,7 +21,7 @@ import sys
 import time
 from typing import Any, Iterable
 
-from iuie.extract import TASKS
+from iuie.extraction.extractor import TASKS
 
 # Documents per call of Extractor.extract: results are written as they come, and the progress line moves.
 CHUNK = 64
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
 
     import warnings
 
-    from iuie.extract import Extractor, InputTooLongError, WindowWarning
+    from iuie.extraction.extractor import Extractor, InputTooLongError, WindowWarning
     from iuie.interop.hf import CheckpointError
 
     try:

@@ -30,9 +30,9 @@ import json
 import os
 import sys
 
-from iuie.formats import SOURCE_TASK, format_view
-from iuie.instructions import STRATEGIES, InstructionError, canonical_view, example_rng, instruction_set
-from iuie.records import SPLITS, DatasetFolder, LoadReport, RecordError, find_datasets
+from iuie.ie.formats import SOURCE_TASK, format_view
+from iuie.ie.instructions import STRATEGIES, InstructionError, canonical_view, example_rng, instruction_set
+from iuie.ie.records import SPLITS, DatasetFolder, LoadReport, RecordError, find_datasets
 
 # Exit status for bad input (the same one argparse uses for bad arguments).
 EXIT_ERROR = 2

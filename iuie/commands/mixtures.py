@@ -42,7 +42,7 @@ def _tasks_of(entry) -> list:
 
 def _present(task, split: str | None = None) -> tuple[bool, str]:
     """Whether the Task's data is on disk, and else the path it expected."""
-    from iuie import seqio_data
+    from iuie.pipeline import seqio_data
 
     source = task.source
     splits = [split] if split else list(source.splits)

@@ -7,14 +7,14 @@ Each line is one JSON object, as InstructUIE's ``run_uie.py`` writes them::
      "Prediction": " person: ...",
      "record": {...}}          # optional: the gold record (Record.to_json), top level or inside Instance
 
-``Task`` is one of the nine views. Rows are scored per (Task, Dataset) with :func:`iuie.metrics.score` and
-printed as tables (:mod:`iuie.report`); ``--json FILE`` writes ``{task: {dataset: {metric: value}}}`` with
+``Task`` is one of the nine views. Rows are scored per (Task, Dataset) with :func:`iuie.ie.metrics.score` and
+printed as tables (:mod:`iuie.ie.report`); ``--json FILE`` writes ``{task: {dataset: {metric: value}}}`` with
 ``precision``, ``recall``, ``f1`` (percent), the counts, ``accuracy`` where the reference reports accuracy
 (reference EE and EET), and an ``Average`` entry per task.
 
 ``--mode reference`` reproduces the reference evaluator's numbers from ``ground_truth`` and ``Prediction``.
 ``--mode strict`` scores spans. With a ``record`` the gold offsets are exact. Without one, the gold is
-rebuilt by parsing ``ground_truth`` and aligning its mentions to ``sentence`` (iuie.metrics.gold_from_text):
+rebuilt by parsing ``ground_truth`` and aligning its mentions to ``sentence`` (iuie.ie.metrics.gold_from_text):
 good enough for most rows, but a mention written once for several occurrences may be placed on the wrong
 one; a warning says how many rows this concerned. In strict mode the options of each row are read back from
 its ``instruction`` (the ``Option:`` list; EE's two Python lists) to help the parser split types and
@@ -33,11 +33,11 @@ import re
 import sys
 from typing import Any
 
-from iuie.instructions import VIEWS
-from iuie.metrics import MODES, Gold, gold_from_text, score
-from iuie.parsing import parse
-from iuie.records import Record, RecordError
-from iuie.report import Report
+from iuie.ie.instructions import VIEWS
+from iuie.ie.metrics import MODES, Gold, gold_from_text, score
+from iuie.ie.parsing import parse
+from iuie.ie.records import Record, RecordError
+from iuie.ie.report import Report
 
 
 class ScoreInputError(ValueError):

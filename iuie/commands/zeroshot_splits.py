@@ -13,8 +13,8 @@ import argparse
 import os
 import sys
 
-from iuie import records as R
-from iuie import zeroshot_splits
+from iuie.ie import records as R
+from iuie.ie import zeroshot_splits
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

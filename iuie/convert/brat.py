@@ -38,7 +38,7 @@ import re
 from typing import Sequence
 
 from iuie.convert.report import ConversionError, ConversionReport
-from iuie.records import Argument, Entity, Event, Record, Relation
+from iuie.ie.records import Argument, Entity, Event, Record, Relation
 
 DISCONTINUOUS = ("skip", "merge")
 

@@ -30,7 +30,7 @@ import re
 from typing import Iterable, Sequence
 
 from iuie.convert.report import ConversionError, ConversionReport
-from iuie.records import Entity, Record
+from iuie.ie.records import Entity, Record
 
 SCHEMES = ("auto", "BIO", "IOB1", "BIOES", "IO")
 SEPARATORS = ("whitespace", "tab")

@@ -21,7 +21,7 @@ import json
 from typing import Any, Sequence
 
 from iuie.convert.report import ConversionError, ConversionReport
-from iuie.records import Entity, Record, Relation
+from iuie.ie.records import Entity, Record, Relation
 
 
 def _load(path: str) -> Any:

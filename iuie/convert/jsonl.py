@@ -25,7 +25,7 @@ import json
 from typing import Any, Sequence
 
 from iuie.convert.report import ConversionError, ConversionReport
-from iuie.records import Argument, Entity, Event, Record, Relation
+from iuie.ie.records import Argument, Entity, Event, Record, Relation
 
 
 class _Line:

@@ -21,7 +21,7 @@ import re
 from typing import Any, Mapping, Sequence
 
 from iuie.convert.report import ConversionError, ConversionReport
-from iuie.records import Argument, Entity, Event, Record, Relation
+from iuie.ie.records import Argument, Entity, Event, Record, Relation
 
 UNKNOWN_POLICIES = ("normalize", "keep")
 

@@ -21,7 +21,7 @@ from iuie.convert import brat, conll, fewrel, jsonl
 from iuie.convert.labelmap import LabelMap, apply_label_map
 from iuie.convert.report import ConversionError, ConversionReport
 from iuie.convert.splits import SPLITS, detect_inputs
-from iuie.records import DatasetFolder, Record, counts
+from iuie.ie.records import DatasetFolder, Record, counts
 
 FORMATS = ("conll", "brat", "jsonl", "fewrel")
 # Tasks each format can give (the first is the default where nothing else decides).

@@ -394,14 +394,14 @@ def hf_config_from_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 def _config_class():
     try:
-        from iuie.network import T5Config
+        from iuie.model.network import T5Config
     except ImportError as e:
-        raise ImportError("iuie.network (the FlanT5 network) is needed to build a T5Config") from e
+        raise ImportError("iuie.model.network (the FlanT5 network) is needed to build a T5Config") from e
     return T5Config
 
 
 def make_config(fields: Mapping[str, Any]):
-    """An ``iuie.network.T5Config`` from config fields, keeping only the fields that class has.
+    """An ``iuie.model.network.T5Config`` from config fields, keeping only the fields that class has.
 
     A field the class lacks must hold T5X's hard-coded value (or be a pure Hugging Face extra), so that a
     checkpoint is never silently run with the wrong relative-position buckets or epsilon.
@@ -410,7 +410,7 @@ def make_config(fields: Mapping[str, Any]):
     known = {f.name for f in dataclasses.fields(cls)}
     for key, t5x_value in _HF_FIXED_SETTINGS.items():
         if key in fields and key not in known and fields[key] != t5x_value:
-            raise CheckpointError(f"config: {key}={fields[key]!r} is not supported by iuie.network.T5Config "
+            raise CheckpointError(f"config: {key}={fields[key]!r} is not supported by iuie.model.network.T5Config "
                                   f"(it has no such field and uses {t5x_value!r})")
     return cls(**{k: v for k, v in fields.items() if k in known})
 
@@ -544,7 +544,7 @@ def load_hf_params(folder: str, *, dtype: Any = np.float32,
 
 
 def load_hf(folder: str, *, dtype: Any = np.float32, attention_layout: str = "joined"):
-    """``(params, iuie.network.T5Config)`` of a Hugging Face FlanT5 folder.
+    """``(params, iuie.model.network.T5Config)`` of a Hugging Face FlanT5 folder.
 
     ``params`` is the content of the model's ``'params'`` collection: nested dicts of numpy arrays (``dtype``;
     ``None`` keeps the stored dtype), in the layout of T5X's T5 1.1 network.

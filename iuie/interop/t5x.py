@@ -314,7 +314,7 @@ def read_iuie_params(path: str, *, dtype: Any = np.float32) -> tuple[dict, dict[
 
 
 def load_iuie(path: str, *, dtype: Any = np.float32, attention_layout: str | None = None):
-    """``(params, iuie.network.T5Config)`` of an iuie checkpoint; ``attention_layout=None`` keeps the
+    """``(params, iuie.model.network.T5Config)`` of an iuie checkpoint; ``attention_layout=None`` keeps the
     layout it was written in."""
     params, fields = read_iuie_params(path, dtype=dtype)
     if attention_layout is not None:
@@ -349,8 +349,8 @@ def detect_format(path: str) -> str:
 def read_checkpoint(path: str, fmt: str = "auto", *, dtype: Any = np.float32) -> tuple[dict, dict[str, Any]]:
     """``(params, config fields)`` of a checkpoint in any format (``auto``: :func:`detect_format`).
 
-    The params are in the joined attention layout, which is iuie.network's; the fields are those of
-    ``iuie.network.T5Config`` (``make_config(fields)`` builds one). T5X checkpoints carry no config: their
+    The params are in the joined attention layout, which is iuie.model.network's; the fields are those of
+    ``iuie.model.network.T5Config`` (``make_config(fields)`` builds one). T5X checkpoints carry no config: their
     fields are read off the shapes (:func:`infer_config_fields`).
     """
     from iuie.interop import hf

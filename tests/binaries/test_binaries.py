@@ -144,7 +144,8 @@ def _check_offsets(node, text):
 
 def test_structures_carry_offsets_into_the_text():
     """The offsets part of iuie.infer without a model: parsed items of each view shape, aligned."""
-    from iuie import infer, parsing
+    from iuie import infer
+    from iuie.ie import parsing
 
     text = "Elena Olsen met Elena Olsen in Zurich ."
     parsed = parsing.parse("NER", "person: Elena Olsen; person: Elena Olsen; location: Zurich; location: Paris",

@@ -18,7 +18,7 @@ from iuie.convert.brat import split_sentences
 from iuie.convert.labelmap import LabelMap
 from iuie.convert.pipeline import ConvertOptions, convert
 from iuie.convert.report import ConversionError
-from iuie.records import DatasetFolder
+from iuie.ie.records import DatasetFolder
 
 TEXT = ("Alice Smith works for Acme Corp. in Paris. Dr. Bob Jones attacked Carol in\n"
         "London yesterday. Carol joined Yahoo! Inc. last year. North and South Korea met.\n"

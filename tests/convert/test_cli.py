@@ -16,7 +16,7 @@ from iuie.cli import main
 from iuie.convert.labelmap import LabelMap, normalize_label, parse_label_map
 from iuie.convert.report import ConversionError
 from iuie.convert.splits import split_of
-from iuie.records import DatasetFolder
+from iuie.ie.records import DatasetFolder
 
 
 def conll_corpus(root):

@@ -4,7 +4,7 @@ Checked against: hand-written column files whose entities and offsets are worked
 textbook definitions of the BIO (IOB2), IOB1 and BIOES tag schemes, re-implemented independently in this
 file as *encoders* (character offsets of the written records -> tags), so a round trip input tags ->
 layout -> regenerated tags must give back the input exactly; and the layout loader
-``DatasetFolder.load(strict=True)`` (iuie.records), which refuses any offset that does not slice to its name.
+``DatasetFolder.load(strict=True)`` (iuie.ie.records), which refuses any offset that does not slice to its name.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from iuie.convert.labelmap import LabelMap
 from iuie.convert.pipeline import ConvertOptions, convert
 from iuie.convert.report import ConversionError
-from iuie.records import DatasetFolder
+from iuie.ie.records import DatasetFolder
 
 # Multi-token entities, two adjacent entities of one type (the B- in the middle), a type with '-' in it.
 BIO = [

@@ -15,7 +15,7 @@ import pytest
 from iuie.convert.labelmap import load_label_map
 from iuie.convert.pipeline import ConvertOptions, convert
 from iuie.convert.report import ConversionError
-from iuie.records import DatasetFolder
+from iuie.ie.records import DatasetFolder
 
 TOKENS = ["Merpati", "flight", "106", "departed", "Jakarta", "(", "CGK", ")", "on", "a", "domestic", "flight",
           "to", "Tanjung", "Pandan", "(", "TJQ", ")", "."]

@@ -15,7 +15,7 @@ import pytest
 from iuie.convert.labelmap import LabelMap
 from iuie.convert.pipeline import ConvertOptions, convert
 from iuie.convert.report import ConversionError
-from iuie.records import DatasetFolder
+from iuie.ie.records import DatasetFolder
 
 LINES = [
     {"text": "Alice works for Acme in Paris .",

@@ -1,4 +1,4 @@
-"""iuie.alignment: predicted strings to character offsets.
+"""iuie.ie.alignment: predicted strings to character offsets.
 
 Checked against hand-worked offsets in short sentences (counted by hand, then confirmed by slicing), for the
 rules in the module docstring: exact first unused occurrence, the documented fallback, None for text that
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from iuie.alignment import align, exact_occurrences, fallback_occurrences, normalise, occurrences, occurs
+from iuie.ie.alignment import align, exact_occurrences, fallback_occurrences, normalise, occurrences, occurs
 
 
 def test_exact_occurrence():

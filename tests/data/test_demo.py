@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import io
 
-from iuie import cli, instructions
-from iuie import records as R
+from iuie import cli
+from iuie.ie import instructions
+from iuie.ie import records as R
 from iuie.commands import demo
 
 

@@ -1,6 +1,6 @@
 """``iuie format`` end to end, through ``iuie.cli.main``.
 
-Checked against: iuie.formats / iuie.records called directly on the same files (the command must add nothing
+Checked against: iuie.ie.formats / iuie.ie.records called directly on the same files (the command must add nothing
 of its own to the strings), the real shared data (file order and indices), hand-written toy datasets with bad
 records (lenient skips keep the file's indices; ``--strict`` exits 2 naming file, record and field), and the
 documented seed derivation of ``--strategy multiple``.
@@ -13,9 +13,9 @@ import json
 import pytest
 
 from iuie.cli import main
-from iuie.formats import format_view
-from iuie.instructions import DEFAULT_INSTRUCTIONS, example_rng, load_instruction_file
-from iuie.records import DatasetFolder, Record
+from iuie.ie.formats import format_view
+from iuie.ie.instructions import DEFAULT_INSTRUCTIONS, example_rng, load_instruction_file
+from iuie.ie.records import DatasetFolder, Record
 
 FIELDS = {"inputs", "targets", "ground_truth", "instruction", "record", "index", "task", "dataset", "split"}
 

@@ -1,4 +1,4 @@
-"""iuie.formats: the nine task views, character for character.
+"""iuie.ie.formats: the nine task views, character for character.
 
 Checked against: ``shared/FORMATS.md``, the written-out rules of the InstructUIE reference
 (``src/uie_dataset.py`` ``load_*_dataset`` + ``src/uie_collator.py`` ``get_instruction`` at 339ade6). Every
@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iuie.formats import NONE_ANSWER, SINGLE_QUOTE_SUBSTITUTE, SOURCE_TASK, FormattedExample, format_view
-from iuie.instructions import VIEWS, InstructionError, load_instruction_file
-from iuie.records import Argument, Entity, Event, Labels, Record, Relation, find_datasets
+from iuie.ie.formats import NONE_ANSWER, SINGLE_QUOTE_SUBSTITUTE, SOURCE_TASK, FormattedExample, format_view
+from iuie.ie.instructions import VIEWS, InstructionError, load_instruction_file
+from iuie.ie.records import Argument, Entity, Event, Labels, Record, Relation, find_datasets
 
 INSTR = "Do it. \n"
 

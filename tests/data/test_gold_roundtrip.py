@@ -1,7 +1,7 @@
 """Gold targets parsed back score 100, on every dataset of the shared data, for every view that reads it.
 
 For each dataset and split of ``IE_INSTRUCTIONS`` and each applicable view (NER -> NER/ES/ET, RE ->
-RE/EP/EPR, EE -> EE, EET -> EET, EEA -> EEA), each record's gold target (``iuie.formats.format_view``, the
+RE/EP/EPR, EE -> EE, EET -> EET, EEA -> EEA), each record's gold target (``iuie.ie.formats.format_view``, the
 reference's strings per shared/FORMATS.md) is taken as the prediction and scored against the record:
 
 * strict mode (parse with the sentence, align, span micro-F1): exactly 100 F1 (EE: trigger and argument F1),
@@ -24,10 +24,10 @@ import os
 
 import pytest
 
-from iuie import records
-from iuie.metrics import Gold, reference_example, reference_normalise, score
+from iuie.ie import records
+from iuie.ie.metrics import Gold, reference_example, reference_normalise, score
 
-formats = pytest.importorskip("iuie.formats")
+formats = pytest.importorskip("iuie.ie.formats")
 
 LIMIT = int(os.environ.get("IUIE_ROUNDTRIP_LIMIT", "300")) or None
 SOURCE = {"NER": "NER", "ES": "NER", "ET": "NER", "RE": "RE", "EP": "RE", "EPR": "RE",

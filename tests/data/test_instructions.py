@@ -1,4 +1,4 @@
-"""iuie.instructions: the instruction sets and the single / multiple strategies.
+"""iuie.ie.instructions: the instruction sets and the single / multiple strategies.
 
 Checked against: the paper's own instruction file (``shared/data/instructuie_configs/instruction_config.json``,
 identical to ``configs/instruction_config.json`` of the InstructUIE repository) and the reference's loader
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iuie.instructions import (DEFAULT_INSTRUCTIONS, STRATEGIES, VIEWS, InstructionError, InstructionSet,
+from iuie.ie.instructions import (DEFAULT_INSTRUCTIONS, STRATEGIES, VIEWS, InstructionError, InstructionSet,
                                canonical_view, example_rng, instruction_set, load_instruction_file)
 
 # The paper's first instruction for each view, written out from its file.
@@ -44,7 +44,7 @@ PAPER_FIRST = {
            "\"type: trigger\". ",
 }
 
-# The answer format each view's default instructions must state (what iuie.formats produces).
+# The answer format each view's default instructions must state (what iuie.ie.formats produces).
 FORMAT_STATED = {
     "NER": "\"type1: word1; type2: word2\"",
     "ES": "\"word1, word2\"",

@@ -1,4 +1,4 @@
-"""iuie.metrics in reference mode: numbers worked out by hand from the reference evaluator's rules.
+"""iuie.ie.metrics in reference mode: numbers worked out by hand from the reference evaluator's rules.
 
 The rules are those of shared/FORMATS.md ("The reference evaluator") for InstructUIE's
 ``src/evaluation/evaluator.py``; every expected count below was derived by hand from them (the comments show
@@ -20,9 +20,9 @@ import warnings
 
 import pytest
 
-from iuie.metrics import Gold, metric_fn, postprocess, reference_example, reference_normalise, score
-from iuie.parsing import Parsed
-from iuie.records import Entity, Record
+from iuie.ie.metrics import Gold, metric_fn, postprocess, reference_example, reference_normalise, score
+from iuie.ie.parsing import Parsed
+from iuie.ie.records import Entity, Record
 
 
 def counts(view, ground_truth, prediction):

@@ -1,8 +1,8 @@
-"""iuie.metrics in strict mode: span-based micro-F1, TP/FP/FN worked out by hand per view.
+"""iuie.ie.metrics in strict mode: span-based micro-F1, TP/FP/FN worked out by hand per view.
 
 Checked against the definition in DESIGN.md decision 5 (the paper's text: NER = type and boundaries, RE =
 relation and both boundaries, EE trigger = type and span, argument = event type, role and span) and the
-matching rules of the iuie.metrics module docstring (repeated mentions, hallucinations, duplicates). Each
+matching rules of the iuie.ie.metrics module docstring (repeated mentions, hallucinations, duplicates). Each
 expected count is derived by hand in the comments; offsets are checked by slicing.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from iuie.metrics import Gold, gold_from_text, score
-from iuie.parsing import parse
-from iuie.records import Argument, Entity, Event, Record, Relation
+from iuie.ie.metrics import Gold, gold_from_text, score
+from iuie.ie.parsing import parse
+from iuie.ie.records import Argument, Entity, Event, Record, Relation
 
 # 0         1         2
 # 0123456789012345678901234567890

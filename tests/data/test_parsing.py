@@ -1,15 +1,15 @@
-"""iuie.parsing: hand-worked model outputs per view, tolerance cases, options holding separators.
+"""iuie.ie.parsing: hand-worked model outputs per view, tolerance cases, options holding separators.
 
 The expected items are worked out by hand from the target formats of shared/FORMATS.md (the reference
-implementation's strings) and the rules in the iuie.parsing module docstring.
+implementation's strings) and the rules in the iuie.ie.parsing module docstring.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from iuie.parsing import Parsed, parse
-from iuie.records import Labels
+from iuie.ie.parsing import Parsed, parse
+from iuie.ie.records import Labels
 
 CONLL04 = ["kill", "live in", "located in", "organization based in", "work for"]
 

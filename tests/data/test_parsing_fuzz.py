@@ -1,4 +1,4 @@
-"""Property tests of iuie.parsing (hypothesis), checked against the target formats of shared/FORMATS.md.
+"""Property tests of iuie.ie.parsing (hypothesis), checked against the target formats of shared/FORMATS.md.
 
 Three kinds of generated strings, for each of the nine views:
 
@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from iuie.parsing import Parsed, parse
+from iuie.ie.parsing import Parsed, parse
 
 VIEWS = ("NER", "ES", "ET", "RE", "EP", "EPR", "EE", "EET", "EEA")
 RANDOM, ROUND_TRIP, NEAR_VALID = 500, 450, 250

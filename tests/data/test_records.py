@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from iuie import records as R
+from iuie.ie import records as R
 
 NER_LABELS = ["person", "location"]
 

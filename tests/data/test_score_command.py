@@ -2,7 +2,7 @@
 predict_eval_predictions.jsonl shape (``src/run_uie.py``: Task, Dataset, Instance, Prediction).
 
 Checked against: hand-worked counts for the rows below (reference rules of shared/FORMATS.md and the
-strict rules of iuie.metrics), the ``--json`` shape the brief fixes, and errors that name file, line, field.
+strict rules of iuie.ie.metrics), the ``--json`` shape the brief fixes, and errors that name file, line, field.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 from iuie import cli
 from iuie.commands.score import options_from_instruction
-from iuie.records import Entity, Record
+from iuie.ie.records import Entity, Record
 
 S1 = "Bob met Ann in Paris ."
 R1 = Record(S1, (Entity("Bob", "person", 0, 3), Entity("Ann", "person", 8, 11),
@@ -157,7 +157,7 @@ def test_command_line_entry_point(predictions):
 
 def test_report_tables_and_average():
     # The paper's averages: the plain mean over datasets of each percentage (not of the counts).
-    from iuie.report import Report
+    from iuie.ie.report import Report
 
     report = Report("reference")
     report.add("RE", "b-set", {"precision": 50.0, "recall": 100.0, "f1": 200 / 3, "tp": 1, "fp": 1, "fn": 0})

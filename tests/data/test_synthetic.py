@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import filecmp
 
-from iuie import records as R
-from iuie import synthetic
+from iuie.ie import records as R
+from iuie.ie import synthetic
 
 
 def test_same_seed_same_files_other_seed_other_files(tmp_path):

@@ -11,8 +11,8 @@ import json
 import random
 
 from iuie import cli
-from iuie import records as R
-from iuie import zeroshot_splits as Z
+from iuie.ie import records as R
+from iuie.ie import zeroshot_splits as Z
 
 LABELS = [f"relation {c}" for c in "abcdefghijklmn"]  # 14 labels
 

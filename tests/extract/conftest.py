@@ -34,10 +34,10 @@ def random_extractor(**kwargs):
     import flax.linen as nn
     import jax
 
-    from iuie import vocab
-    from iuie.extract import Extractor
-    from iuie.models import EncoderDecoderModel
-    from iuie.network import T5Config
+    from iuie.pipeline import vocab
+    from iuie.extraction.extractor import Extractor
+    from iuie.model.models import EncoderDecoderModel
+    from iuie.model.network import T5Config
 
     vocabulary = vocab.get_vocabulary()
     size = -(-vocabulary.tokenizer.get_piece_size() // 128) * 128

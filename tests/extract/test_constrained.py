@@ -1,6 +1,6 @@
 """Constrained decoding never emits a label outside the options or a mention absent from the text.
 
-Reference: :func:`iuie.parsing.parse` (the project's reader of model outputs, written independently of the
+Reference: :func:`iuie.ie.parsing.parse` (the project's reader of model outputs, written independently of the
 grammar) and plain substring tests on the input sentence."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from iuie import vocab
-from iuie.constrained import Constrainer, Grammar, grammar_for
-from iuie.parsing import parse
+from iuie.pipeline import vocab
+from iuie.extraction.constrained import Constrainer, Grammar, grammar_for
+from iuie.ie.parsing import parse
 from tests.extract.conftest import random_extractor
 
 WORDS = ["Anna", "Berg", "lives", "in", "Oslo", "the", "bank", "fired", "rockets", "at", "base", "x", "works",
@@ -58,7 +58,7 @@ def check_output(view, text, sentence, labels, roles):
 
 
 def random_decode(constrainer, grammar, rng, length=40):
-    """Greedy decoding of random logits under the mask, as iuie.decoding does it."""
+    """Greedy decoding of random logits under the mask, as iuie.model.decoding does it."""
     constrainer.register({0: grammar})
     tokens = []
     for _ in range(length):
@@ -89,13 +89,13 @@ def test_random_logits_never_leave_the_grammar(constrainer, vocabulary, view, se
 @pytest.mark.parametrize("view", ["NER", "RE", "EE"])
 def test_gold_targets_are_never_forbidden(constrainer, vocabulary, synthetic_root, view):
     """Constraints must not cost recall on a correct answer: the tokens of every synthetic gold target,
-    EOS included, are allowed at each step (checked against iuie.formats' own targets)."""
-    from iuie.formats import format_view
-    from iuie.instructions import DEFAULT_INSTRUCTIONS
-    from iuie.records import DatasetFolder
+    EOS included, are allowed at each step (checked against iuie.ie.formats' own targets)."""
+    from iuie.ie.formats import format_view
+    from iuie.ie.instructions import DEFAULT_INSTRUCTIONS
+    from iuie.ie.records import DatasetFolder
 
     records, _ = DatasetFolder(synthetic_root, view, "synthetic").load("test", limit=40)
-    labels = __import__("iuie.records", fromlist=["load_labels"]).load_labels(
+    labels = __import__("iuie.ie.records", fromlist=["load_labels"]).load_labels(
         synthetic_root / view / "synthetic", view)
     for record in records:
         target = format_view(view, record, labels, DEFAULT_INSTRUCTIONS.choose(view)).targets
@@ -114,7 +114,7 @@ def test_labels_and_mentions_outside_are_forbidden():
     assert not grammar.accepts(grammar.run(" person: "))  # an empty mention does not end an item
 
 
-@pytest.mark.filterwarnings("ignore::iuie.extract.WindowWarning")
+@pytest.mark.filterwarnings("ignore::iuie.extraction.extractor.WindowWarning")
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sentences=st.lists(sentences, min_size=1, max_size=5), labels=label_lists, seed=st.integers(0, 3))
 def test_model_decoding_under_constraints(model_extractors, sentences, labels, seed):

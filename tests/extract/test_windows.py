@@ -9,7 +9,7 @@ import warnings
 
 import pytest
 
-from iuie.extract import InputTooLongError, WindowWarning, split_sentences
+from iuie.extraction.extractor import InputTooLongError, WindowWarning, split_sentences
 from tests.extract.conftest import random_extractor
 
 BUDGET = 110
@@ -29,7 +29,7 @@ def test_split_sentences_trims_and_keeps_order():
     assert [text[s:e] for s, e in spans] == ["One.", "Two!", "Three?", "Four", "Five.Six"]
 
 
-@pytest.mark.filterwarnings("ignore::iuie.extract.WindowWarning")
+@pytest.mark.filterwarnings("ignore::iuie.extraction.extractor.WindowWarning")
 @pytest.mark.parametrize("task,labels", [("ner", ["person", "location"]), ("re", ["met", "live in"]),
                                          ("ee", [["meeting"], ["participant", "place"]])])
 def test_long_text_windows_keep_offsets(extractor, task, labels):
@@ -58,12 +58,12 @@ def extractor_view(task):
 
 
 def _labels(task, labels):
-    from iuie.extract import _labels_for
+    from iuie.extraction.extractor import _labels_for
 
     return _labels_for(task, labels)[0]
 
 
-@pytest.mark.filterwarnings("ignore::iuie.extract.WindowWarning")
+@pytest.mark.filterwarnings("ignore::iuie.extraction.extractor.WindowWarning")
 def test_sentence_over_budget_is_cut_with_a_warning_or_refused_in_strict_mode(extractor):
     extractor.max_input_tokens = BUDGET
     sentence = " ".join(f"word{i}" for i in range(200)) + "."

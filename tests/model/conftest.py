@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from iuie.network import T5Config, Transformer
+from iuie.model.network import T5Config, Transformer
 
 # Tiny shapes that exercise odd head counts, head_dim != emb_dim / heads, and (with few buckets and a short
 # max distance) the logarithmic bucket range on short sequences.

@@ -15,7 +15,7 @@ import numpy as np
 
 import flax.linen as nn
 
-from iuie.network import T5Config
+from iuie.model.network import T5Config
 
 
 def hf_config(cfg: T5Config):

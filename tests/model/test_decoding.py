@@ -1,4 +1,4 @@
-"""Tests of ``iuie.decoding`` with a toy model whose next-token logits are a fixed table indexed by the prefix.
+"""Tests of ``iuie.model.decoding`` with a toy model whose next-token logits are a fixed table indexed by the prefix.
 
 The toy model keeps its "cache" (the prefix's node in a trie) per row, so any mistake in expanding or reordering
 the cache changes the logits and shows. References: hand-worked examples (written out below) and exhaustive
@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from iuie import decoding
+from iuie.model import decoding
 
 PAD, EOS, A, B = 0, 1, 2, 3
 NEVER = -1e9  # logit of the pad token: the toy model never emits it

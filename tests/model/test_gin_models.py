@@ -16,8 +16,8 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from iuie.models import EncoderDecoderModel
-from iuie.network import T5Config
+from iuie.model.models import EncoderDecoderModel
+from iuie.model.network import T5Config
 
 GIN_DIR = pathlib.Path(__file__).resolve().parents[2] / 'gin'
 

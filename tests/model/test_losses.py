@@ -1,4 +1,4 @@
-"""Tests of ``iuie.losses``.
+"""Tests of ``iuie.model.losses``.
 
 References: hand-worked numbers (written out in each test), optax's ``softmax_cross_entropy`` for the plain
 cross-entropy, and ``jax.grad`` of the textbook formula for the custom VJP. The semantics being reproduced are
@@ -16,7 +16,7 @@ import numpy as np
 import optax
 import pytest
 
-from iuie import losses
+from iuie.model import losses
 
 
 def _plain(logits, targets, z_loss):

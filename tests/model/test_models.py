@@ -1,10 +1,10 @@
-"""Tests of ``iuie.models.EncoderDecoderModel``.
+"""Tests of ``iuie.model.models.EncoderDecoderModel``.
 
 References: Hugging Face transformers' PyTorch ``T5ForConditionalGeneration`` holding the same weights (its
 ``labels=`` loss, its logits for scoring, and ``generate`` for greedy and beam decoding, token for token),
 hand-worked counts for the metrics, and the model's own teacher-forced scores for sampled sequences.
 
-Settings that align the two beam searches (documented in ``iuie.decoding.beam_search``): iuie's
+Settings that align the two beam searches (documented in ``iuie.model.decoding.beam_search``): iuie's
 ``semantics='hf'`` with ``alpha`` = HF's ``length_penalty`` and HF's ``early_stopping='never'``. HF fills
 finished beams with EOS rather than padding (its fill value is ``pad_token_id or eos_token_id``, and the pad id
 0 is falsy); the comparison maps everything after the first EOS to 0. Exact alignment of iuie's default
@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from iuie.models import EncoderDecoderModel
+from iuie.model.models import EncoderDecoderModel
 from tests.model.conftest import TINY_CONFIGS, fp32, init_params, pack, unpacked_batch
 
 TOL = 1e-4

@@ -1,4 +1,4 @@
-"""Tests of ``iuie.network`` / ``iuie.layers``.
+"""Tests of ``iuie.model.network`` / ``iuie.model.layers``.
 
 References:
 * the parameter tree: T5X's ``t5x/examples/t5/network.py`` layout, written out by hand below;
@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from iuie import layers
-from iuie.network import T5Config, Transformer
+from iuie.model import layers
+from iuie.model.network import T5Config, Transformer
 from tests.model.conftest import TINY_CONFIGS, fp32, init_params, pack, unpacked_batch
 
 TOL = 1e-4

@@ -1,7 +1,7 @@
 """Fixtures of the seqio tests: the registered Tasks pointed at the shared data or the synthetic corpus.
 
 Importing ``seqio_tasks`` registers every Task once per session (seqio's registry is global). The data
-options (:func:`iuie.seqio_data.set_options`) are set per test by these fixtures and reset afterwards, so no
+options (:func:`iuie.pipeline.seqio_data.set_options`) are set per test by these fixtures and reset afterwards, so no
 test depends on ``IUIE_DATA_DIR`` or on a corpus in the user's cache folder.
 """
 
@@ -12,7 +12,7 @@ import pathlib
 import pytest
 
 import seqio_tasks  # noqa: F401  (registers the Tasks and Mixtures)
-from iuie import seqio_data
+from iuie.pipeline import seqio_data
 
 
 @pytest.fixture(autouse=True)

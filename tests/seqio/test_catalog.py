@@ -85,7 +85,7 @@ def test_zeroshot_roles_match_reference_configs(shared_data):
 
 def test_every_shared_folder_is_in_the_catalog_or_documented(ie_instructions):
     # The shared slices use the released folder names; WNUT-17 is not one of the benchmark's datasets.
-    from iuie import records
+    from iuie.ie import records
 
     for folder in records.find_datasets(ie_instructions):
         if folder.name == "WNUT-17":

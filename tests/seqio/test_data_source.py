@@ -2,7 +2,7 @@
 
 References: ``seqio.test_utils.assert_dataset`` (seqio's own dataset comparison) against expected examples
 built here from the raw JSON files by the rules of shared/FORMATS.md (the InstructUIE reference's input and
-target strings), independently of ``iuie.formats``; seqio's ``ShardInfo`` for sharding.
+target strings), independently of ``iuie.ie.formats``; seqio's ``ShardInfo`` for sharding.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import seqio
 from seqio import test_utils
 
 import seqio_tasks
-from iuie import instructions, seqio_data
-from iuie.records import Record
+from iuie.ie import instructions
+from iuie.pipeline import seqio_data
+from iuie.ie.records import Record
 
 LENGTHS = {"inputs": 512, "targets": 50}
 

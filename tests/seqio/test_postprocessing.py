@@ -15,8 +15,8 @@ import pytest
 import seqio
 from seqio import test_utils
 
-from iuie import formats
-from iuie.records import Record
+from iuie.ie import formats
+from iuie.ie.records import Record
 
 SPLIT = "validation"  # test_postprocessing's Evaluator reads seqio's default eval split
 ACCURACY = {"EE", "EET"}  # views whose reference number is sentence accuracy
@@ -41,8 +41,8 @@ def _evaluate(view, record, prediction):
 
 @pytest.mark.parametrize("view", formats.SOURCE_TASK)
 def test_evaluator_scores_both_modes(view, synthetic):
-    from iuie.instructions import DEFAULT_INSTRUCTIONS
-    from iuie.records import load_labels
+    from iuie.ie.instructions import DEFAULT_INSTRUCTIONS
+    from iuie.ie.records import load_labels
 
     record = _record(synthetic, view)
     labels = load_labels(synthetic / formats.SOURCE_TASK[view] / "synthetic", formats.SOURCE_TASK[view])

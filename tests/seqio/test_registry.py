@@ -18,7 +18,7 @@ import seqio
 from seqio import evaluation
 
 import seqio_tasks
-from iuie import seqio_data
+from iuie.pipeline import seqio_data
 from seqio_tasks import catalog, mixtures
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -63,7 +63,7 @@ def test_docs_list_every_mixture():
 
 def test_splits_exist_in_the_shared_data(shared_root):
     # Every Task whose folder the shared slices hold: each declared split file is there and counts records.
-    from iuie import records
+    from iuie.ie import records
 
     present = {(f.task, f.name) for f in records.find_datasets(shared_root)}
     checked = 0
@@ -193,8 +193,8 @@ def test_rates_and_caps(tmp_path, shared_root):
         assert sup.get_rate(seqio.get_mixture_or_task("iuie_eet_casie")) == pytest.approx(2_000)  # weight 1
         # Cap and weights are gin-settable and apply to Mixtures registered before the binding.
         with gin.unlock_config():
-            gin.bind_parameter("iuie.seqio_data.mixing_rate.maximum", 5_000)
-            gin.bind_parameter("iuie.seqio_data.mixing_rate.view_weights", {"ES": 0.5})
+            gin.bind_parameter("iuie.pipeline.seqio_data.mixing_rate.maximum", 5_000)
+            gin.bind_parameter("iuie.pipeline.seqio_data.mixing_rate.view_weights", {"ES": 0.5})
         try:
             assert get(f"iuie_ner_{big}") == pytest.approx(5_000)
             assert get(f"iuie_es_{big}") == pytest.approx(2_500)

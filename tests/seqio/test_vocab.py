@@ -13,7 +13,7 @@ import sentencepiece as spm
 import tensorflow as tf
 
 import seqio_tasks
-from iuie import vocab
+from iuie.pipeline import vocab
 
 TEXTS = [
     "Text: Anna Berg visited Oslo . \nAnswer:",

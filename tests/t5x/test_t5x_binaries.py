@@ -90,7 +90,7 @@ def workdir(tmp_path_factory) -> pathlib.Path:
 
 @pytest.fixture(scope="module")
 def corpus(workdir) -> pathlib.Path:
-    from iuie import synthetic
+    from iuie.ie import synthetic
 
     root = workdir / "synthetic"
     synthetic.generate(root, sizes=CORPUS_SIZES)
@@ -143,8 +143,8 @@ def iuie_evaluate(checkpoint: str, mixture: str, *, split: str, feature_lengths:
     """``({task: metrics}, {task: decoded predictions})`` of a T5X checkpoint evaluated by iuie.
 
     iuie's T5X reader (:func:`iuie.interop.t5x.load_t5x`) and config inference, iuie's network and greedy
-    decoding (:class:`iuie.models.EncoderDecoderModel`), and seqio's Evaluator over the Tasks' own
-    postprocessor and metric functions (:mod:`iuie.metrics`), in float32 as the tiny experiment trains.
+    decoding (:class:`iuie.model.models.EncoderDecoderModel`), and seqio's Evaluator over the Tasks' own
+    postprocessor and metric functions (:mod:`iuie.ie.metrics`), in float32 as the tiny experiment trains.
 
     A stand-in for ``python -m iuie.eval``, which does not exist yet: once it does, replace this function's
     body by running it on ``checkpoint`` (same Mixture, split, lengths and number of examples) and reading
@@ -156,7 +156,8 @@ def iuie_evaluate(checkpoint: str, mixture: str, *, split: str, feature_lengths:
     import seqio
 
     import seqio_tasks  # noqa: F401  (registers the Tasks)
-    from iuie import models, vocab
+    from iuie.model import models
+    from iuie.pipeline import vocab
     from iuie.interop import t5x as t5x_interop
     from iuie.interop.hf import make_config
 
@@ -229,7 +230,7 @@ def test_t5x_infer_writes_predictions(workdir, corpus, trained):
 
 
 def test_iuie_reads_t5x_checkpoint(trained, evaluated, corpus):
-    from iuie import seqio_data
+    from iuie.pipeline import seqio_data
 
     seqio_data.set_options(synthetic_dir=corpus)
     try:

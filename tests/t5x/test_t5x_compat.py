@@ -128,7 +128,8 @@ def test_pth_hook_installs_on_t5x_import_and_survives_a_missing_iuie(tmp_path):
 
 
 def test_vocabulary_helpers(monkeypatch):
-    from iuie import t5x_compat, vocab
+    from iuie import t5x_compat
+    from iuie.pipeline import vocab
 
     monkeypatch.delenv(vocab.ENV_VOCAB, raising=False)
     size = vocab.get_vocabulary().vocab_size

@@ -16,7 +16,7 @@ index to ``batches.log``::
 
 Exit status 3 means the run stopped on a non-finite loss (the message is on stderr).
 
-The model is the real ``iuie.network`` FlanT5 at a tiny size (float32 activations so that CPU runs compare
+The model is the real ``iuie.model.network`` FlanT5 at a tiny size (float32 activations so that CPU runs compare
 exactly; dropout on, so dropout RNG handling is part of every comparison), on packed batches that are a pure
 function of their index.
 """
@@ -38,7 +38,7 @@ TARGET_LENGTH = 12
 
 
 def tiny_config(**overrides):
-    from iuie.network import T5Config
+    from iuie.model.network import T5Config
 
     fields = dict(
         vocab_size=VOCAB, emb_dim=32, num_heads=4, head_dim=8, mlp_dim=64, num_encoder_layers=1,
@@ -78,7 +78,7 @@ def make_batch(index: int, seed: int = 0, nan: bool = False) -> dict[str, np.nda
 
 
 def make_model(**config_overrides):
-    from iuie import models
+    from iuie.model import models
 
     return models.EncoderDecoderModel(config=tiny_config(**config_overrides), z_loss=1e-4)
 
@@ -89,7 +89,7 @@ def init_params_fn(model):
 
 
 def _optimizer():
-    from iuie import configs, optimizers
+    from iuie.training import configs, optimizers
 
     return optimizers.make_optimizer(configs.OptimizerConfig(schedule=configs.ScheduleConfig(learning_rate=1e-2)))
 
@@ -99,7 +99,7 @@ def losses(presets: list[str], steps: int, microbatches: int) -> dict:
     import flax.linen as nn
     import jax
 
-    from iuie import partitioning, trainer
+    from iuie.training import partitioning, trainer
 
     model = make_model()
     tx, schedule = _optimizer()
@@ -137,7 +137,8 @@ class _ListWriter:
 def train(args) -> int:
     import jax
 
-    from iuie import checkpoints, flops, metrics_logging, partitioning, trainer
+    from iuie.training import checkpoints, metrics_logging, partitioning, trainer
+    from iuie.model import flops
 
     model = make_model()
     tx, schedule = _optimizer()

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from iuie import checkpoints, configs, optimizers, partitioning, trainer
+from iuie.training import checkpoints, configs, optimizers, partitioning, trainer
 from tests.trainer import harness
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import gin
 import pytest
 
-from iuie import configs, optimizers, partitioning
+from iuie.training import configs, optimizers, partitioning
 
 GIN = """
 from __gin__ import dynamic_registration
-from iuie import configs
+from iuie.training import configs
 
 TRAIN_STEPS = 300
 BATCH_SIZE = 32

@@ -1,8 +1,8 @@
 """The T5 FLOP count against a count by hand and against XLA's own count; MFU and the peak table.
 
 References: (1) every matmul of a tiny config multiplied out below, and the Flan-T5-XXL worked example of
-``iuie/flops.py``'s docstring; (2) ``compiled.cost_analysis()['flops']`` of the real network
-(``iuie.models``), jitted. XLA also counts elementwise work (softmax, norms, GELU, residual adds), which the
+``iuie/model/flops.py``'s docstring; (2) ``compiled.cost_analysis()['flops']`` of the real network
+(``iuie.model.models``), jitted. XLA also counts elementwise work (softmax, norms, GELU, residual adds), which the
 model-FLOP count leaves out, so XLA's number must be at least ours and at most 10% above it (measured: 2.7%
 forward, 3.9% forward + backward on this config; the share shrinks as the model grows).
 """
@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from iuie import flops
+from iuie.model import flops
 
 TINY = dict(vocab_size=512, emb_dim=64, num_heads=4, head_dim=16, mlp_dim=256, num_encoder_layers=1,
             num_decoder_layers=1, mlp_activations=("gelu", "linear"))
@@ -58,7 +58,7 @@ def test_flan_t5_xxl_worked_example():
 
 
 def test_count_agrees_with_xla_cost_analysis():
-    from iuie import models, network
+    from iuie.model import models, network
 
     config = network.T5Config(dtype="float32", dropout_rate=0.0, **TINY)
     model = models.EncoderDecoderModel(config=config)

@@ -12,7 +12,7 @@ import types
 import jax.numpy as jnp
 import pytest
 
-from iuie import metrics_logging
+from iuie.training import metrics_logging
 
 
 def _step(loss, correct, weight_sum, nonpadding, total=100.0, lr=1e-3):

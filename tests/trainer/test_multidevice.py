@@ -1,7 +1,7 @@
 """One device against eight fake devices: the same loss trajectory under every partitioning preset.
 
 Reference: the single-device run of the same program (partitioning must not change the mathematics). The
-model is the real tiny FlanT5 (``iuie.network`` through ``iuie.models``), float32, dropout on, packed batches,
+model is the real tiny FlanT5 (``iuie.model.network`` through ``iuie.model.models``), float32, dropout on, packed batches,
 two microbatches; the eight devices are XLA's fake host devices (``--xla_force_host_platform_device_count=8``
 in a subprocess, set before jax is imported). Both runs go in parallel.
 """

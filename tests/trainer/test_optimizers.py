@@ -15,7 +15,7 @@ import numpy as np
 import optax
 import pytest
 
-from iuie import configs, optimizers
+from iuie.training import configs, optimizers
 
 
 def _schedule(name, **kw):

@@ -16,7 +16,7 @@ import numpy as np
 import optax
 import pytest
 
-from iuie import partitioning
+from iuie.training import partitioning
 
 
 class StandIn(nn.Module):
@@ -200,7 +200,7 @@ def test_batch_shardings_and_global_batch():
 
 
 def test_flan_t5_parameters_under_2d_fsdp():
-    # The real network's names (iuie.network, T5X's tree): spot checks; a full golden JSON of every
+    # The real network's names (iuie.model.network, T5X's tree): spot checks; a full golden JSON of every
     # parameter can sit beside this test.
     from tests.trainer import harness
 

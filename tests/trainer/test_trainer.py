@@ -2,7 +2,7 @@
 
 References: the full-batch gradient of the same loss (``jax.grad`` without microbatching), and quantities
 computed directly from the batch (token counts, ``optax.global_norm``, the schedule). The accumulation tests
-use the real tiny FlanT5 (``iuie.models.EncoderDecoderModel``) on packed batches, float32, dropout off.
+use the real tiny FlanT5 (``iuie.model.models.EncoderDecoderModel``) on packed batches, float32, dropout off.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import numpy as np
 import optax
 import pytest
 
-from iuie import configs, optimizers, partitioning, trainer
+from iuie.training import configs, optimizers, partitioning, trainer
 from tests.trainer import harness
 
 
 def _model_and_params(**kw):
-    from iuie import models
+    from iuie.model import models
 
     model = models.EncoderDecoderModel(config=harness.tiny_config(dropout_rate=0.0), z_loss=1e-4, **kw)
     params = jax.jit(lambda rng: nn.meta.unbox(harness.init_params_fn(model)(rng)))(jax.random.key(0))

@@ -2,27 +2,27 @@
 
 A Task's preprocessor list reads like t5's (``t5/data/tasks.py``)::
 
-    functools.partial(iuie.preprocessors.format_view, view="NER", labels=source.labels, dataset_name=...),
+    functools.partial(iuie.pipeline.preprocessors.format_view, view="NER", labels=source.labels, dataset_name=...),
     seqio.preprocessors.tokenize,
     seqio.CacheDatasetPlaceholder(),
     seqio.preprocessors.append_eos_after_trim,
 
 :func:`format_view` turns the data source's ``record`` feature into the strings of one task view with
-:func:`iuie.formats.format_view` (so the text equals the reference's character for character) and adds
+:func:`iuie.ie.formats.format_view` (so the text equals the reference's character for character) and adds
 
 ``inputs`` / ``targets``  the model's input and target text (tokenized next by seqio),
 ``ground_truth``          what the reference's evaluator scores against (RE/EPR list NA pairs too),
 ``instruction``           the reference's template, ``{0}`` standing for the sentence.
 
 It keeps ``index``, ``split`` and ``record``: they ride along to seqio's Evaluator, which hands the whole
-example to ``postprocess_fn(..., example=..., is_target=True)``; :mod:`iuie.metrics` reads the gold structures
+example to ``postprocess_fn(..., example=..., is_target=True)``; :mod:`iuie.ie.metrics` reads the gold structures
 from ``record`` there. (A Mixture's training dataset keeps only ``inputs`` and ``targets``; pass-through
 features matter for evaluation, which seqio runs per Task.)
 
 Why format in a preprocessor rather than in the data source: the preprocessor list then shows every step,
 ``seqio.test_utils`` can inject raw records and run the real formatting, and the seqio cache stores the
 formatted text with the options it was built with. Formatting is Python (``tf.numpy_function``); the options
-(instruction file and strategy, ``reference_quirks``) are read from :func:`iuie.seqio_data.data_options` when
+(instruction file and strategy, ``reference_quirks``) are read from :func:`iuie.pipeline.seqio_data.data_options` when
 a dataset is built, not at import.
 """
 
@@ -33,10 +33,10 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from iuie import formats
-from iuie import instructions as instructions_lib
-from iuie import seqio_data
-from iuie.records import Labels, Record
+from iuie.ie import formats
+from iuie.ie import instructions as instructions_lib
+from iuie.pipeline import seqio_data
+from iuie.ie.records import Labels, Record
 
 FORMATTED_FEATURES = ("inputs", "targets", "ground_truth", "instruction")
 FORMAT_CHUNK = 64
@@ -56,7 +56,7 @@ def format_record(record: Record | str | bytes, *, view: str, labels: Labels, da
     """One record as one view, with the instruction chosen as the options say (pure Python, no TF).
 
     With the ``multiple`` strategy the instruction is drawn from
-    ``iuie.instructions.example_rng(seed, view, dataset_name, split, index)``: the same example gets the same
+    ``iuie.ie.instructions.example_rng(seed, view, dataset_name, split, index)``: the same example gets the same
     instruction on every host and in every epoch.
     """
     if not isinstance(record, Record):

@@ -39,7 +39,7 @@
     Feeding the reference's ``add()`` lists makes it stop after the first element; iuie scores every example.
 
 ``strict``
-    Span-based micro-F1 against the gold :class:`~iuie.records.Record`'s character offsets, as the paper's
+    Span-based micro-F1 against the gold :class:`~iuie.ie.records.Record`'s character offsets, as the paper's
     text defines it. Gold items are exactly what the view's target lists (types ``NA``/``""`` do not count):
 
     ====  ==========================================================  ==========================
@@ -56,8 +56,8 @@
     EEA   (role, argument span)                                       the event's arguments
     ====  ==========================================================  ==========================
 
-    Predictions are parsed (:func:`iuie.parsing.parse`, with the sentence to break ties) and each mention is
-    aligned to offsets with :mod:`iuie.alignment` (exact occurrences, else its documented fallback). Rules:
+    Predictions are parsed (:func:`iuie.ie.parsing.parse`, with the sentence to break ties) and each mention is
+    aligned to offsets with :mod:`iuie.ie.alignment` (exact occurrences, else its documented fallback). Rules:
 
     * An item with a mention found nowhere in the sentence is a false positive, counted in ``hallucinated``.
     * A mention occurring several times: the item takes the first combination of occurrences that makes it
@@ -73,7 +73,7 @@
     * EE reports ``trigger_*`` and ``argument_*`` (precision, recall, f1, tp, fp, fn, hallucinated)
       separately; an argument is scored whether or not its trigger is right. The top-level ``precision``,
       ``recall``, ``f1``, ``tp``, ``fp``, ``fn`` of EE are the trigger ones; ``hallucinated`` is the sum.
-    * ``malformed`` sums :attr:`iuie.parsing.Parsed.malformed` over the predictions.
+    * ``malformed`` sums :attr:`iuie.ie.parsing.Parsed.malformed` over the predictions.
 
 All percentages are in [0, 100]; a ratio with a zero denominator is 0 (the reference's convention).
 
@@ -97,10 +97,10 @@ import itertools
 import re
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from iuie import alignment
-from iuie.instructions import VIEWS
-from iuie.parsing import Parsed, parse, to_text
-from iuie.records import Argument, Entity, Event, Record, Relation, counts
+from iuie.ie import alignment
+from iuie.ie.instructions import VIEWS
+from iuie.ie.parsing import Parsed, parse, to_text
+from iuie.ie.records import Argument, Entity, Event, Record, Relation, counts
 
 MODES = ("reference", "strict")
 # Views whose reference number is sentence-level accuracy rather than F1.
@@ -425,8 +425,8 @@ def score(view: str, golds: Sequence[Gold], preds: Sequence[Parsed | str], mode:
           labels: Any = None) -> dict[str, float]:
     """Scores predictions of one view against their golds (module docstring); all examples at once.
 
-    ``preds`` are :class:`~iuie.parsing.Parsed` or raw text (``str``/``bytes``); raw text is parsed in
-    strict mode with ``labels`` (see :func:`iuie.parsing.parse`) and the gold sentence. Returns ``precision``,
+    ``preds`` are :class:`~iuie.ie.parsing.Parsed` or raw text (``str``/``bytes``); raw text is parsed in
+    strict mode with ``labels`` (see :func:`iuie.ie.parsing.parse`) and the gold sentence. Returns ``precision``,
     ``recall``, ``f1`` (percent), ``tp``, ``fp``, ``fn``, ``examples``, and ``accuracy``/``correct``
     (reference EE/EET), ``hallucinated``/``malformed`` and the EE ``trigger_*``/``argument_*`` (strict).
     """
@@ -463,7 +463,7 @@ def postprocess(output: Any, example: Mapping[str, Any] | None = None, is_target
 
     Targets (``is_target=True``) become the :class:`Gold` of the example's ``record`` pass-through feature
     (``Record.to_json_string()``, bytes in seqio) and ``ground_truth`` feature (falling back to the target
-    text when the example has none). Predictions become :class:`~iuie.parsing.Parsed`, with the record's
+    text when the example has none). Predictions become :class:`~iuie.ie.parsing.Parsed`, with the record's
     sentence helping the parser when the example carries it.
     """
     if view is None:
@@ -493,7 +493,7 @@ def gold_from_text(view: str, sentence: str, ground_truth: str, labels: Any = No
     prediction files that carry no record.
 
     The ground truth is parsed (with the sentence) and each mention aligned like a prediction
-    (:func:`iuie.alignment.align`, successive occurrences for repeats). Offsets are therefore as good as the
+    (:func:`iuie.ie.alignment.align`, successive occurrences for repeats). Offsets are therefore as good as the
     alignment: a mention written once for two occurrences, or found only by the fallback, may land elsewhere
     than the annotation. A mention not found in the sentence gets the span ``(-1, -1)``, which no prediction
     can match (a sure false negative). Returns the gold and the number of such mentions.

@@ -13,7 +13,7 @@ RE    ``" None"`` or ``" " R ": " M ", " M ("; " R ": " M ", " M)*``
 EE    ``" None"`` or ``E ("," E)*`` with ``E = " ( " T ": " M ", " ("None" | " " M ": " A ("," " " M ": " A)*) ") "``
 ====  ==========================================================================================
 
-(exactly the target strings of :mod:`iuie.formats`; EE roles are any role of the options.)
+(exactly the target strings of :mod:`iuie.ie.formats`; EE roles are any role of the options.)
 
 **The grammar is checked on characters, not on tokens.** A token is allowed when the text decoded so far,
 followed by the token's text, is still a prefix of some sentence of the grammar. So the rule does not depend
@@ -31,7 +31,7 @@ are (node, progress), where a mention node's progress is the set of sentence pos
 far can end at. For a set of states, the allowed tokens are found by walking a character trie of the whole
 vocabulary and pruning every branch the automaton rejects, so the cost is proportional to the live branches,
 not to the vocabulary size; masks are memoised per state set. This runs on the host: the ``logits_mask_fn``
-given to :meth:`iuie.models.EncoderDecoderModel.predict_batch` calls it through :func:`jax.pure_callback`
+given to :meth:`iuie.model.models.EncoderDecoderModel.predict_batch` calls it through :func:`jax.pure_callback`
 with the step's prefixes and each row's example key, so the decode function is jit-compiled once and the
 examples of each batch are registered (:meth:`Constrainer.register`) before it runs. A precomputed transition
 table on device would avoid the host round trip per step, but its size grows with the sentence (one state per
@@ -357,11 +357,11 @@ class Constrainer:
         return out
 
     def logits_mask_fn(self, keys):
-        """The ``(step, sequences, logits) -> logits`` hook for :mod:`iuie.decoding` (call inside jit)."""
+        """The ``(step, sequences, logits) -> logits`` hook for :mod:`iuie.model.decoding` (call inside jit)."""
         import jax
         import jax.numpy as jnp
 
-        from iuie.decoding import NEG_INF
+        from iuie.model.decoding import NEG_INF
 
         def mask_fn(step, sequences, logits):
             shape = jax.ShapeDtypeStruct(logits.shape, jnp.bool_)
@@ -373,7 +373,7 @@ class Constrainer:
 
 def grammar_for(view: str, sentence: str, labels: Any) -> Grammar:
     """The grammar of a view from its options: a list of names (NER, RE), ``[types, roles]`` or
-    ``{type: roles}`` (EE), or an :class:`iuie.records.Labels`."""
+    ``{type: roles}`` (EE), or an :class:`iuie.ie.records.Labels`."""
     types = getattr(labels, "types", None)
     if types is not None:
         return Grammar(view, sentence, types, getattr(labels, "all_roles", ()))

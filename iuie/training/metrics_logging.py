@@ -18,7 +18,7 @@ Summaries (TensorBoard tags; sums are over the period's steps):
 * ``timing/tokens_per_second`` (encoder inputs + decoder targets, padding included: what the devices
   process), ``timing/nonpadding_tokens_per_second``, ``nonpadding_fraction`` (the share of non-padding
   tokens), ``timing/seconds_per_step``, ``timing/steps_per_second``, ``timing/examples_per_second``;
-* ``mfu`` — model FLOPs (``iuie.flops``: exact T5 count) per second over the devices' peak; only where the
+* ``mfu`` — model FLOPs (``iuie.model.flops``: exact T5 count) per second over the devices' peak; only where the
   peak is known (not on CPU).
 
 The first recorded step includes compilation; it is waited for and left out of the timings (its metrics
@@ -35,7 +35,7 @@ from typing import Any, Mapping, Sequence
 import jax
 import numpy as np
 
-from iuie import flops as flops_lib
+from iuie.model import flops as flops_lib
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The seqio side of the data chain: a ``seqio.DataSource`` over a layout folder, its options, mixing rates.
 
 ``seqio_tasks/`` registers Tasks and Mixtures from a table; everything they run lives here and in
-:mod:`iuie.preprocessors`.
+:mod:`iuie.pipeline.preprocessors`.
 
 Reading (:class:`LayoutSource`)
     One source per dataset folder ``<root>/<TASK>/<name>``. Nothing is read when a Task is registered: the
@@ -10,11 +10,11 @@ Reading (:class:`LayoutSource`)
 
     ``index`` (int64)   the record's position in its split file (stable: sharding and instruction choice use it)
     ``split`` (string)  the split name
-    ``record`` (string) the record as JSON (:meth:`iuie.records.Record.to_json_string`), which travels with the
+    ``record`` (string) the record as JSON (:meth:`iuie.ie.records.Record.to_json_string`), which travels with the
                         example to the metrics, so gold structures keep their exact offsets.
 
     Splits have seqio's names (``train``, ``validation``, ``test``); ``validation`` reads ``dev.json``.
-    Records that fail validation are skipped and counted (:mod:`iuie.records`, lenient mode) and logged once
+    Records that fail validation are skipped and counted (:mod:`iuie.ie.records`, lenient mode) and logged once
     per file. Sharding across hosts is by record: host ``i`` of ``n`` (seqio ``ShardInfo``) reads the records
     with ``index % n == i``, so shards are disjoint, complete and independent of the number of records.
 
@@ -27,15 +27,15 @@ Counting
 Options (:func:`data_options`)
     Where the data lives and how records become text are read at read time, so they can be set after
     import, from gin or from Python. Precedence: :func:`set_options` (Python) > gin bindings of
-    ``iuie.seqio_data.data_options`` > environment (``IUIE_DATA_DIR``, ``IUIE_SYNTHETIC_DIR``) > defaults.
+    ``iuie.pipeline.seqio_data.data_options`` > environment (``IUIE_DATA_DIR``, ``IUIE_SYNTHETIC_DIR``) > defaults.
 
 Mixing rates (:func:`mixing_rate`)
     ``weight * min(num_examples, maximum)`` per Task, with weight 0.3 for the auxiliary views the reference
     subsamples (ES, ET, EP, EPR) and 1.0 otherwise; evaluated lazily by seqio, so gin bindings of
-    ``iuie.seqio_data.mixing_rate.maximum`` / ``.view_weights`` apply to already registered Mixtures.
+    ``iuie.pipeline.seqio_data.mixing_rate.maximum`` / ``.view_weights`` apply to already registered Mixtures.
 
 Postprocessing and metrics (:func:`postprocess_fn`, :func:`metric_fns`)
-    :mod:`iuie.metrics` bound for a view, both modes, their values prefixed ``strict/`` and ``reference/``
+    :mod:`iuie.ie.metrics` bound for a view, both modes, their values prefixed ``strict/`` and ``reference/``
     (seqio refuses two metric functions of one Task that report the same key).
 """
 
@@ -57,9 +57,9 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
-from iuie import instructions as instructions_lib
-from iuie import metrics as metrics_lib
-from iuie import records as records_lib
+from iuie.ie import instructions as instructions_lib
+from iuie.ie import metrics as metrics_lib
+from iuie.ie import records as records_lib
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ _OVERRIDES: dict[str, Any] = {}
 _FIELDS = tuple(f.name for f in dataclasses.fields(DataOptions))
 
 
-@gin.configurable(module="iuie.seqio_data")
+@gin.configurable(module="iuie.pipeline.seqio_data")
 def data_options(data_dir: str | None = None, synthetic_dir: str | None = None,
                  instruction_file: str | None = None, instruction_strategy: str | None = None,
                  instruction_seed: int | None = None, reference_quirks: bool | None = None,
@@ -164,7 +164,7 @@ def data_dir() -> str:
     if not root:
         raise DataNotFoundError(
             f"no IE INSTRUCTIONS data root is set: set the environment variable {ENV_DATA_DIR} to the folder "
-            "holding NER/, RE/, EE/, EET/, EEA/, or bind iuie.seqio_data.data_options.data_dir in gin, or call "
+            "holding NER/, RE/, EE/, EET/, EEA/, or bind iuie.pipeline.seqio_data.data_options.data_dir in gin, or call "
             "seqio_tasks.set_data_dir(path)")
     return root
 
@@ -177,8 +177,8 @@ _SYNTHETIC_LOCK = threading.Lock()
 
 
 def _synthetic_fingerprint() -> str:
-    """Changes whenever iuie/synthetic.py does, so a cached corpus never outlives its generator."""
-    from iuie import synthetic
+    """Changes whenever iuie/ie/synthetic.py does, so a cached corpus never outlives its generator."""
+    from iuie.ie import synthetic
 
     with open(synthetic.__file__, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()[:12]
@@ -197,7 +197,7 @@ def synthetic_dir() -> str:
     is filled. Generation writes to a temporary sibling and renames it, so concurrent processes (hosts
     sharing a disk, pytest workers) never see a half-written corpus.
     """
-    from iuie import synthetic
+    from iuie.ie import synthetic
 
     root = data_options().synthetic_dir or default_synthetic_dir()
     marker = os.path.join(root, "EEA", synthetic.DATASET_NAME, records_lib.LABELS_FILE)
@@ -247,7 +247,7 @@ def load_indexed(dataset_dir: str, task: str, split: str, *, labels: records_lib
     """The valid records of a seqio split (``validation`` reads ``dev.json``) with their file positions.
 
     ``limit`` keeps the first N entries of the file (the reference's cap) before validation. The positions
-    (:attr:`iuie.records.LoadReport.kept_indices`) are what sharding and the per-example instruction choice
+    (:attr:`iuie.ie.records.LoadReport.kept_indices`) are what sharding and the per-example instruction choice
     key on, so they do not move when an earlier record is skipped.
     """
     records, report = records_lib.load_split(dataset_dir, task, SPLIT_FILES.get(split, split), labels=labels,
@@ -434,7 +434,7 @@ def _stack(examples: list[dict[str, Any]]) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------------------------------------
 
 
-@gin.configurable(module="iuie.seqio_data", denylist=["task", "view"])
+@gin.configurable(module="iuie.pipeline.seqio_data", denylist=["task", "view"])
 def mixing_rate(task: seqio.Task, view: str, maximum: int | None = DEFAULT_RATE_MAXIMUM,
                 view_weights: Mapping[str, float] | None = None, temperature: float = 1.0) -> float:
     """``weight(view) * min(examples, maximum)``, the paper's sampling as a seqio rate.
@@ -456,7 +456,7 @@ def mixing_rate(task: seqio.Task, view: str, maximum: int | None = DEFAULT_RATE_
 
 
 def postprocess_fn(view: str) -> Callable[..., Any]:
-    """The Task's ``postprocess_fn``: :func:`iuie.metrics.postprocess` bound to the view."""
+    """The Task's ``postprocess_fn``: :func:`iuie.ie.metrics.postprocess` bound to the view."""
     return functools.partial(metrics_lib.postprocess, view=view)
 
 
@@ -464,7 +464,7 @@ def metric_fns(view: str, modes: Sequence[str] = ("strict", "reference")) -> lis
     """One seqio metric function per mode, each naming its values ``<mode>/<name>`` (``strict/f1``).
 
     seqio's Evaluator merges the dicts of a Task's metric functions and raises on a duplicate key, and both
-    modes of :func:`iuie.metrics.metric_fn` report ``f1``, ``precision``, ...: the prefix keeps them apart
+    modes of :func:`iuie.ie.metrics.metric_fn` report ``f1``, ``precision``, ...: the prefix keeps them apart
     (and groups them in TensorBoard). Keys that already carry the prefix are left alone.
     """
     fns = []

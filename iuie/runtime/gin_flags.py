@@ -32,7 +32,8 @@ from typing import Any, Iterable, Sequence
 import gin
 
 _MACRO_SELECTOR = "gin.macro"
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# This module sits in iuie/runtime/: the package is one folder up, the checkout two.
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _REPO_DIR = os.path.dirname(_PACKAGE_DIR)
 _GIN_ARG = re.compile(r"^--gin\.([^=]+)=(.*)$", re.DOTALL)
 

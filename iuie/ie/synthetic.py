@@ -25,7 +25,7 @@ import os
 import random
 from typing import Any, Callable, Sequence
 
-from iuie import records
+from iuie.ie import records
 
 DATASET_NAME = "synthetic"
 DEFAULT_SIZES = {"train": 3000, "dev": 300, "test": 300}

@@ -51,7 +51,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from iuie.configs import OptimizerConfig, ScheduleConfig
+from iuie.training.configs import OptimizerConfig, ScheduleConfig
 
 
 def _warmup_factor(step: jax.Array, warmup_steps: int) -> jax.Array:

@@ -33,10 +33,10 @@ Deliberate differences from the reference (each one a reference bug; docs/format
 3. RE / EPR records without any relation. The reference raises ("No ground truth!"); iuie formats them with
    target and ground truth ``" None"``.
 4. EEA records with more than one event. The reference's check is ``raise "Error..."``, itself a TypeError;
-   :mod:`iuie.records` rejects such records with a RecordError, and :func:`format_view` raises ValueError.
+   :mod:`iuie.ie.records` rejects such records with a RecordError, and :func:`format_view` raises ValueError.
 
 This module is pure: no I/O, no randomness (the instruction is chosen by the caller, see
-:mod:`iuie.instructions`).
+:mod:`iuie.ie.instructions`).
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
-from iuie.instructions import canonical_view
-from iuie.records import Entity, Labels, Record, counts
+from iuie.ie.instructions import canonical_view
+from iuie.ie.records import Entity, Labels, Record, counts
 
-# The layout folder (iuie.records task) each view reads its records and labels.json from.
+# The layout folder (iuie.ie.records task) each view reads its records and labels.json from.
 SOURCE_TASK = {"NER": "NER", "ES": "NER", "ET": "NER",
                "RE": "RE", "EP": "RE", "EPR": "RE",
                "EE": "EE", "EET": "EET", "EEA": "EEA"}
@@ -209,7 +209,7 @@ def format_view(view: str, record: Record, labels: Labels, instruction: str, *,
 
     ``labels`` must be the labels of the layout folder the view reads (``SOURCE_TASK[view]``): EE wants
     ``[event types, roles]``, EET and EEA ``{event type: [roles]}``. ``instruction`` is used as is (choose it
-    with :meth:`iuie.instructions.InstructionSet.choose`). ``reference_quirks=True`` reproduces the reference's
+    with :meth:`iuie.ie.instructions.InstructionSet.choose`). ``reference_quirks=True`` reproduces the reference's
     ``'`` -> ``#$%#`` replacement in EE/EET targets. Raises ValueError for an unknown view, labels of another
     task, or an EEA record without exactly one event.
     """

@@ -3,7 +3,7 @@
 Plain frozen dataclasses, no gin decorators: gin files configure them with dynamic registration::
 
     from __gin__ import dynamic_registration
-    from iuie import configs
+    from iuie.training import configs
 
     configs.TrainConfig:
       train_steps = %TRAIN_STEPS
@@ -123,7 +123,7 @@ ADAMW_REFERENCE = OptimizerConfig(
 
 @dataclasses.dataclass(frozen=True)
 class PartitioningConfig:
-    """How arrays are laid out on devices (see ``iuie.partitioning``).
+    """How arrays are laid out on devices (see ``iuie.training.partitioning``).
 
     Attributes:
       preset: ``data_parallel``, ``fsdp``, ``2d`` or ``2d_fsdp``.
@@ -143,7 +143,7 @@ class PartitioningConfig:
 
 @dataclasses.dataclass(frozen=True)
 class CheckpointConfig:
-    """Orbax checkpointing (see ``iuie.checkpoints``).
+    """Orbax checkpointing (see ``iuie.training.checkpoints``).
 
     Attributes:
       period: save every this many steps (and always at the last step); 0 = only at the end.

@@ -71,7 +71,7 @@ def microbatch_loss(model: Any) -> tuple[Callable[[Batch], Batch], LossFn]:
     batch features; ``loss_fn`` then calls the model with that constant factor. Models with a constant or no
     normaliser pass through unchanged.
     """
-    from iuie import losses
+    from iuie.model import losses
 
     special = model.loss_normalizing_factor
     if not isinstance(special, (str, losses.SpecialLossNormalizingFactor)):

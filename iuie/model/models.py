@@ -23,9 +23,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from iuie import decoding
-from iuie import losses
-from iuie.network import T5Config, Transformer
+from iuie.model import decoding
+from iuie.model import losses
+from iuie.model.network import T5Config, Transformer
 
 Array = jax.Array
 PyTree = Any
@@ -46,7 +46,7 @@ class EncoderDecoderModel:
     """A T5X-style model: ``loss_fn``, ``predict_batch(_with_aux)``, ``score_batch``, ``get_initial_variables``.
 
     Args:
-      module: the Flax network (``iuie.network.Transformer``); built from ``config`` when None.
+      module: the Flax network (``iuie.model.network.Transformer``); built from ``config`` when None.
       config: the network config; read from ``module.config`` when None.
       input_vocabulary, output_vocabulary: optional seqio vocabularies, kept for the trainer and binaries; the
         model itself only needs ``output_vocabulary.eos_id`` (default 1).
@@ -300,7 +300,7 @@ class EncoderDecoderModel:
           num_decodes: beam size / samples per example (model default when None).
           method: 'greedy', 'sample' or 'beam' (model default when None).
           max_decode_length: tokens to generate at most (default: ``decoder_input_tokens.shape[1]``).
-          logits_mask_fn: ``(step, sequences, logits) -> logits`` hook (see ``iuie.decoding``).
+          logits_mask_fn: ``(step, sequences, logits) -> logits`` hook (see ``iuie.model.decoding``).
           return_all_decodes: return every beam / sample, not only the best.
           prompt_with_targets: force ``decoder_input_tokens`` (EOS removed) as a prefix of every output.
 

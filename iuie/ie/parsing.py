@@ -73,14 +73,14 @@ Rules:
 9. **Quotes in events.** The reference writes ``'`` in EE/EET types and triggers as ``#$%#``; EE and EET read
    ``#$%#`` back as ``'`` everywhere in the text.
 
-``labels`` is the option list of the example: a :class:`iuie.records.Labels`, a list of strings (types for
+``labels`` is the option list of the example: a :class:`iuie.ie.records.Labels`, a list of strings (types for
 NER/ET/RE/EPR/EET/EE, roles for EEA), the EE ``[types, roles]`` pair, or the EET/EEA ``{type: [roles]}``
 mapping; ES and EP ignore it. ``sentence`` (the input sentence) is optional and only chooses between
-readings (rules 3, 6, 7); whether a text occurs in it is decided by :mod:`iuie.alignment` (verbatim, else
+readings (rules 3, 6, 7); whether a text occurs in it is decided by :mod:`iuie.ie.alignment` (verbatim, else
 its documented fallback). Without it the parse depends on the text alone.
 
 ``parse(view, text, labels=None, *, sentence=None)``: ``sentence`` is an addition to the contract in
-docs/architecture.md (keyword-only, optional), used by :mod:`iuie.metrics` in strict mode.
+docs/architecture.md (keyword-only, optional), used by :mod:`iuie.ie.metrics` in strict mode.
 """
 
 from __future__ import annotations
@@ -91,9 +91,9 @@ import re
 import warnings
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from iuie.alignment import exact_occurrences, fallback_occurrences
-from iuie.instructions import VIEWS
-from iuie.records import Labels
+from iuie.ie.alignment import exact_occurrences, fallback_occurrences
+from iuie.ie.instructions import VIEWS
+from iuie.ie.records import Labels
 
 NONE_TEXT = "none"
 SINGLE_QUOTE_SUBSTITUTE = "#$%#"
@@ -537,7 +537,7 @@ def parse(view: str, text: Any, labels: Any = None, *, sentence: str | None = No
     try:
         items, malformed = _parse(name, raw, _read_labels(name, labels), sentence)
     except Exception as e:  # pragma: no cover - the fuzz tests find none; a bug here must not stop an eval
-        warnings.warn(f"iuie.parsing: {type(e).__name__}: {e} while parsing {view} output {raw[:200]!r}; "
+        warnings.warn(f"iuie.ie.parsing: {type(e).__name__}: {e} while parsing {view} output {raw[:200]!r}; "
                       "read as one malformed piece", RuntimeWarning, stacklevel=2)
         items, malformed = [], 1
     return Parsed(name, raw, tuple(items), malformed)

@@ -1,6 +1,6 @@
 """Instruction texts for the nine task views, and how one is chosen per example.
 
-An instruction is the free text that opens every model input; :mod:`iuie.formats` appends the options, the
+An instruction is the free text that opens every model input; :mod:`iuie.ie.formats` appends the options, the
 sentence and ``"Answer:"`` to it. iuie ships its own wording (:data:`DEFAULT_INSTRUCTIONS`); the paper's
 ``instruction_config.json`` can be loaded with :func:`load_instruction_file` to reproduce the reference's inputs
 character for character.
@@ -95,14 +95,14 @@ class InstructionSet:
             if rng is None:
                 # The reference falls back on the global random state; that is what made it irreproducible.
                 raise InstructionError("the 'multiple' strategy needs a seeded random.Random "
-                                       "(see iuie.instructions.example_rng)")
+                                       "(see iuie.ie.instructions.example_rng)")
             return rng.choice(texts)
         raise InstructionError(f"unknown instruction strategy {strategy!r}; expected one of "
                                f"{', '.join(STRATEGIES)}")
 
 
-# iuie's own wording. Each text states the exact answer format of its view (what iuie.formats builds) and ends
-# with " \n" like the paper's, so the options that iuie.formats appends start on a new line. None contains a
+# iuie's own wording. Each text states the exact answer format of its view (what iuie.ie.formats builds) and ends
+# with " \n" like the paper's, so the options that iuie.ie.formats appends start on a new line. None contains a
 # brace: a brace would break the reference's str.format if these texts were fed to it.
 DEFAULT_INSTRUCTIONS = InstructionSet({
     "NER": (

@@ -37,7 +37,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from iuie import trainer
+from iuie.training import trainer
 
 STATE_ITEM = "state"
 DATA_ITEM = "data"

@@ -22,7 +22,7 @@ The parameter tree equals T5X's ``t5x/examples/t5/network.py``::
   decoder/decoder_norm/scale
   decoder/logits_dense/kernel                           (embed, vocab)
 
-The network knows nothing about losses, decoding loops or optimizers (see ``iuie.models``).
+The network knows nothing about losses, decoding loops or optimizers (see ``iuie.model.models``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from iuie import layers
+from iuie.model import layers
 
 Array = jax.Array
 

@@ -8,10 +8,10 @@ vocabulary object from registration on):
    ``IUIE_VOCAB_EXTRA_IDS`` says otherwise.
 2. Otherwise the project's own model, shipped as package data (:data:`DEFAULT_MODEL`, ``extra_ids=0``): a few
    thousand unigram pieces trained on the synthetic corpus and the default instruction texts, built by
-   ``python -m iuie.vocab build``. It exists so that the demo and the tests need no download.
+   ``python -m iuie.pipeline.vocab build``. It exists so that the demo and the tests need no download.
 
 Model gin files should take their vocabulary from :func:`get_vocabulary` too (``VOCABULARY =
-@iuie.vocab.get_vocabulary()``): seqio's ``SentencePieceVocabulary`` compares equal only for the same file
+@iuie.pipeline.vocab.get_vocabulary()``): seqio's ``SentencePieceVocabulary`` compares equal only for the same file
 and the same ``extra_ids``, and T5X refuses a model whose vocabulary differs from the Task's.
 
 The shipped model follows T5's id conventions (pad 0, eos 1, unk 2, no bos), with two differences that make
@@ -85,7 +85,7 @@ def training_texts(seed: int = 0, sizes: dict[str, int] | None = None) -> Iterat
     instruction in turn), so the pieces cover the option lists, the answer formats (``"type: word; ..."``,
     ``" ( type: trigger, ...) "``) and the words of the corpus. Deterministic for a given seed.
     """
-    from iuie import formats, instructions, synthetic
+    from iuie.ie import formats, instructions, synthetic
 
     instruction_set = instructions.DEFAULT_INSTRUCTIONS
     for view in instructions.VIEWS:
@@ -225,7 +225,7 @@ def build(output: str | os.PathLike = DEFAULT_MODEL, *, vocab_size: int = DEFAUL
 
 
 def describe(path: str | os.PathLike | None = None) -> dict[str, object]:
-    """Size, special ids and a round-trip check of a model file (what ``python -m iuie.vocab info`` prints)."""
+    """Size, special ids and a round-trip check of a model file (what ``python -m iuie.pipeline.vocab info`` prints)."""
     import sentencepiece as spm
 
     path = os.fspath(path) if path else vocabulary_path()
@@ -238,7 +238,7 @@ def describe(path: str | os.PathLike | None = None) -> dict[str, object]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m iuie.vocab", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m iuie.pipeline.vocab", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="train the project's SentencePiece model (offline, deterministic)")
     b.add_argument("--output", default=DEFAULT_MODEL, help="model file to write (default: the shipped one)")

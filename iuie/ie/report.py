@@ -1,6 +1,6 @@
 """Score tables: one row per dataset, grouped by task, with the per-task average, like the paper's Tables 1-3.
 
-A :class:`Report` collects the metric dicts of :func:`iuie.metrics.score` per (task, dataset) and renders
+A :class:`Report` collects the metric dicts of :func:`iuie.ie.metrics.score` per (task, dataset) and renders
 
 * ``to_text()``: a plain-text table per task. Rows are datasets, sorted by name ignoring case (as the
   reference's ``calculate_f1.py`` sorts them), then an ``Average`` row: the unweighted mean over datasets of

@@ -26,7 +26,7 @@ import os
 import random
 from typing import Iterable, Sequence
 
-from iuie import records as R
+from iuie.ie import records as R
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,13 +2,13 @@
 
 ::
 
-    from iuie.extract import Extractor
+    from iuie.extraction.extractor import Extractor
     extractor = Extractor.from_checkpoint("/tmp/iuie_demo")          # iuie MODEL_DIR, HF, T5X or iuie folder
     [doc] = extractor.extract(["Anna Berg lives in Oslo ."], task="ner", labels=["person", "location"])
     doc.entities   # (Entity(type='person', text='Anna Berg', start=0, end=9), ...)
 
 Zero-shot by construction: the label list goes into the view's options exactly as the model was trained
-to read them (:mod:`iuie.formats`), so any names may be asked for. Tasks: ``ner`` (the NER view), ``re``
+to read them (:mod:`iuie.ie.formats`), so any names may be asked for. Tasks: ``ner`` (the NER view), ``re``
 (RE), ``ee`` (EE; labels ``[event types, roles]`` or ``{event type: [roles]}``).
 
 **Windows.** A document is split into sentences (:func:`split_sentences`: a sentence ends after ``.``,
@@ -20,7 +20,7 @@ one word does not fit): this is counted and reported with a :class:`WindowWarnin
 :class:`InputTooLongError` with ``strict=True``. Mentions across a window boundary cannot be found. An
 output that reaches ``max_decode_length`` without EOS is parsed as far as it goes and also reported.
 
-**Offsets.** Every predicted mention is aligned in its window with :func:`iuie.alignment.align` (exact
+**Offsets.** Every predicted mention is aligned in its window with :func:`iuie.ie.alignment.align` (exact
 first unused occurrence, then the case- and white-space-insensitive fallback); an aligned mention's
 ``text`` is the document's own ``text[start:end]``. A mention found nowhere (a hallucination) is kept with
 ``start = end = None`` and counted in ``Extraction.unaligned``: never dropped silently.
@@ -31,7 +31,7 @@ iuie folder (:func:`iuie.interop.t5x.read_checkpoint`). The network config is re
 (:func:`iuie.interop.t5x.infer_config_fields`) or the folder's own config, so no gin file is needed.
 
 **Speed.** Batches are padded to ``batch_size`` rows and the input length to a few buckets, so the decode is
-jit-compiled once per bucket. ``constrained=True`` turns on :mod:`iuie.constrained` (off by default, as in
+jit-compiled once per bucket. ``constrained=True`` turns on :mod:`iuie.extraction.constrained` (off by default, as in
 the paper).
 """
 
@@ -45,11 +45,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from iuie.alignment import align
-from iuie.formats import format_view
-from iuie.instructions import DEFAULT_INSTRUCTIONS, InstructionSet, instruction_set
-from iuie.parsing import parse
-from iuie.records import Labels, Record
+from iuie.ie.alignment import align
+from iuie.ie.formats import format_view
+from iuie.ie.instructions import DEFAULT_INSTRUCTIONS, InstructionSet, instruction_set
+from iuie.ie.parsing import parse
+from iuie.ie.records import Labels, Record
 
 TASKS = {"ner": "NER", "re": "RE", "ee": "EE"}
 # Input lengths are padded up to one of these (or to max_input_tokens): one compilation per bucket.
@@ -227,7 +227,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict, dict[str, Any], str]
     Raises FileNotFoundError for a missing path and ``iuie.interop.hf.CheckpointError`` (a ValueError) for a
     folder that holds no checkpoint.
     """
-    from iuie.checkpoints import _training_state_dir
+    from iuie.training.checkpoints import _training_state_dir
     from iuie.interop import t5x
 
     path = os.fspath(path)
@@ -283,7 +283,7 @@ class Extractor:
                  instructions: InstructionSet | str | None = None, strict: bool = False):
         import jax
 
-        from iuie.models import EncoderDecoderModel
+        from iuie.model.models import EncoderDecoderModel
 
         if max_input_tokens < 8 or max_decode_length < 1 or batch_size < 1:
             raise ValueError("max_input_tokens >= 8, max_decode_length >= 1 and batch_size >= 1 are needed")
@@ -308,7 +308,7 @@ class Extractor:
         self.params = jax.device_put(params)
         self._constrainer = None
         if self.constrained:
-            from iuie.constrained import Constrainer
+            from iuie.extraction.constrained import Constrainer
 
             self._constrainer = Constrainer(vocabulary, config.vocab_size, self.eos_id)
         self._decode = jax.jit(self._decode_batch)
@@ -320,8 +320,8 @@ class Extractor:
                         instructions: InstructionSet | str | None = None, strict: bool = False,
                         dtype: str = "float32") -> "Extractor":
         """An extractor for a checkpoint in any format (module docstring); ``vocabulary``: a seqio
-        SentencePiece vocabulary or a model file path (default :func:`iuie.vocab.get_vocabulary`)."""
-        from iuie import vocab as vocab_lib
+        SentencePiece vocabulary or a model file path (default :func:`iuie.pipeline.vocab.get_vocabulary`)."""
+        from iuie.pipeline import vocab as vocab_lib
         from iuie.interop.hf import make_config
 
         params, fields, _ = load_checkpoint(path)
@@ -504,7 +504,7 @@ class Extractor:
         stats["windows"] = len(windows)
         grammars = None
         if self._constrainer is not None:
-            from iuie.constrained import grammar_for
+            from iuie.extraction.constrained import grammar_for
 
             grammars = [grammar_for(view, w.text, labels_obj) for w in windows]
         self._progress = progress
