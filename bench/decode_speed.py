@@ -33,6 +33,7 @@ import torch  # noqa: E402
 
 from iuie.model.models import EncoderDecoderModel  # noqa: E402
 from iuie.model.network import T5Config  # noqa: E402
+
 # The test-only HF weight mapping of the parity tests; replace with iuie.interop's converter when convenient.
 from tests.model.conftest import random_params  # noqa: E402
 from tests.model.hf_weights import build_hf_model  # noqa: E402
@@ -41,13 +42,31 @@ VOCAB = 2048
 INPUT_LEN = 32
 MAX_NEW = 32
 CONFIGS = {
-    'tiny': T5Config(vocab_size=VOCAB, emb_dim=64, num_heads=4, head_dim=16, mlp_dim=128, num_encoder_layers=2,
-                     num_decoder_layers=2, dropout_rate=0.0, dtype='float32'),
-    'small': T5Config(vocab_size=VOCAB, emb_dim=512, num_heads=6, head_dim=64, mlp_dim=1024, num_encoder_layers=8,
-                      num_decoder_layers=8, dropout_rate=0.0, dtype='float32'),
+    "tiny": T5Config(
+        vocab_size=VOCAB,
+        emb_dim=64,
+        num_heads=4,
+        head_dim=16,
+        mlp_dim=128,
+        num_encoder_layers=2,
+        num_decoder_layers=2,
+        dropout_rate=0.0,
+        dtype="float32",
+    ),
+    "small": T5Config(
+        vocab_size=VOCAB,
+        emb_dim=512,
+        num_heads=6,
+        head_dim=64,
+        mlp_dim=1024,
+        num_encoder_layers=8,
+        num_decoder_layers=8,
+        dropout_rate=0.0,
+        dtype="float32",
+    ),
 }
 # (config, batch) -> timed repeats per side; fewer for the slow settings to keep one run within minutes.
-REPEATS = {('tiny', 1): 10, ('tiny', 32): 5, ('small', 1): 3, ('small', 32): 2}
+REPEATS = {("tiny", 1): 10, ("tiny", 32): 5, ("small", 1): 3, ("small", 32): 2}
 
 
 def generated_tokens(seqs: np.ndarray) -> int:
@@ -63,16 +82,16 @@ def bench_setting(name: str, batch_size: int, repeats: int) -> dict:
     rng = np.random.default_rng(0)
     inputs = rng.integers(2, VOCAB, (batch_size, INPUT_LEN)).astype(np.int32)
     batch = {
-        'encoder_input_tokens': inputs,
-        'decoder_input_tokens': np.zeros((batch_size, MAX_NEW), np.int32),
-        'decoder_target_tokens': np.ones((batch_size, MAX_NEW), np.int32),
+        "encoder_input_tokens": inputs,
+        "decoder_input_tokens": np.zeros((batch_size, MAX_NEW), np.int32),
+        "decoder_target_tokens": np.ones((batch_size, MAX_NEW), np.int32),
     }
     model = EncoderDecoderModel(config=cfg)
     params = random_params(model.module, batch)
     jax_batch = {k: jnp.asarray(v) for k, v in batch.items()}
 
     # iuie: compile ahead of time, then time the compiled executable alone.
-    predict = jax.jit(functools.partial(model.predict_batch, method='greedy'))
+    predict = jax.jit(functools.partial(model.predict_batch, method="greedy"))
     start = time.perf_counter()
     compiled = predict.lower(params, jax_batch).compile()
     compile_s = time.perf_counter() - start
@@ -88,8 +107,14 @@ def bench_setting(name: str, batch_size: int, repeats: int) -> dict:
     hf = build_hf_model(params, cfg)
     input_ids = torch.tensor(inputs, dtype=torch.long)
     mask = torch.ones_like(input_ids)
-    generate = lambda: hf.generate(input_ids=input_ids, attention_mask=mask, do_sample=False, num_beams=1,
-                                   max_new_tokens=MAX_NEW, decoder_start_token_id=0)
+    generate = lambda: hf.generate(
+        input_ids=input_ids,
+        attention_mask=mask,
+        do_sample=False,
+        num_beams=1,
+        max_new_tokens=MAX_NEW,
+        decoder_start_token_id=0,
+    )
     with torch.no_grad():
         theirs = generate().numpy()[:, 1:]  # warm-up
         times = []
@@ -102,46 +127,52 @@ def bench_setting(name: str, batch_size: int, repeats: int) -> dict:
     theirs = np.pad(theirs, ((0, 0), (0, MAX_NEW - theirs.shape[1])))
     tokens = generated_tokens(ours)
     return {
-        'config': name,
-        'batch': batch_size,
-        'input_len': INPUT_LEN,
-        'max_new_tokens': MAX_NEW,
-        'vocab': VOCAB,
-        'generated_tokens': tokens,
-        'same_tokens': bool(np.array_equal(ours, np.where(np.cumsum(np.cumsum(theirs == 1, 1), 1) > 1, 0, theirs))),
-        'iuie_compile_s': round(compile_s, 3),
-        'iuie_s': round(iuie_s, 5),
-        'hf_s': round(hf_s, 5),
-        'iuie_sentences_per_s': round(batch_size / iuie_s, 2),
-        'hf_sentences_per_s': round(batch_size / hf_s, 2),
-        'iuie_tokens_per_s': round(tokens / iuie_s, 1),
-        'hf_tokens_per_s': round(generated_tokens(theirs) / hf_s, 1),
-        'speedup_iuie_over_hf': round(hf_s / iuie_s, 2),
-        'repeats': repeats,
+        "config": name,
+        "batch": batch_size,
+        "input_len": INPUT_LEN,
+        "max_new_tokens": MAX_NEW,
+        "vocab": VOCAB,
+        "generated_tokens": tokens,
+        "same_tokens": bool(np.array_equal(ours, np.where(np.cumsum(np.cumsum(theirs == 1, 1), 1) > 1, 0, theirs))),
+        "iuie_compile_s": round(compile_s, 3),
+        "iuie_s": round(iuie_s, 5),
+        "hf_s": round(hf_s, 5),
+        "iuie_sentences_per_s": round(batch_size / iuie_s, 2),
+        "hf_sentences_per_s": round(batch_size / hf_s, 2),
+        "iuie_tokens_per_s": round(tokens / iuie_s, 1),
+        "hf_tokens_per_s": round(generated_tokens(theirs) / hf_s, 1),
+        "speedup_iuie_over_hf": round(hf_s / iuie_s, 2),
+        "repeats": repeats,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--quick', action='store_true', help='tiny config only')
+    parser.add_argument("--quick", action="store_true", help="tiny config only")
     args = parser.parse_args()
-    settings = [k for k in REPEATS if not args.quick or k[0] == 'tiny']
-    print(f'# jax {jax.__version__} on {jax.devices()[0].platform}, torch {torch.__version__} '
-          f'({torch.get_num_threads()} threads); greedy, float32, inputs {INPUT_LEN}, up to {MAX_NEW} new tokens')
+    settings = [k for k in REPEATS if not args.quick or k[0] == "tiny"]
+    print(
+        f"# jax {jax.__version__} on {jax.devices()[0].platform}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads); greedy, float32, inputs {INPUT_LEN}, up to {MAX_NEW} new tokens"
+    )
     results = []
     for name, batch_size in settings:
         results.append(bench_setting(name, batch_size, REPEATS[(name, batch_size)]))
         print(json.dumps(results[-1]), flush=True)
 
-    header = (f"{'config':<7}{'batch':>6}{'tokens':>8}{'iuie sent/s':>13}{'HF sent/s':>11}{'iuie tok/s':>12}"
-              f"{'HF tok/s':>10}{'iuie/HF':>9}{'compile s':>11}{'same':>6}")
-    print('\n' + header)
-    print('-' * len(header))
+    header = (
+        f"{'config':<7}{'batch':>6}{'tokens':>8}{'iuie sent/s':>13}{'HF sent/s':>11}{'iuie tok/s':>12}"
+        f"{'HF tok/s':>10}{'iuie/HF':>9}{'compile s':>11}{'same':>6}"
+    )
+    print("\n" + header)
+    print("-" * len(header))
     for r in results:
-        print(f"{r['config']:<7}{r['batch']:>6}{r['generated_tokens']:>8}{r['iuie_sentences_per_s']:>13.2f}"
-              f"{r['hf_sentences_per_s']:>11.2f}{r['iuie_tokens_per_s']:>12.1f}{r['hf_tokens_per_s']:>10.1f}"
-              f"{r['speedup_iuie_over_hf']:>8.2f}x{r['iuie_compile_s']:>11.2f}{str(r['same_tokens']):>6}")
+        print(
+            f"{r['config']:<7}{r['batch']:>6}{r['generated_tokens']:>8}{r['iuie_sentences_per_s']:>13.2f}"
+            f"{r['hf_sentences_per_s']:>11.2f}{r['iuie_tokens_per_s']:>12.1f}{r['hf_tokens_per_s']:>10.1f}"
+            f"{r['speedup_iuie_over_hf']:>8.2f}x{r['iuie_compile_s']:>11.2f}{str(r['same_tokens']):>6}"
+        )
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     main()

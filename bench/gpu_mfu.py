@@ -50,12 +50,9 @@ DECODE_NEW = 64
 SEGMENTS_PER_ROW = 4
 # Flan-T5 dims (the published configs); vocabulary 32128 for all.
 SIZES = {
-    "base": dict(emb_dim=768, num_heads=12, head_dim=64, mlp_dim=2048, num_encoder_layers=12,
-                 num_decoder_layers=12),
-    "large": dict(emb_dim=1024, num_heads=16, head_dim=64, mlp_dim=2816, num_encoder_layers=24,
-                  num_decoder_layers=24),
-    "xl": dict(emb_dim=2048, num_heads=32, head_dim=64, mlp_dim=5120, num_encoder_layers=24,
-               num_decoder_layers=24),
+    "base": dict(emb_dim=768, num_heads=12, head_dim=64, mlp_dim=2048, num_encoder_layers=12, num_decoder_layers=12),
+    "large": dict(emb_dim=1024, num_heads=16, head_dim=64, mlp_dim=2816, num_encoder_layers=24, num_decoder_layers=24),
+    "xl": dict(emb_dim=2048, num_heads=32, head_dim=64, mlp_dim=5120, num_encoder_layers=24, num_decoder_layers=24),
     "tiny": dict(emb_dim=64, num_heads=4, head_dim=16, mlp_dim=128, num_encoder_layers=2, num_decoder_layers=2),
 }
 # Per size: (batch rows, remat policy) chosen to fit an 80 GB H100 (see the module docstring).
@@ -70,8 +67,14 @@ def make_config(size: str, remat: str = "none", dropout: float = 0.1):
     from iuie.model.network import T5Config
 
     vocab = 256 if size == "tiny" else 32128
-    return T5Config(vocab_size=vocab, dropout_rate=dropout, dtype="bfloat16", param_dtype="float32",
-                    remat_policy=remat, **SIZES[size])
+    return T5Config(
+        vocab_size=vocab,
+        dropout_rate=dropout,
+        dtype="bfloat16",
+        param_dtype="float32",
+        remat_policy=remat,
+        **SIZES[size],
+    )
 
 
 def packed_batch(rows: int, vocab: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -105,8 +108,8 @@ def is_oom(error: BaseException) -> bool:
 def train_once(size: str, batch_size: int, remat: str, steps: int, budget_s: float) -> dict:
     import jax
 
-    from iuie.training import configs, optimizers, partitioning, trainer
     from iuie.model import flops, models
+    from iuie.training import configs, optimizers, partitioning, trainer
 
     config = make_config(size, remat)
     model = models.EncoderDecoderModel(config=config)
@@ -123,8 +126,9 @@ def train_once(size: str, batch_size: int, remat: str, steps: int, budget_s: flo
     state = trainer.init_state(init_params_fn, tx, layout, jax.random.key(0))
     jax.block_until_ready(state)
     init_s = time.perf_counter() - start
-    step_fn = trainer.make_train_step(part, layout, batch, loss_fn=model.loss_fn, optimizer=tx,
-                                      learning_rate_fn=schedule)
+    step_fn = trainer.make_train_step(
+        part, layout, batch, loss_fn=model.loss_fn, optimizer=tx, learning_rate_fn=schedule
+    )
     device_batch = part.global_batch(batch)
     rng = jax.random.key(1)
 
@@ -156,10 +160,24 @@ def train_once(size: str, batch_size: int, remat: str, steps: int, budget_s: flo
     except Exception:  # CPUs have no memory stats
         pass
     tokens = batch_size * (INPUT_LEN + TARGET_LEN)
-    return dict(part="train", size=size, batch=batch_size, remat=remat, steps=n, s_per_step=seconds,
-                tokens_per_s=tokens / seconds, tflops_per_s=flops_per_step / seconds / 1e12, mfu=mfu,
-                peak_tflops=(flops.peak_flops(device) or 0) / 1e12 or None, compile_s=compile_s, init_s=init_s,
-                params=int(params), loss=loss, peak_bytes=memory, device=str(device.device_kind))
+    return dict(
+        part="train",
+        size=size,
+        batch=batch_size,
+        remat=remat,
+        steps=n,
+        s_per_step=seconds,
+        tokens_per_s=tokens / seconds,
+        tflops_per_s=flops_per_step / seconds / 1e12,
+        mfu=mfu,
+        peak_tflops=(flops.peak_flops(device) or 0) / 1e12 or None,
+        compile_s=compile_s,
+        init_s=init_s,
+        params=int(params),
+        loss=loss,
+        peak_bytes=memory,
+        device=str(device.device_kind),
+    )
 
 
 def train(args) -> dict:
@@ -213,10 +231,20 @@ def decode(args) -> dict:
     eos = out == 1
     ended_before = np.cumsum(eos, axis=1) - eos > 0
     generated = int(np.sum((out != 0) & ~ended_before))
-    return dict(part="decode", size=args.size, batch=batch_size, input_len=INPUT_LEN, new_tokens=DECODE_NEW,
-                s_per_batch=seconds, sentences_per_s=batch_size / seconds, tokens_per_s=generated / seconds,
-                generated_tokens=generated, compile_s=compile_s, repeats=args.repeats,
-                device=str(jax.devices()[0].device_kind))
+    return dict(
+        part="decode",
+        size=args.size,
+        batch=batch_size,
+        input_len=INPUT_LEN,
+        new_tokens=DECODE_NEW,
+        s_per_batch=seconds,
+        sentences_per_s=batch_size / seconds,
+        tokens_per_s=generated / seconds,
+        generated_tokens=generated,
+        compile_s=compile_s,
+        repeats=args.repeats,
+        device=str(jax.devices()[0].device_kind),
+    )
 
 
 def fmt(value, spec: str) -> str:
@@ -227,21 +255,27 @@ def table(path: str) -> None:
     rows = []
     for line in open(path, encoding="utf-8"):
         if line.startswith("RESULT "):
-            rows.append(json.loads(line[len("RESULT "):]))
+            rows.append(json.loads(line[len("RESULT ") :]))
         elif line.startswith("FAILED "):
-            rows.append({"part": "failed", "what": line[len("FAILED "):].strip()})
-    print(f"{'part':6} {'size':5} {'batch':>5} {'remat':5} {'steps':>5} {'s/step':>8} {'tokens/s':>10} "
-          f"{'TFLOP/s':>8} {'MFU':>6} {'compile s':>9}  device")
+            rows.append({"part": "failed", "what": line[len("FAILED ") :].strip()})
+    print(
+        f"{'part':6} {'size':5} {'batch':>5} {'remat':5} {'steps':>5} {'s/step':>8} {'tokens/s':>10} "
+        f"{'TFLOP/s':>8} {'MFU':>6} {'compile s':>9}  device"
+    )
     for r in rows:
         if r["part"] == "train":
-            print(f"train  {r['size']:5} {r['batch']:>5} {r['remat']:5} {r['steps']:>5} {r['s_per_step']:>8.4f} "
-                  f"{r['tokens_per_s']:>10.0f} {r['tflops_per_s']:>8.2f} {fmt(r['mfu'], '6.1%')} "
-                  f"{r['compile_s']:>9.1f}  {r['device']}")
+            print(
+                f"train  {r['size']:5} {r['batch']:>5} {r['remat']:5} {r['steps']:>5} {r['s_per_step']:>8.4f} "
+                f"{r['tokens_per_s']:>10.0f} {r['tflops_per_s']:>8.2f} {fmt(r['mfu'], '6.1%')} "
+                f"{r['compile_s']:>9.1f}  {r['device']}"
+            )
         elif r["part"] == "decode":
-            print(f"decode {r['size']:5} {r['batch']:>5} {'':5} {r['repeats']:>5} {r['s_per_batch']:>8.4f} "
-                  f"{r['tokens_per_s']:>10.0f} {'':>8} {'':>6} {r['compile_s']:>9.1f}  {r['device']}  "
-                  f"({r['sentences_per_s']:.1f} sentences/s, {r['new_tokens']} new tokens, "
-                  f"{r['input_len']} input)")
+            print(
+                f"decode {r['size']:5} {r['batch']:>5} {'':5} {r['repeats']:>5} {r['s_per_batch']:>8.4f} "
+                f"{r['tokens_per_s']:>10.0f} {'':>8} {'':>6} {r['compile_s']:>9.1f}  {r['device']}  "
+                f"({r['sentences_per_s']:.1f} sentences/s, {r['new_tokens']} new tokens, "
+                f"{r['input_len']} input)"
+            )
         else:
             print(f"FAILED {r['what']}")
 

@@ -44,8 +44,9 @@ def run_once(root: str) -> dict[str, float | int]:
                 examples = [formats.format_view(view, r, labels, instruction) for r in recs]
                 timings["format"] += time.perf_counter() - t
                 t = time.perf_counter()
-                parsed = [parsing.parse(view, e.targets, labels.raw, sentence=r.sentence)
-                          for e, r in zip(examples, recs)]
+                parsed = [
+                    parsing.parse(view, e.targets, labels.raw, sentence=r.sentence) for e, r in zip(examples, recs)
+                ]
                 timings["parse"] += time.perf_counter() - t
                 golds = [metrics.Gold(view, r, e.ground_truth) for e, r in zip(examples, recs)]
                 t = time.perf_counter()
@@ -69,18 +70,32 @@ def main() -> int:
     best = {k: min(r[k] for r in runs) for k in ("load", "format", "parse", "score")}
     records, examples = runs[0]["records"], runs[0]["examples"]
     total = sum(best.values())
-    rows = [("load (records)", best["load"], records), ("format (view examples)", best["format"], examples),
-            ("parse (view examples)", best["parse"], examples),
-            ("score, both modes (view examples)", best["score"], examples),
-            ("pipeline (records, all views)", total, records)]
-    print(f"{len(R.find_datasets(args.data))} datasets, {records} records, {examples} view examples; "
-          f"best of {args.repeats}")
+    rows = [
+        ("load (records)", best["load"], records),
+        ("format (view examples)", best["format"], examples),
+        ("parse (view examples)", best["parse"], examples),
+        ("score, both modes (view examples)", best["score"], examples),
+        ("pipeline (records, all views)", total, records),
+    ]
+    print(
+        f"{len(R.find_datasets(args.data))} datasets, {records} records, {examples} view examples; "
+        f"best of {args.repeats}"
+    )
     print(f"{'stage':<36} {'seconds':>9} {'items':>8} {'items/s':>10}")
     for name, seconds, items in rows:
         print(f"{name:<36} {seconds:9.2f} {items:8d} {items / seconds:10.0f}")
     for name, seconds, items in rows:
-        print(json.dumps({"bench": "ie_pipeline", "stage": name, "seconds": round(seconds, 4), "items": items,
-                          "items_per_s": round(items / seconds, 1)}))
+        print(
+            json.dumps(
+                {
+                    "bench": "ie_pipeline",
+                    "stage": name,
+                    "seconds": round(seconds, 4),
+                    "items": items,
+                    "items_per_s": round(items / seconds, 1),
+                }
+            )
+        )
     return 0
 
 

@@ -48,8 +48,9 @@ import time
 
 MAX_DEVICES = 64
 # Set before jax is imported: the fake CPU devices the meshes are built from.
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                           f" --xla_force_host_platform_device_count={MAX_DEVICES}").strip()
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={MAX_DEVICES}"
+).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -58,14 +59,24 @@ sys.path.insert(0, str(REPO))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from iuie.training import configs, optimizers, partitioning, trainer
 from iuie.model import models, network  # noqa: E402
+from iuie.training import configs, optimizers, partitioning, trainer  # noqa: E402
 
 PRESETS = ("data_parallel", "fsdp", "2d", "2d_fsdp")
-XXL = dict(vocab_size=32128, emb_dim=4096, num_heads=64, head_dim=64, mlp_dim=10240, num_encoder_layers=24,
-           num_decoder_layers=24, dtype="bfloat16", param_dtype="float32", dropout_rate=0.1,
-           remat_policy="dots_with_no_batch_dims")
-GIB = 1024 ** 3
+XXL = dict(
+    vocab_size=32128,
+    emb_dim=4096,
+    num_heads=64,
+    head_dim=64,
+    mlp_dim=10240,
+    num_encoder_layers=24,
+    num_decoder_layers=24,
+    dtype="bfloat16",
+    param_dtype="float32",
+    dropout_rate=0.1,
+    remat_policy="dots_with_no_batch_dims",
+)
+GIB = 1024**3
 
 
 def mesh_shape(preset: str, devices: int, model_parallel: int | None) -> tuple[int, int]:
@@ -91,8 +102,10 @@ def cpu_honours_remat() -> bool:
         return f
 
     x, w = jax.ShapeDtypeStruct((4096, 1024), jnp.float32), jax.ShapeDtypeStruct((1024, 1024), jnp.float32)
-    temps = [jax.jit(jax.grad(chain(r), argnums=1)).lower(x, w).compile().memory_analysis().temp_size_in_bytes
-             for r in (False, True)]
+    temps = [
+        jax.jit(jax.grad(chain(r), argnums=1)).lower(x, w).compile().memory_analysis().temp_size_in_bytes
+        for r in (False, True)
+    ]
     return temps[1] < 0.75 * temps[0]
 
 
@@ -105,19 +118,31 @@ def plan(preset: str, devices: int, layers: int, args) -> dict:
     partitioner = partitioning.Partitioner.create(preset, shape, devices=jax.devices()[:devices])
     inputs, targets = args.lengths
     features = {
-        "encoder_input_tokens": (args.batch, inputs), "encoder_segment_ids": (args.batch, inputs),
-        "encoder_positions": (args.batch, inputs), "decoder_input_tokens": (args.batch, targets),
-        "decoder_target_tokens": (args.batch, targets), "decoder_segment_ids": (args.batch, targets),
+        "encoder_input_tokens": (args.batch, inputs),
+        "encoder_segment_ids": (args.batch, inputs),
+        "encoder_positions": (args.batch, inputs),
+        "decoder_input_tokens": (args.batch, targets),
+        "decoder_target_tokens": (args.batch, targets),
+        "decoder_segment_ids": (args.batch, targets),
         "decoder_positions": (args.batch, targets),
     }
     batch = {name: jax.ShapeDtypeStruct(s, jnp.int32) for name, s in features.items()}
     batch["decoder_loss_weights"] = jax.ShapeDtypeStruct((args.batch, targets), jnp.float32)
-    batch = {name: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=partitioner.batch_sharding(len(a.shape)))
-             for name, a in batch.items()}
+    batch = {
+        name: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=partitioner.batch_sharding(len(a.shape)))
+        for name, a in batch.items()
+    }
     init = lambda rng: model.get_initial_variables(rng, {k: v.shape for k, v in batch.items()})["params"]
     layout = trainer.abstract_state(init, tx, partitioner)
-    step = trainer.make_train_step(partitioner, layout, batch, loss_fn=model.loss_fn, optimizer=tx,
-                                   learning_rate_fn=schedule, num_microbatches=args.microbatches)
+    step = trainer.make_train_step(
+        partitioner,
+        layout,
+        batch,
+        loss_fn=model.loss_fn,
+        optimizer=tx,
+        learning_rate_fn=schedule,
+        num_microbatches=args.microbatches,
+    )
     rng = jax.ShapeDtypeStruct((), jax.random.key(0).dtype, sharding=partitioner.replicated)
     start = time.perf_counter()
     compiled = step.lower(layout.abstract, batch, rng).compile()
@@ -152,8 +177,9 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=64, help="global batch (packed rows)")
     parser.add_argument("--microbatches", type=int, default=1)
     parser.add_argument("--lengths", default="512,50", help="inputs,targets lengths")
-    parser.add_argument("--model-parallel", type=int, default=None,
-                        help="model axis of the 2d presets (default: about sqrt(devices))")
+    parser.add_argument(
+        "--model-parallel", type=int, default=None, help="model axis of the 2d presets (default: about sqrt(devices))"
+    )
     args = parser.parse_args(argv)
     args.lengths = tuple(int(x) for x in args.lengths.split(","))
     depths = [int(x) for x in args.extrapolate_from.split(",")] if args.extrapolate_from else None
@@ -168,25 +194,39 @@ def main(argv=None) -> int:
             else:
                 row = plan(preset, devices, args.layers, args)
                 how = "compiled"
-            row = {"bench": "memory_plan", "preset": preset, "devices": devices, "layers": args.layers,
-                   "how": how, "batch": args.batch, "microbatches": args.microbatches,
-                   "lengths": list(args.lengths), **row}
+            row = {
+                "bench": "memory_plan",
+                "preset": preset,
+                "devices": devices,
+                "layers": args.layers,
+                "how": how,
+                "batch": args.batch,
+                "microbatches": args.microbatches,
+                "lengths": list(args.lengths),
+                **row,
+            }
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)  # progress while the rest compiles
 
-    header = (f"{'devices':>7} {'preset':<14} {'mesh':<8} {'args GiB':>9} {'out GiB':>8} {'temp GiB':>9} "
-              f"{'code MiB':>9} {'peak GiB':>9} {'compile s':>9}  how")
+    header = (
+        f"{'devices':>7} {'preset':<14} {'mesh':<8} {'args GiB':>9} {'out GiB':>8} {'temp GiB':>9} "
+        f"{'code MiB':>9} {'peak GiB':>9} {'compile s':>9}  how"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
         mesh = "x".join(map(str, r["mesh"]))
-        print(f"{r['devices']:>7} {r['preset']:<14} {mesh:<8} {r['arguments'] / GIB:>9.2f} "
-              f"{r['outputs'] / GIB:>8.2f} {r['temporaries'] / GIB:>9.2f} {r['code'] / 2**20:>9.1f} "
-              f"{r['peak'] / GIB:>9.2f} {r['compile_seconds']:>9.1f}  {r['how']}")
+        print(
+            f"{r['devices']:>7} {r['preset']:<14} {mesh:<8} {r['arguments'] / GIB:>9.2f} "
+            f"{r['outputs'] / GIB:>8.2f} {r['temporaries'] / GIB:>9.2f} {r['code'] / 2**20:>9.1f} "
+            f"{r['peak'] / GIB:>9.2f} {r['compile_seconds']:>9.1f}  {r['how']}"
+        )
     remat = cpu_honours_remat()
     if not remat:
-        print("note: this backend's temporaries ignore rematerialisation (jax.checkpoint leaves them unchanged "
-              "in a test chain), so 'temp' is close to a no-remat figure: an upper bound for GPU/TPU.")
+        print(
+            "note: this backend's temporaries ignore rematerialisation (jax.checkpoint leaves them unchanged "
+            "in a test chain), so 'temp' is close to a no-remat figure: an upper bound for GPU/TPU."
+        )
     for r in rows:
         print(json.dumps({**r, "backend_honours_remat": remat}))
     return 0

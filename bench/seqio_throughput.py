@@ -31,13 +31,19 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 FEATURE_LENGTHS = {"inputs": 512, "targets": 50}
-VIEWS_OF_FOLDER = {"NER": ("NER", "ES", "ET"), "RE": ("RE", "EP", "EPR"),
-                   "EE": ("EE",), "EET": ("EET",), "EEA": ("EEA",)}
+VIEWS_OF_FOLDER = {
+    "NER": ("NER", "ES", "ET"),
+    "RE": ("RE", "EP", "EPR"),
+    "EE": ("EE",),
+    "EET": ("EET",),
+    "EEA": ("EEA",),
+}
 
 
 def task_names(root: str, split: str, max_datasets: int | None) -> list[str]:
     """Registered Task names for every view of every folder under ``root`` that has ``split``."""
     import seqio
+
     import seqio_tasks
     from iuie.ie import records
 
@@ -57,6 +63,7 @@ def run_pass(names: list[str], split: str, pack: bool, batch_size: int) -> dict:
     import numpy as np
     import seqio
     import tensorflow as tf
+
     from iuie.pipeline import seqio_data
 
     seqio_data._COUNTS.clear()  # both passes start from the raw files
@@ -68,8 +75,9 @@ def run_pass(names: list[str], split: str, pack: bool, batch_size: int) -> dict:
         ds = task.get_dataset(FEATURE_LENGTHS, split=split, shuffle=False, num_epochs=1)
         datasets.append(ds.map(lambda ex: {"inputs": ex["inputs"], "targets": ex["targets"]}))
     total = sum(counts)
-    mixed = tf.data.Dataset.sample_from_datasets(datasets, weights=[c / total for c in counts], seed=0,
-                                                 stop_on_empty_dataset=False)
+    mixed = tf.data.Dataset.sample_from_datasets(
+        datasets, weights=[c / total for c in counts], seed=0, stop_on_empty_dataset=False
+    )
     converter = seqio.EncDecFeatureConverter(pack=pack)
     batches = converter(mixed, FEATURE_LENGTHS).batch(batch_size).prefetch(tf.data.AUTOTUNE)
     rows = pad_in = pad_tgt = examples = 0
@@ -86,13 +94,22 @@ def run_pass(names: list[str], split: str, pack: bool, batch_size: int) -> dict:
     seconds = time.perf_counter() - start
     in_cells = rows * FEATURE_LENGTHS["inputs"]
     tgt_cells = rows * FEATURE_LENGTHS["targets"]
-    return {"pack": pack, "tasks": len(names), "split": split, "examples": examples, "source_examples": total,
-            "rows": rows, "seconds": round(seconds, 2), "examples_per_s": round(examples / seconds, 1),
-            "padding_inputs": round(pad_in / in_cells, 4) if in_cells else None,
-            "padding_targets": round(pad_tgt / tgt_cells, 4) if tgt_cells else None,
-            "padding_total": round((pad_in + pad_tgt) / (in_cells + tgt_cells), 4) if rows else None,
-            "examples_per_row": round(examples / rows, 2) if rows else None,
-            "batch_size": batch_size, "feature_lengths": FEATURE_LENGTHS}
+    return {
+        "pack": pack,
+        "tasks": len(names),
+        "split": split,
+        "examples": examples,
+        "source_examples": total,
+        "rows": rows,
+        "seconds": round(seconds, 2),
+        "examples_per_s": round(examples / seconds, 1),
+        "padding_inputs": round(pad_in / in_cells, 4) if in_cells else None,
+        "padding_targets": round(pad_tgt / tgt_cells, 4) if tgt_cells else None,
+        "padding_total": round((pad_in + pad_tgt) / (in_cells + tgt_cells), 4) if rows else None,
+        "examples_per_row": round(examples / rows, 2) if rows else None,
+        "batch_size": batch_size,
+        "feature_lengths": FEATURE_LENGTHS,
+    }
 
 
 def main(argv=None) -> int:
@@ -114,16 +131,35 @@ def main(argv=None) -> int:
         run_pass(names[:1], args.split, pack, args.batch_size)
     results = [run_pass(names, args.split, pack, args.batch_size) for pack in (True, False)]
 
-    print(f"\nseqio pipeline, {args.data_dir} ({args.split}), {len(names)} Tasks, "
-          f"vocabulary {vocab.vocabulary_path()} ({seqio_tasks.VOCABULARY.vocab_size} ids), "
-          f"feature lengths {FEATURE_LENGTHS}, batch {args.batch_size}, {os.cpu_count()} CPUs")
-    header = ("packing", "examples", "rows", "ex/row", "seconds", "examples/s", "pad inputs", "pad targets",
-              "pad total")
+    print(
+        f"\nseqio pipeline, {args.data_dir} ({args.split}), {len(names)} Tasks, "
+        f"vocabulary {vocab.vocabulary_path()} ({seqio_tasks.VOCABULARY.vocab_size} ids), "
+        f"feature lengths {FEATURE_LENGTHS}, batch {args.batch_size}, {os.cpu_count()} CPUs"
+    )
+    header = (
+        "packing",
+        "examples",
+        "rows",
+        "ex/row",
+        "seconds",
+        "examples/s",
+        "pad inputs",
+        "pad targets",
+        "pad total",
+    )
     print(" | ".join(f"{h:>11}" for h in header))
     for r in results:
-        cells = ("yes" if r["pack"] else "no", r["examples"], r["rows"], r["examples_per_row"], r["seconds"],
-                 r["examples_per_s"], f"{r['padding_inputs']:.1%}", f"{r['padding_targets']:.1%}",
-                 f"{r['padding_total']:.1%}")
+        cells = (
+            "yes" if r["pack"] else "no",
+            r["examples"],
+            r["rows"],
+            r["examples_per_row"],
+            r["seconds"],
+            r["examples_per_s"],
+            f"{r['padding_inputs']:.1%}",
+            f"{r['padding_targets']:.1%}",
+            f"{r['padding_total']:.1%}",
+        )
         print(" | ".join(f"{c:>11}" for c in cells))
     for r in results:
         print(json.dumps({"bench": "seqio_throughput", **r}))

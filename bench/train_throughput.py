@@ -51,10 +51,16 @@ TARGET_LEN = 64
 LEARNING_RATE = 1e-4
 # name -> (T5Config fields, packed rows per batch, timed steps). Rows/steps keep the whole run ~5 min on 2 cores.
 CONFIGS = {
-    "tiny": (dict(emb_dim=128, num_heads=4, head_dim=32, mlp_dim=256, num_encoder_layers=2,
-                  num_decoder_layers=2), 16, 5),
-    "small": (dict(emb_dim=512, num_heads=6, head_dim=64, mlp_dim=1024, num_encoder_layers=8,
-                   num_decoder_layers=8), 4, 3),
+    "tiny": (
+        dict(emb_dim=128, num_heads=4, head_dim=32, mlp_dim=256, num_encoder_layers=2, num_decoder_layers=2),
+        16,
+        5,
+    ),
+    "small": (
+        dict(emb_dim=512, num_heads=6, head_dim=64, mlp_dim=1024, num_encoder_layers=8, num_decoder_layers=8),
+        4,
+        3,
+    ),
 }
 
 
@@ -67,11 +73,18 @@ def project_vocab_size() -> int:
 def packed_batch(rows: int, seed: int = 0) -> dict[str, np.ndarray]:
     """``rows`` packed rows of the synthetic Mixture, as ``iuie.train`` builds them (seqio's converter)."""
     import seqio
+
     import seqio_tasks  # noqa: F401  (registers the Tasks and Mixtures)
 
-    ds = seqio.get_dataset("iuie_synthetic", {"inputs": INPUT_LEN, "targets": TARGET_LEN}, dataset_split="train",
-                           shuffle=True, seed=seed, num_epochs=1,
-                           feature_converter=seqio.EncDecFeatureConverter(pack=True))
+    ds = seqio.get_dataset(
+        "iuie_synthetic",
+        {"inputs": INPUT_LEN, "targets": TARGET_LEN},
+        dataset_split="train",
+        shuffle=True,
+        seed=seed,
+        num_epochs=1,
+        feature_converter=seqio.EncDecFeatureConverter(pack=True),
+    )
     batch = next(ds.batch(rows, drop_remainder=True).as_numpy_iterator())
     return {k: np.asarray(v) for k, v in batch.items()}
 
@@ -86,18 +99,26 @@ def unpack(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
                 continue
             enc = batch["encoder_segment_ids"][row] == segment
             dec = batch["decoder_segment_ids"][row] == segment
-            examples.append((batch["encoder_input_tokens"][row][enc], batch["decoder_target_tokens"][row][dec],
-                             batch["decoder_input_tokens"][row][dec], batch["decoder_loss_weights"][row][dec]))
+            examples.append(
+                (
+                    batch["encoder_input_tokens"][row][enc],
+                    batch["decoder_target_tokens"][row][dec],
+                    batch["decoder_input_tokens"][row][dec],
+                    batch["decoder_loss_weights"][row][dec],
+                )
+            )
     n = len(examples)
-    out = {"encoder_input_tokens": np.zeros((n, INPUT_LEN), np.int32),
-           "decoder_target_tokens": np.zeros((n, TARGET_LEN), np.int32),
-           "decoder_input_tokens": np.zeros((n, TARGET_LEN), np.int32),
-           "decoder_loss_weights": np.zeros((n, TARGET_LEN), np.int32)}
+    out = {
+        "encoder_input_tokens": np.zeros((n, INPUT_LEN), np.int32),
+        "decoder_target_tokens": np.zeros((n, TARGET_LEN), np.int32),
+        "decoder_input_tokens": np.zeros((n, TARGET_LEN), np.int32),
+        "decoder_loss_weights": np.zeros((n, TARGET_LEN), np.int32),
+    }
     for i, (enc, tgt, dec_in, weights) in enumerate(examples):
-        out["encoder_input_tokens"][i, :len(enc)] = enc
-        out["decoder_target_tokens"][i, :len(tgt)] = tgt
-        out["decoder_input_tokens"][i, :len(dec_in)] = dec_in
-        out["decoder_loss_weights"][i, :len(weights)] = weights
+        out["encoder_input_tokens"][i, : len(enc)] = enc
+        out["decoder_target_tokens"][i, : len(tgt)] = tgt
+        out["decoder_input_tokens"][i, : len(dec_in)] = dec_in
+        out["decoder_loss_weights"][i, : len(weights)] = weights
     return out
 
 
@@ -121,18 +142,20 @@ def iuie_run(config, params, batch, warmup: int, steps: int) -> tuple[list[float
     """(step seconds, compile seconds, last loss) of iuie's train step (AdamW) on ``batch``."""
     import jax
 
-    from iuie.training import configs, optimizers, partitioning, trainer
     from iuie.model import models
+    from iuie.training import configs, optimizers, partitioning, trainer
 
     model = models.EncoderDecoderModel(config=config)
-    tx, schedule = optimizers.make_optimizer(configs.OptimizerConfig(
-        name="adamw", schedule=configs.ScheduleConfig(learning_rate=LEARNING_RATE)))
+    tx, schedule = optimizers.make_optimizer(
+        configs.OptimizerConfig(name="adamw", schedule=configs.ScheduleConfig(learning_rate=LEARNING_RATE))
+    )
     part = partitioning.Partitioner.create("data_parallel")
     shapes = {k: (1,) + v.shape[1:] for k, v in batch.items()}
     layout = trainer.abstract_state(lambda rng: model.get_initial_variables(rng, shapes)["params"], tx, part)
     state = trainer.state_from_params(params, tx, layout)
-    step_fn = trainer.make_train_step(part, layout, batch, loss_fn=model.loss_fn, optimizer=tx,
-                                      learning_rate_fn=schedule)
+    step_fn = trainer.make_train_step(
+        part, layout, batch, loss_fn=model.loss_fn, optimizer=tx, learning_rate_fn=schedule
+    )
     device_batch = part.global_batch(batch)
     rng = jax.random.key(1)
     holder = {"state": state, "loss": None}
@@ -160,8 +183,13 @@ def torch_run(config, params, batch, warmup: int, steps: int) -> tuple[list[floa
     dec_in = torch.from_numpy(batch["decoder_input_tokens"].astype(np.int64))
     targets = torch.from_numpy(batch["decoder_target_tokens"].astype(np.int64))
     labels = targets.masked_fill(torch.from_numpy(batch["decoder_loss_weights"]) == 0, -100)
-    inputs = dict(input_ids=enc, attention_mask=(enc != 0).long(), decoder_input_ids=dec_in,
-                  decoder_attention_mask=(targets != 0).long(), labels=labels)
+    inputs = dict(
+        input_ids=enc,
+        attention_mask=(enc != 0).long(),
+        decoder_input_ids=dec_in,
+        decoder_attention_mask=(targets != 0).long(),
+        labels=labels,
+    )
     holder = {"loss": None}
 
     def step():
@@ -194,8 +222,9 @@ def run_config(name: str, rows: int | None, steps: int | None, warmup: int, thre
 
     model = models.EncoderDecoderModel(config=config)
     shapes = {k: (1,) + v.shape[1:] for k, v in packed.items()}
-    params = jax.device_get(jax.jit(
-        lambda rng: nn.meta.unbox(model.get_initial_variables(rng, shapes)["params"]))(jax.random.key(0)))
+    params = jax.device_get(
+        jax.jit(lambda rng: nn.meta.unbox(model.get_initial_variables(rng, shapes)["params"]))(jax.random.key(0))
+    )
     torch.set_num_threads(threads)
 
     results = []
@@ -206,11 +235,20 @@ def run_config(name: str, rows: int | None, steps: int | None, warmup: int, thre
         else:
             seconds, loss = torch_run(config, params, batch, warmup, steps)
         s_step = statistics.median(seconds)
-        result = dict(config=name, framework=framework, rows=int(batch["encoder_input_tokens"].shape[0]),
-                      steps=steps, s_per_step=s_step, tokens_per_step=tokens, tokens_per_s=tokens / s_step,
-                      padding_share=1 - tokens / (batch["encoder_input_tokens"].size
-                                                  + batch["decoder_target_tokens"].size),
-                      compile_s=compile_s, last_loss=loss, vocab_size=config.vocab_size, threads=threads)
+        result = dict(
+            config=name,
+            framework=framework,
+            rows=int(batch["encoder_input_tokens"].shape[0]),
+            steps=steps,
+            s_per_step=s_step,
+            tokens_per_step=tokens,
+            tokens_per_s=tokens / s_step,
+            padding_share=1 - tokens / (batch["encoder_input_tokens"].size + batch["decoder_target_tokens"].size),
+            compile_s=compile_s,
+            last_loss=loss,
+            vocab_size=config.vocab_size,
+            threads=threads,
+        )
         results.append(result)
         print(f"# {name} {framework}: {s_step:.3f} s/step", file=sys.stderr, flush=True)
     torch_tps = results[-1]["tokens_per_s"]
@@ -232,16 +270,23 @@ def main(argv=None) -> int:
     results = []
     for name in args.configs.split(","):
         results.extend(run_config(name, args.rows, args.steps, args.warmup, args.threads))
-    print(f"\nload average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; now: "
-          + " ".join(f"{x:.2f}" for x in os.getloadavg()) + f"; cpus: {os.cpu_count()}")
-    header = f"{'config':6} {'framework':15} {'rows':>4} {'steps':>5} {'s/step':>8} {'tokens/s':>9} " \
-             f"{'padding':>7} {'ratio iuie/torch':>16}"
+    print(
+        f"\nload average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; now: "
+        + " ".join(f"{x:.2f}" for x in os.getloadavg())
+        + f"; cpus: {os.cpu_count()}"
+    )
+    header = (
+        f"{'config':6} {'framework':15} {'rows':>4} {'steps':>5} {'s/step':>8} {'tokens/s':>9} "
+        f"{'padding':>7} {'ratio iuie/torch':>16}"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
         ratio = "" if r["framework"].startswith("torch") else f"{r['ratio_vs_torch']:.2f}"
-        print(f"{r['config']:6} {r['framework']:15} {r['rows']:>4} {r['steps']:>5} {r['s_per_step']:>8.3f} "
-              f"{r['tokens_per_s']:>9.0f} {r['padding_share']:>7.0%} {ratio:>16}")
+        print(
+            f"{r['config']:6} {r['framework']:15} {r['rows']:>4} {r['steps']:>5} {r['s_per_step']:>8.3f} "
+            f"{r['tokens_per_s']:>9.0f} {r['padding_share']:>7.0%} {ratio:>16}"
+        )
     print()
     for r in results:
         print(json.dumps({**r, "load_average": load}))

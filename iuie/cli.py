@@ -10,14 +10,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 # Sub-command name -> module under iuie.commands.
 COMMANDS: dict[str, str] = {
-        "format": "iuie.commands.format_views",
-        "score": "iuie.commands.score",
-        "demo": "iuie.commands.demo",
-        "convert-checkpoint": "iuie.commands.convert_checkpoint",
+    "format": "iuie.commands.format_views",
+    "score": "iuie.commands.score",
+    "demo": "iuie.commands.demo",
+    "convert-checkpoint": "iuie.commands.convert_checkpoint",
     "zeroshot-splits": "iuie.commands.zeroshot_splits",
     "mixtures": "iuie.commands.mixtures",
     "convert-data": "iuie.commands.convert_data",
@@ -41,8 +41,12 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
             sub.add_parser(name)
             continue
         module = importlib.import_module(module_name)
-        command = sub.add_parser(name, help=_summary(module), description=module.__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        command = sub.add_parser(
+            name,
+            help=_summary(module),
+            description=module.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         module.add_arguments(command)
         command.set_defaults(_run=module.run)
     return parser

@@ -26,8 +26,8 @@ import logging
 import os
 import sys
 import time
-from typing import Any, Mapping, Sequence
-
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from iuie.runtime import gin_flags
 
@@ -92,12 +92,15 @@ def abstract_params(model: Any, partitioner: Any, feature_lengths: Mapping[str, 
     import flax.linen as nn
     import jax
 
-    shapes = {"encoder_input_tokens": (1, feature_lengths["inputs"]),
-              "decoder_input_tokens": (1, feature_lengths["targets"])}
+    shapes = {
+        "encoder_input_tokens": (1, feature_lengths["inputs"]),
+        "decoder_input_tokens": (1, feature_lengths["targets"]),
+    }
     boxed = jax.eval_shape(lambda rng: model.get_initial_variables(rng, shapes)["params"], jax.random.key(0))
     shardings = partitioner.param_shardings(boxed)
-    return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                        nn.meta.unbox(boxed), shardings)
+    return jax.tree.map(
+        lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), nn.meta.unbox(boxed), shardings
+    )
 
 
 def make_predict_fn(model: Any, partitioner: Any, batch_size: int):
@@ -155,20 +158,22 @@ def run_evaluation(
         examples = list(evaluator.cached_task_datasets[task.name].as_numpy_iterator())
         for example, output in zip(examples, tokens):
             record = json.loads(_text(example["record"]))
-            rows.append({
-                "Task": view,
-                "Dataset": dataset,
-                "Instance": {
-                    "id": str(int(example["index"])) if "index" in example else str(len(rows)),
-                    "sentence": record.get("sentence", ""),
-                    "label": _text(example["targets_pretokenized"]),
-                    "ground_truth": _text(example["ground_truth"]),
-                    "instruction": _text(example["instruction"]),
-                },
-                "Prediction": vocabulary.decode(list(output)),
-                "record": record,
-                "_task": task.name,
-            })
+            rows.append(
+                {
+                    "Task": view,
+                    "Dataset": dataset,
+                    "Instance": {
+                        "id": str(int(example["index"])) if "index" in example else str(len(rows)),
+                        "sentence": record.get("sentence", ""),
+                        "label": _text(example["targets_pretokenized"]),
+                        "ground_truth": _text(example["ground_truth"]),
+                        "instruction": _text(example["instruction"]),
+                    },
+                    "Prediction": vocabulary.decode(list(output)),
+                    "record": record,
+                    "_task": task.name,
+                }
+            )
     return {name: {k: float(v) for k, v in m.items()} for name, m in metrics.items()}, rows
 
 
@@ -183,24 +188,40 @@ def reports(evaluator: Any, metrics: Mapping[str, Mapping[str, float]]) -> dict[
         view, dataset = task_view_and_dataset(task)
         for mode in MODES:
             prefix = f"{mode}/"
-            values = {k[len(prefix):]: v for k, v in metrics[task.name].items() if k.startswith(prefix)}
+            values = {k[len(prefix) :]: v for k, v in metrics[task.name].items() if k.startswith(prefix)}
             if values:
                 out[mode].add(view, dataset, values)
     return out
 
 
-def make_evaluator(mixture_or_task_name: str, split: str, feature_lengths: Mapping[str, int],
-                   num_examples: int | None, use_cached: bool = False) -> Any:
+def make_evaluator(
+    mixture_or_task_name: str,
+    split: str,
+    feature_lengths: Mapping[str, int],
+    num_examples: int | None,
+    use_cached: bool = False,
+) -> Any:
     import seqio
 
     return seqio.Evaluator(
-        mixture_or_task_name, seqio.EncDecFeatureConverter(pack=False), eval_split=split, use_cached=use_cached,
-        sequence_length=dict(feature_lengths), num_examples=num_examples, use_memory_cache=False,
-        async_compute_metrics=False)
+        mixture_or_task_name,
+        seqio.EncDecFeatureConverter(pack=False),
+        eval_split=split,
+        use_cached=use_cached,
+        sequence_length=dict(feature_lengths),
+        num_examples=num_examples,
+        use_memory_cache=False,
+        async_compute_metrics=False,
+    )
 
 
-def write_results(output_dir: str, metrics: Mapping[str, Any], tables: Mapping[str, Any],
-                  rows: Sequence[Mapping[str, Any]] | None = None, prefix: str = "") -> None:
+def write_results(
+    output_dir: str,
+    metrics: Mapping[str, Any],
+    tables: Mapping[str, Any],
+    rows: Sequence[Mapping[str, Any]] | None = None,
+    prefix: str = "",
+) -> None:
     """Writes metrics, the two reports and (optionally) the predictions file, on process 0 only."""
     import jax
 
@@ -243,7 +264,8 @@ def evaluate(
     import jax
 
     import seqio_tasks  # noqa: F401  (registers the Tasks)
-    from iuie.training import checkpoints, configs, partitioning as partitioning_lib
+    from iuie.training import checkpoints, configs
+    from iuie.training import partitioning as partitioning_lib
 
     start = time.time()
     mixture_or_task_name = evaluation_target(mixture_or_task_name)
@@ -262,8 +284,11 @@ def evaluate(
     if jax.process_index() == 0:
         for mode in MODES:
             print(tables[mode].to_text(), flush=True)
-        print(f"{len(rows)} predictions written to {os.path.join(output_dir, PREDICTIONS_FILE)} "
-              f"({time.time() - start:.1f}s)", flush=True)
+        print(
+            f"{len(rows)} predictions written to {os.path.join(output_dir, PREDICTIONS_FILE)} "
+            f"({time.time() - start:.1f}s)",
+            flush=True,
+        )
     return {mode: tables[mode].to_json() for mode in MODES}
 
 

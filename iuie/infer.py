@@ -27,7 +27,8 @@ import logging
 import os
 import sys
 import time
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 logger = logging.getLogger("iuie.infer")
 OUTPUT_FILE = "predictions.jsonl"
@@ -62,8 +63,13 @@ def structures(view: str, items: Sequence[tuple], sentence: str) -> list[dict[st
         elif view == "EP":
             shaped.append({"head": want(item[0]), "tail": want(item[1])})
         elif view == "EE":
-            shaped.append({"type": item[0], "trigger": want(item[1]),
-                           "arguments": [{"role": role, "argument": want(arg)} for role, arg in item[2]]})
+            shaped.append(
+                {
+                    "type": item[0],
+                    "trigger": want(item[1]),
+                    "arguments": [{"role": role, "argument": want(arg)} for role, arg in item[2]],
+                }
+            )
         elif view == "EET":
             shaped.append({"type": item[0], "trigger": want(item[1])})
         elif view == "EEA":
@@ -72,8 +78,14 @@ def structures(view: str, items: Sequence[tuple], sentence: str) -> list[dict[st
 
     def fill(node: Any) -> Any:
         if isinstance(node, dict):
-            return {k: (_mention(mentions[v], spans[v]) if k in ("mention", "head", "tail", "trigger", "argument")
-                        else fill(v)) for k, v in node.items()}
+            return {
+                k: (
+                    _mention(mentions[v], spans[v])
+                    if k in ("mention", "head", "tail", "trigger", "argument")
+                    else fill(v)
+                )
+                for k, v in node.items()
+            }
         if isinstance(node, list):
             return [fill(v) for v in node]
         return node
@@ -87,16 +99,18 @@ def _labels_for(view: str, raw: Any) -> Any:
     return records.Labels.from_json(raw, formats.SOURCE_TASK[view])
 
 
-def read_input_file(path: str, instruction_file: str | None, input_length: int, vocabulary: Any
-                    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def read_input_file(
+    path: str, instruction_file: str | None, input_length: int, vocabulary: Any
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """``(rows, features)`` of a ``{"text", "task", "labels"}`` JSON-lines file: each row formatted with the
     view's default (or ``instruction_file``'s first) instruction, tokenised, trimmed, EOS appended."""
     import numpy as np
 
     from iuie.ie import formats, instructions, records
 
-    instruction_set = (instructions.load_instruction_file(instruction_file) if instruction_file
-                       else instructions.DEFAULT_INSTRUCTIONS)
+    instruction_set = (
+        instructions.load_instruction_file(instruction_file) if instruction_file else instructions.DEFAULT_INSTRUCTIONS
+    )
     rows, tokens = [], []
     with open(path, encoding="utf-8") as f:
         for line_no, line in enumerate(f, start=1):
@@ -110,8 +124,7 @@ def read_input_file(path: str, instruction_file: str | None, input_length: int, 
                 labels = _labels_for(view, obj.get("labels", []))
             except (KeyError, ValueError, records.RecordError) as e:
                 raise ValueError(f"{path}:{line_no}: {e}") from None
-            example = formats.format_view(view, records.Record(sentence=text), labels,
-                                          instruction_set.choose(view))
+            example = formats.format_view(view, records.Record(sentence=text), labels, instruction_set.choose(view))
             ids = list(vocabulary.encode(example.inputs))[: input_length - 1] + [1]
             tokens.append(ids)
             rows.append({"text": text, "task": view, "labels": labels, "inputs": example.inputs})
@@ -142,10 +155,10 @@ def infer(
     import tensorflow as tf
 
     import seqio_tasks
-    from iuie.training import checkpoints, configs
     from iuie import eval as eval_lib
-    from iuie.runtime import gin_flags
     from iuie.ie import parsing
+    from iuie.runtime import gin_flags
+    from iuie.training import checkpoints, configs
     from iuie.training import partitioning as partitioning_lib
 
     start = time.time()
@@ -159,8 +172,7 @@ def infer(
     path = eval_lib.resolve_checkpoint(checkpoint_path)
     vocabulary = seqio_tasks.VOCABULARY
     partitioner = partitioning_lib.Partitioner.from_config(partitioning or configs.PartitioningConfig())
-    params = checkpoints.load_initial_params(
-        path, eval_lib.abstract_params(model, partitioner, task_feature_lengths))
+    params = checkpoints.load_initial_params(path, eval_lib.abstract_params(model, partitioner, task_feature_lengths))
     gin_flags.write_operative_config(output_dir)
     predictor = eval_lib.make_predict_fn(model, partitioner, batch_size)(params)
     out = []
@@ -173,20 +185,37 @@ def infer(
         for i, row in enumerate(rows):
             text = vocabulary.decode(decoded[i])
             parsed = parsing.parse(row["task"], text, row["labels"], sentence=row["text"])
-            out.append({"text": row["text"], "task": row["task"], "inputs": row["inputs"], "prediction": text,
-                        "structures": structures(row["task"], parsed.items, row["text"]),
-                        "malformed": parsed.malformed})
+            out.append(
+                {
+                    "text": row["text"],
+                    "task": row["task"],
+                    "inputs": row["inputs"],
+                    "prediction": text,
+                    "structures": structures(row["task"], parsed.items, row["text"]),
+                    "malformed": parsed.malformed,
+                }
+            )
     else:
-        evaluator = eval_lib.make_evaluator(mixture_or_task_name, split, task_feature_lengths, num_examples,
-                                            use_cached_tasks)
+        evaluator = eval_lib.make_evaluator(
+            mixture_or_task_name, split, task_feature_lengths, num_examples, use_cached_tasks
+        )
         _, rows = eval_lib.run_evaluation(evaluator, predictor, vocabulary, compute_metrics=False)
         labels_of = {task.name: getattr(task.source, "labels", None) for task in evaluator.eval_tasks}
         for row in rows:
             sentence, view = row["Instance"]["sentence"], row["Task"]
             parsed = parsing.parse(view, row["Prediction"], labels_of.get(row["_task"]), sentence=sentence)
-            out.append({"text": sentence, "task": view, "mixture_task": row["_task"], "dataset": row["Dataset"],
-                        "id": row["Instance"]["id"], "prediction": row["Prediction"],
-                        "structures": structures(view, parsed.items, sentence), "malformed": parsed.malformed})
+            out.append(
+                {
+                    "text": sentence,
+                    "task": view,
+                    "mixture_task": row["_task"],
+                    "dataset": row["Dataset"],
+                    "id": row["Instance"]["id"],
+                    "prediction": row["Prediction"],
+                    "structures": structures(view, parsed.items, sentence),
+                    "malformed": parsed.malformed,
+                }
+            )
     if jax.process_index() == 0:
         os.makedirs(output_dir, exist_ok=True)
         target = os.path.join(output_dir, OUTPUT_FILE)

@@ -56,7 +56,7 @@ TESTED_T5X_COMMIT = "cc342d419ec3e3e9c4bf1df33c82330cafdc1e16"
 PTH_FILE = "iuie_t5x_compat.pth"
 # One line, executed by site.py at interpreter start. It must stay cheap and must never break an
 # interpreter in which iuie has since been uninstalled.
-PTH_LINE = ("import sys; exec('try:\\n import iuie.t5x_compat\\nexcept Exception:\\n pass')\n")
+PTH_LINE = "import sys; exec('try:\\n import iuie.t5x_compat\\nexcept Exception:\\n pass')\n"
 
 _APPLIED: list[str] = []
 
@@ -71,8 +71,10 @@ def _airio_stub() -> dict[str, types.ModuleType]:
     top = types.ModuleType("airio")
     core = types.ModuleType("airio.core")
     providers = types.ModuleType("airio.core.dataset_providers")
-    doc = ("iuie's stand-in for AirIO (not on PyPI): T5X only checks isinstance against these classes; "
-           "iuie's SeqIO Tasks are never instances. See iuie.t5x_compat.")
+    doc = (
+        "iuie's stand-in for AirIO (not on PyPI): T5X only checks isinstance against these classes; "
+        "iuie's SeqIO Tasks are never instances. See iuie.t5x_compat."
+    )
     for module in (top, core, providers):
         module.__doc__ = doc
         module.__path__ = []  # a package, so that 'import airio.core' works
@@ -240,7 +242,8 @@ def vocabulary(expected_size: int | None = None):
             f"this experiment needs a vocabulary of {expected_size} ids, but iuie's Tasks use "
             f"{vocab.vocabulary_path()} with {vocabulary.vocab_size}: set {vocab.ENV_VOCAB} to the "
             "SentencePiece model of the checkpoint (Flan-T5: gs://t5-data/vocabs/cc_all.32000.100extra/"
-            "sentencepiece.model, or the spiece.model of a Flan-T5 download; copy it to local disk)")
+            "sentencepiece.model, or the spiece.model of a Flan-T5 download; copy it to local disk)"
+        )
     return vocabulary
 
 
@@ -269,8 +272,9 @@ def data_parallel_partitioner(num_partitions: int = 1, logical_axis_rules=None, 
 
     if logical_axis_rules is None:
         logical_axis_rules = partitioning.standard_logical_axis_rules()
-    partitioner = partitioning.PjitPartitioner(num_partitions=num_partitions,
-                                               logical_axis_rules=logical_axis_rules, **kwargs)
+    partitioner = partitioning.PjitPartitioner(
+        num_partitions=num_partitions, logical_axis_rules=logical_axis_rules, **kwargs
+    )
     devices = sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
     if len(devices) % num_partitions:
         raise ValueError(f"num_partitions={num_partitions} does not divide the {len(devices)} devices")
@@ -284,9 +288,9 @@ def missing_requirements() -> list[str]:
     """What keeps ``t5x`` from importing here, even with the shims (empty when it imports)."""
     install()
     try:
-        import t5x.train  # noqa: F401
         import t5x.eval  # noqa: F401
         import t5x.infer  # noqa: F401
+        import t5x.train  # noqa: F401
     except ImportError as e:
         return [f"{type(e).__name__}: {e}"]
     return []

@@ -26,10 +26,10 @@ import logging
 import os
 import sys
 import time
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import gin
-
 from iuie.runtime import gin_flags
 
 logger = logging.getLogger("iuie.train")
@@ -44,8 +44,11 @@ EXIT_NON_FINITE = 3
 
 
 def add_multiprocess_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--multiprocess_gpu", action="store_true",
-                        help="initialise JAX's multi-process runtime (jax.distributed.initialize)")
+    parser.add_argument(
+        "--multiprocess_gpu",
+        action="store_true",
+        help="initialise JAX's multi-process runtime (jax.distributed.initialize)",
+    )
     parser.add_argument("--coordinator_address", default=None, help="host:port of process 0")
     parser.add_argument("--process_count", type=int, default=None, help="number of processes")
     parser.add_argument("--process_index", type=int, default=None, help="this process's index")
@@ -68,8 +71,9 @@ def maybe_initialize_distributed(args: argparse.Namespace) -> bool:
         return False
     import jax
 
-    jax.distributed.initialize(coordinator_address=args.coordinator_address, num_processes=args.process_count,
-                               process_id=args.process_index)
+    jax.distributed.initialize(
+        coordinator_address=args.coordinator_address, num_processes=args.process_count, process_id=args.process_index
+    )
     logger.info("jax.distributed: process %d of %d", jax.process_index(), jax.process_count())
     return True
 
@@ -134,9 +138,9 @@ def train(
     import seqio
 
     import seqio_tasks
-    from iuie.training import checkpoints, metrics_logging, optimizers, partitioning, trainer
     from iuie import eval as eval_lib
     from iuie.model import flops
+    from iuie.training import checkpoints, metrics_logging, optimizers, partitioning, trainer
 
     t0 = time.time()
     # Fail fast: data paths, evaluation split and starting weights before anything is built or compiled.
@@ -154,19 +158,28 @@ def train(
     if config.batch_size % processes or config.batch_size % part.data_parallel_size:
         raise gin_flags.GinConfigError(
             f"BATCH_SIZE {config.batch_size} must be a multiple of the process count ({processes}) and of the "
-            f"data-parallel size ({part.data_parallel_size})")
+            f"data-parallel size ({part.data_parallel_size})"
+        )
     local_batch = config.batch_size // processes
     tx, schedule = optimizers.make_optimizer(config.optimizer, config.train_steps)
 
     # The training data: packed, shuffled with a fixed seed, this host's shard, endless; resumable by count.
     ds = seqio.get_dataset(
-        mixture_or_task_name, dict(task_feature_lengths), dataset_split="train", shuffle=True, num_epochs=None,
-        seed=shuffle_seed, use_cached=use_cached_tasks,
+        mixture_or_task_name,
+        dict(task_feature_lengths),
+        dataset_split="train",
+        shuffle=True,
+        num_epochs=None,
+        seed=shuffle_seed,
+        use_cached=use_cached_tasks,
         shard_info=seqio.ShardInfo(jax.process_index(), processes),
-        feature_converter=seqio.EncDecFeatureConverter(pack=True))
+        feature_converter=seqio.EncDecFeatureConverter(pack=True),
+    )
     ds = ds.batch(local_batch, drop_remainder=True)
-    batch_spec = {name: jax.ShapeDtypeStruct((config.batch_size,) + tuple(spec.shape[1:]), spec.dtype.as_numpy_dtype)
-                  for name, spec in ds.element_spec.items()}
+    batch_spec = {
+        name: jax.ShapeDtypeStruct((config.batch_size,) + tuple(spec.shape[1:]), spec.dtype.as_numpy_dtype)
+        for name, spec in ds.element_spec.items()
+    }
     init_shapes = {name: (1,) + tuple(spec.shape[1:]) for name, spec in batch_spec.items()}
 
     def init_params_fn(rng):
@@ -175,28 +188,43 @@ def train(
     layout = trainer.abstract_state(init_params_fn, tx, part)
     checkpointer = checkpoints.Checkpointer.from_config(os.path.join(model_dir, "checkpoints"), config.checkpoint)
     start = checkpoints.restore_or_initialize(
-        checkpointer, layout, tx, init_params_fn, jax.random.key(config.seed),
-        initial_checkpoint_path=initial, restore_optimizer_state=config.checkpoint.restore_optimizer_state)
+        checkpointer,
+        layout,
+        tx,
+        init_params_fn,
+        jax.random.key(config.seed),
+        initial_checkpoint_path=initial,
+        restore_optimizer_state=config.checkpoint.restore_optimizer_state,
+    )
     logger.info("start: %s", start.source)
     state = start.state
-    data = checkpoints.ResumableIterator(lambda first: ds.skip(first).as_numpy_iterator(),
-                                         position=int(start.data_state.get("position", 0)))
+    data = checkpoints.ResumableIterator(
+        lambda first: ds.skip(first).as_numpy_iterator(), position=int(start.data_state.get("position", 0))
+    )
 
     prepare_batch, loss_fn = trainer.microbatch_loss(model)
     step_fn = trainer.make_train_step(
-        part, layout, batch_spec, loss_fn=loss_fn, optimizer=tx, learning_rate_fn=schedule,
-        num_microbatches=config.num_microbatches, prepare_batch=prepare_batch,
-        accumulation_dtype=config.accumulation_dtype)
+        part,
+        layout,
+        batch_spec,
+        loss_fn=loss_fn,
+        optimizer=tx,
+        learning_rate_fn=schedule,
+        num_microbatches=config.num_microbatches,
+        prepare_batch=prepare_batch,
+        accumulation_dtype=config.accumulation_dtype,
+    )
     gin_flags.write_operative_config(model_dir)
 
     writer = metrics_logging.create_writer(os.path.join(model_dir, "train") if tensorboard else None)
     lengths = {k: int(v) for k, v in task_feature_lengths.items()}
     reporter = metrics_logging.TrainReporter(
-        writer, total_steps=config.train_steps,
-        flops_per_step=flops.train_step_flops(model.config, config.batch_size, lengths["inputs"],
-                                              lengths["targets"]),
+        writer,
+        total_steps=config.train_steps,
+        flops_per_step=flops.train_step_flops(model.config, config.batch_size, lengths["inputs"], lengths["targets"]),
         log=lambda line: logger.info("%s", line),
-        loss_is_token_sum=model.loss_normalizing_factor is None)
+        loss_is_token_sum=model.loss_normalizing_factor is None,
+    )
     guard = trainer.TerminateOnNan() if config.stop_on_nan else None
     dropout_rng = jax.random.fold_in(jax.random.key(config.seed), 1)
 
@@ -206,8 +234,7 @@ def train(
     def run_eval(step: int) -> None:
         nonlocal evaluator, predictor
         if evaluator is None:
-            evaluator = eval_lib.make_evaluator(eval_name, eval_split, lengths, eval_num_examples,
-                                                use_cached_tasks)
+            evaluator = eval_lib.make_evaluator(eval_name, eval_split, lengths, eval_num_examples, use_cached_tasks)
             predictor = eval_lib.make_predict_fn(model, part, eval_batch_size)
         tick = time.time()
         metrics, rows = eval_lib.run_evaluation(evaluator, predictor(state.params), seqio_tasks.VOCABULARY, step)
@@ -215,8 +242,9 @@ def train(
         eval_lib.write_results(os.path.join(model_dir, "eval", f"step_{step}"), metrics, tables, rows)
         writer.write_scalars(step, _eval_scalars(metrics, tables))
         for mode in eval_lib.MODES:
-            logger.info("step %d evaluation on %s/%s (%s):\n%s", step, eval_name, eval_split, mode,
-                        tables[mode].to_text())
+            logger.info(
+                "step %d evaluation on %s/%s (%s):\n%s", step, eval_name, eval_split, mode, tables[mode].to_text()
+            )
         logger.info("evaluation took %.1fs", time.time() - tick)
 
     step = int(jax.device_get(state.step))

@@ -14,15 +14,24 @@ Registration only: the table is :mod:`seqio_tasks.catalog`, the loops :mod:`seqi
 """
 
 from iuie.pipeline.seqio_data import set_data_dir, set_options
-from seqio_tasks import catalog
-from seqio_tasks import tasks
-from seqio_tasks import mixtures
+from seqio_tasks import catalog, mixtures, tasks
 from seqio_tasks.mixtures import eval_mixture_for
 from seqio_tasks.tasks import OUTPUT_FEATURES, TASK_FEATURE_LENGTHS, VOCABULARY, register_dataset
 
 TASK_NAMES = tasks.TASK_NAMES
 MIXTURE_NAMES = mixtures.MIXTURE_NAMES
 
-__all__ = ["catalog", "tasks", "mixtures", "set_data_dir", "set_options", "register_dataset", "eval_mixture_for",
-           "OUTPUT_FEATURES",
-           "TASK_FEATURE_LENGTHS", "VOCABULARY", "TASK_NAMES", "MIXTURE_NAMES"]
+__all__ = [
+    "catalog",
+    "tasks",
+    "mixtures",
+    "set_data_dir",
+    "set_options",
+    "register_dataset",
+    "eval_mixture_for",
+    "OUTPUT_FEATURES",
+    "TASK_FEATURE_LENGTHS",
+    "VOCABULARY",
+    "TASK_NAMES",
+    "MIXTURE_NAMES",
+]

@@ -22,9 +22,9 @@ import dataclasses
 import re
 
 # Zero-shot roles.
-TRAIN = "train"        # in the zero-shot training Mixtures
-HELDOUT = "heldout"    # a zero-shot test set: never in a zero-shot training Mixture
-UNUSED = "unused"      # not part of the zero-shot protocol (EE)
+TRAIN = "train"  # in the zero-shot training Mixtures
+HELDOUT = "heldout"  # a zero-shot test set: never in a zero-shot training Mixture
+UNUSED = "unused"  # not part of the zero-shot protocol (EE)
 ZEROSHOT_ROLES = (TRAIN, HELDOUT, UNUSED)
 
 # The views of each task family: the main view first, then its auxiliary views.
@@ -138,10 +138,8 @@ DATASETS: tuple[Dataset, ...] = (
     Dataset("SciERC", _RE, "scientific abstracts", TRAIN, sample_folder="SciERC_sample_10000"),
     Dataset("semval-RE", _RE, "general (web)", TRAIN),
     # ---- RE: zero-shot test sets only (unseen-label splits; the release holds test.json only) ----
-    *(Dataset(f"fewrel_{i}", _RE, "Wikipedia (FewRel)", HELDOUT, supervised=False, splits=("test",))
-      for i in range(5)),
-    *(Dataset(f"wiki_{i}", _RE, "Wikipedia (Wiki-ZSL)", HELDOUT, supervised=False, splits=("test",))
-      for i in range(5)),
+    *(Dataset(f"fewrel_{i}", _RE, "Wikipedia (FewRel)", HELDOUT, supervised=False, splits=("test",)) for i in range(5)),
+    *(Dataset(f"wiki_{i}", _RE, "Wikipedia (Wiki-ZSL)", HELDOUT, supervised=False, splits=("test",)) for i in range(5)),
     # ---- EE: supervised only ----
     Dataset("ACE05", _EE, "news, broadcast, web", UNUSED),
     Dataset("CASIE", _EE, "cybersecurity", UNUSED),
@@ -161,8 +159,9 @@ def get(name: str) -> Dataset:
     for d in DATASETS:
         if d.sample_folder == name:
             return d
-    raise KeyError(f"{name!r} is not in the IE INSTRUCTIONS catalog; register your own folder with "
-                   "seqio_tasks.register_dataset")
+    raise KeyError(
+        f"{name!r} is not in the IE INSTRUCTIONS catalog; register your own folder with seqio_tasks.register_dataset"
+    )
 
 
 def supervised() -> tuple[Dataset, ...]:

@@ -20,7 +20,7 @@ Evaluation (rate 1; seqio's Evaluator scores each Task on its own):
 from __future__ import annotations
 
 import functools
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import seqio
 
@@ -68,8 +68,7 @@ def register_all() -> list[str]:
     supervised_eval = [d for d in catalog.supervised() if d.supervised_eval]
     every = []
     for view in EVAL_TASKS:
-        members = _eval_tasks([d for d in supervised_eval if view.upper() in catalog.EVAL_VIEWS[d.task]],
-                              view.upper())
+        members = _eval_tasks([d for d in supervised_eval if view.upper() in catalog.EVAL_VIEWS[d.task]], view.upper())
         register_mixture(f"iuie_eval_{view}", members, default_rate=1.0)
         names.append(f"iuie_eval_{view}")
         every += members
@@ -88,12 +87,16 @@ def register_all() -> list[str]:
 
     all_views = [v for family in catalog.VIEWS.values() for v in family]
     register_mixture(SYNTHETIC_TRAIN, [(catalog.task_name(v, tasks.SYNTHETIC), rate(v)) for v in all_views])
-    register_mixture(SYNTHETIC_EVAL, [catalog.task_name(v, tasks.SYNTHETIC) for v in ("NER", "RE", "EE", "EET", "EEA")],
-                     default_rate=1.0)
+    register_mixture(
+        SYNTHETIC_EVAL,
+        [catalog.task_name(v, tasks.SYNTHETIC) for v in ("NER", "RE", "EE", "EET", "EEA")],
+        default_rate=1.0,
+    )
     demo_views = catalog.VIEWS["NER"] + catalog.VIEWS["RE"]
     register_mixture(SYNTHETIC_DEMO, [(catalog.task_name(v, tasks.SYNTHETIC), rate(v)) for v in demo_views])
-    register_mixture(SYNTHETIC_DEMO_EVAL, [catalog.task_name(v, tasks.SYNTHETIC) for v in ("NER", "RE")],
-                     default_rate=1.0)
+    register_mixture(
+        SYNTHETIC_DEMO_EVAL, [catalog.task_name(v, tasks.SYNTHETIC) for v in ("NER", "RE")], default_rate=1.0
+    )
     names += [SYNTHETIC_TRAIN, SYNTHETIC_EVAL, SYNTHETIC_DEMO, SYNTHETIC_DEMO_EVAL]
     return names
 
@@ -102,8 +105,10 @@ MIXTURE_NAMES = tuple(register_all())
 
 # The evaluation Mixture that goes with each training Mixture (what a train binary evaluates on).
 EVAL_MIXTURE_FOR = {
-    SUPERVISED: "iuie_eval", SUPERVISED + FIRST10K_SUFFIX: "iuie_eval",
-    ZEROSHOT: "iuie_eval_zeroshot", ZEROSHOT + FIRST10K_SUFFIX: "iuie_eval_zeroshot",
+    SUPERVISED: "iuie_eval",
+    SUPERVISED + FIRST10K_SUFFIX: "iuie_eval",
+    ZEROSHOT: "iuie_eval_zeroshot",
+    ZEROSHOT + FIRST10K_SUFFIX: "iuie_eval_zeroshot",
     SYNTHETIC_TRAIN: SYNTHETIC_EVAL,
     SYNTHETIC_DEMO: SYNTHETIC_DEMO_EVAL,
 }
@@ -119,5 +124,7 @@ def eval_mixture_for(train_mixture_or_task: str) -> str:
         return EVAL_MIXTURE_FOR[train_mixture_or_task]
     if train_mixture_or_task in seqio.TaskRegistry.names():
         return train_mixture_or_task
-    raise KeyError(f"no evaluation Mixture is known for {train_mixture_or_task!r}; "
-                   f"known: {', '.join(sorted(EVAL_MIXTURE_FOR))}, or any Task name")
+    raise KeyError(
+        f"no evaluation Mixture is known for {train_mixture_or_task!r}; "
+        f"known: {', '.join(sorted(EVAL_MIXTURE_FOR))}, or any Task name"
+    )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import seqio
 
@@ -42,16 +42,22 @@ SYNTHETIC = "synthetic"
 
 def _preprocessors(view: str, source: seqio_data.LayoutSource, dataset_name: str) -> list:
     return [
-        functools.partial(preprocessors.format_view, view=view, labels=source.labels,
-                          dataset_name=dataset_name),
+        functools.partial(preprocessors.format_view, view=view, labels=source.labels, dataset_name=dataset_name),
         seqio.preprocessors.tokenize,
         seqio.CacheDatasetPlaceholder(),
         seqio.preprocessors.append_eos_after_trim,
     ]
 
 
-def register_view(name: str, view: str, source: seqio_data.LayoutSource, *, dataset_name: str,
-                  output_features=None, overwrite: bool = False) -> seqio.Task:
+def register_view(
+    name: str,
+    view: str,
+    source: seqio_data.LayoutSource,
+    *,
+    dataset_name: str,
+    output_features=None,
+    overwrite: bool = False,
+) -> seqio.Task:
     """Registers one Task: one view of one dataset folder, with iuie's preprocessors and metrics."""
     if overwrite:
         seqio.TaskRegistry.remove(name)
@@ -65,11 +71,18 @@ def register_view(name: str, view: str, source: seqio_data.LayoutSource, *, data
     )
 
 
-def register_dataset(dataset: catalog.Dataset | str, task: str | None = None, *,
-                     root: str | os.PathLike | None = None, views: Sequence[str] | None = None,
-                     splits: Sequence[str] | None = None, sample_folder: str | None = None,
-                     first10k: bool | None = None, output_features=None,
-                     overwrite: bool = False) -> list[str]:
+def register_dataset(
+    dataset: catalog.Dataset | str,
+    task: str | None = None,
+    *,
+    root: str | os.PathLike | None = None,
+    views: Sequence[str] | None = None,
+    splits: Sequence[str] | None = None,
+    sample_folder: str | None = None,
+    first10k: bool | None = None,
+    output_features=None,
+    overwrite: bool = False,
+) -> list[str]:
     """Registers the Tasks of one dataset folder under the catalog's rules; returns their names.
 
     For a user's own folder in the layout, ``<root>/<TASK>/<name>/{train,dev,test}.json`` + ``labels.json``::
@@ -94,9 +107,16 @@ def register_dataset(dataset: catalog.Dataset | str, task: str | None = None, *,
             family = "EE"
         if splits is None:
             splits = _present_splits(root, views or catalog.VIEWS.get(family, ()), dataset)
-        dataset = catalog.Dataset(dataset, family, domain="", zeroshot=catalog.UNUSED, supervised=False,
-                                  sample_folder=sample_folder, views=tuple(views) if views else None,
-                                  splits=tuple(splits))
+        dataset = catalog.Dataset(
+            dataset,
+            family,
+            domain="",
+            zeroshot=catalog.UNUSED,
+            supervised=False,
+            sample_folder=sample_folder,
+            views=tuple(views) if views else None,
+            splits=tuple(splits),
+        )
         first10k = bool(first10k)
     elif views is not None or splits is not None:
         raise TypeError("views and splits come from the catalog entry; build a new catalog.Dataset instead")
@@ -106,12 +126,18 @@ def register_dataset(dataset: catalog.Dataset | str, task: str | None = None, *,
     for view in dataset.views:
         variants = [(False, None)] + ([(True, {"train": seqio_data.FIRST_N})] if first10k else [])
         for truncated, limits in variants:
-            source = seqio_data.LayoutSource(formats.SOURCE_TASK[view], dataset.name, root=root,
-                                             splits=dataset.splits, train_folder=dataset.sample_folder,
-                                             limits=limits)
+            source = seqio_data.LayoutSource(
+                formats.SOURCE_TASK[view],
+                dataset.name,
+                root=root,
+                splits=dataset.splits,
+                train_folder=dataset.sample_folder,
+                limits=limits,
+            )
             name = catalog.task_name(view, dataset.name, first10k=truncated)
-            register_view(name, view, source, dataset_name=dataset.name, output_features=output_features,
-                          overwrite=overwrite)
+            register_view(
+                name, view, source, dataset_name=dataset.name, output_features=output_features, overwrite=overwrite
+            )
             names.append(name)
     return names
 
@@ -121,8 +147,11 @@ def _present_splits(root, views, name) -> tuple[str, ...]:
     if root is None:
         return seqio_data.SPLITS
     folders = {os.path.join(os.fspath(root), formats.SOURCE_TASK[v], name) for v in views}
-    present = [s for s in seqio_data.SPLITS
-               if any(os.path.isfile(os.path.join(f, f"{seqio_data.SPLIT_FILES[s]}.json")) for f in folders)]
+    present = [
+        s
+        for s in seqio_data.SPLITS
+        if any(os.path.isfile(os.path.join(f, f"{seqio_data.SPLIT_FILES[s]}.json")) for f in folders)
+    ]
     return tuple(present) or seqio_data.SPLITS
 
 

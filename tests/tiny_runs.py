@@ -23,5 +23,10 @@ TINY_MODEL_BINDINGS = [
 
 def subprocess_env(**extra: str) -> dict:
     """The environment of a binary run from the checkout: the repo on PYTHONPATH, CPU only, quiet TF."""
-    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-                JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2", **extra)
+    return dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        JAX_PLATFORMS="cpu",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        **extra,
+    )

@@ -30,11 +30,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dst", metavar="DST", help="folder to write (must not exist unless --overwrite)")
     parser.add_argument("--from", dest="source", required=True, help=f"format of SRC: {', '.join(SOURCES)}")
     parser.add_argument("--to", dest="target", required=True, help=f"format of DST: {', '.join(TARGETS)}")
-    parser.add_argument("--dtype", default="float32", choices=DTYPES,
-                        help="dtype of the written weights (default: float32)")
-    parser.add_argument("--attention-layout", default="joined", choices=("joined", "split"),
-                        help="attention kernels in the iuie output: joined (embed, heads*head_dim), as T5X and "
-                             "iuie.model.network keep them, or split (embed, heads, head_dim) (default: joined)")
+    parser.add_argument(
+        "--dtype", default="float32", choices=DTYPES, help="dtype of the written weights (default: float32)"
+    )
+    parser.add_argument(
+        "--attention-layout",
+        default="joined",
+        choices=("joined", "split"),
+        help="attention kernels in the iuie output: joined (embed, heads*head_dim), as T5X and "
+        "iuie.model.network keep them, or split (embed, heads, head_dim) (default: joined)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
 
 
@@ -92,6 +97,8 @@ def run(args) -> int:
     except CheckpointError as e:
         print(f"iuie convert-checkpoint: error: {e}", file=sys.stderr)
         return 1
-    print(f"wrote {args.target} checkpoint to {args.dst} ({fields['num_encoder_layers']}+"
-          f"{fields['num_decoder_layers']} layers, d_model {fields['emb_dim']}, vocab {fields['vocab_size']})")
+    print(
+        f"wrote {args.target} checkpoint to {args.dst} ({fields['num_encoder_layers']}+"
+        f"{fields['num_decoder_layers']} layers, d_model {fields['emb_dim']}, vocab {fields['vocab_size']})"
+    )
     return 0

@@ -24,7 +24,7 @@ import os
 import random
 import sys
 import tempfile
-from typing import Sequence
+from collections.abc import Sequence
 
 from iuie.ie import formats, instructions, metrics, parsing, report, synthetic
 from iuie.ie import records as R
@@ -41,23 +41,32 @@ DEMO_GIN = "t5x_configs/demo_cpu.gin"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true",
-                        help="no training: format every view and score gold and perturbed predictions")
-    parser.add_argument("--workdir", help="where to write the corpus and the model (default ./iuie_demo; "
-                                          "with --quick a temporary folder)")
-    parser.add_argument("--gin", action="append", default=[], metavar="BINDING",
-                        help="extra gin binding for training, e.g. --gin 'TRAIN_STEPS = 100' (repeatable)")
+    parser.add_argument(
+        "--quick", action="store_true", help="no training: format every view and score gold and perturbed predictions"
+    )
+    parser.add_argument(
+        "--workdir",
+        help="where to write the corpus and the model (default ./iuie_demo; with --quick a temporary folder)",
+    )
+    parser.add_argument(
+        "--gin",
+        action="append",
+        default=[],
+        metavar="BINDING",
+        help="extra gin binding for training, e.g. --gin 'TRAIN_STEPS = 100' (repeatable)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="--quick: corpus and perturbation seed (default 0)")
     parser.add_argument("--test-size", type=int, default=300, help="--quick: test sentences per task (default 300)")
     parser.add_argument("--json", help="--quick: also write the scores of both modes as JSON to this file")
 
 
-def _perturb_entities(entities: Sequence[R.Entity], types: Sequence[str], rng: random.Random,
-                      sentence: str) -> tuple[R.Entity, ...]:
+def _perturb_entities(
+    entities: Sequence[R.Entity], types: Sequence[str], rng: random.Random, sentence: str
+) -> tuple[R.Entity, ...]:
     out = list(entities)
     roll = rng.random()
     if out and roll < 0.15:
-        out.pop(rng.randrange(len(out)))                      # a missed mention: FN
+        out.pop(rng.randrange(len(out)))  # a missed mention: FN
     elif out and roll < 0.25:
         i = rng.randrange(len(out))
         other = [t for t in types if t != out[i].type] or [out[i].type]
@@ -65,7 +74,7 @@ def _perturb_entities(entities: Sequence[R.Entity], types: Sequence[str], rng: r
     elif out and roll < 0.32:
         i = rng.randrange(len(out))
         e = out[i]
-        if " " in e.name:                                     # a boundary error: the last word is lost
+        if " " in e.name:  # a boundary error: the last word is lost
             name = e.name.rsplit(" ", 1)[0]
             out[i] = dataclasses.replace(e, name=name, end=e.start + len(name))
     elif roll < 0.37 and types:
@@ -97,8 +106,9 @@ def perturb(record: R.Record, labels: R.Labels, rng: random.Random) -> R.Record:
 
 
 def run_demo(workdir: str, seed: int = 0, test_size: int = 300, out=sys.stdout) -> dict[str, report.Report]:
-    folders = {f.task: f for f in synthetic.generate(workdir, seed=seed,
-                                                     sizes={"train": 200, "dev": 50, "test": test_size})}
+    folders = {
+        f.task: f for f in synthetic.generate(workdir, seed=seed, sizes={"train": 200, "dev": 50, "test": test_size})
+    }
     print(f"synthetic corpus written to {workdir}", file=out)
     reports = {mode: report.Report(mode) for mode in ("strict", "reference")}
     examples = {}
@@ -120,8 +130,7 @@ def run_demo(workdir: str, seed: int = 0, test_size: int = 300, out=sys.stdout) 
             examples.setdefault(view, ex)
         for mode, rep in reports.items():
             for name, texts in (("synthetic (gold)", gold_texts), ("synthetic (perturbed)", perturbed_texts)):
-                parsed = [parsing.parse(view, t, labels.raw, sentence=g.record.sentence)
-                          for t, g in zip(texts, golds)]
+                parsed = [parsing.parse(view, t, labels.raw, sentence=g.record.sentence) for t, g in zip(texts, golds)]
                 rep.add(view, name, metrics.score(view, golds, parsed, mode, labels=labels.raw))
     print("\nOne example per view (inputs -> targets):", file=out)
     for view, ex in examples.items():
@@ -129,9 +138,12 @@ def run_demo(workdir: str, seed: int = 0, test_size: int = 300, out=sys.stdout) 
     for mode, rep in reports.items():
         print(f"\n==== {mode} mode ====\n", file=out)
         print(rep.to_text(), file=out)
-    print("Note: in reference mode the gold RE and EPR rows miss the NA pairs that the reference lists in its "
-          "ground truth\nbut no target contains; its NA rule never fires on the current target format "
-          "(docs/metrics.md).", file=out)
+    print(
+        "Note: in reference mode the gold RE and EPR rows miss the NA pairs that the reference lists in its "
+        "ground truth\nbut no target contains; its NA rule never fires on the current target format "
+        "(docs/metrics.md).",
+        file=out,
+    )
     return reports
 
 
@@ -144,8 +156,11 @@ def train_demo(workdir: str, bindings: Sequence[str] = (), out=sys.stdout) -> in
 
     workdir = os.path.abspath(workdir)
     model_dir = os.path.join(workdir, "model")
-    argv = [f"--gin_file={DEMO_GIN}", f"--gin.MODEL_DIR='{model_dir}'",
-            f"--gin.iuie.seqio_data.data_options.synthetic_dir='{os.path.join(workdir, 'synthetic')}'"]
+    argv = [
+        f"--gin_file={DEMO_GIN}",
+        f"--gin.MODEL_DIR='{model_dir}'",
+        f"--gin.iuie.seqio_data.data_options.synthetic_dir='{os.path.join(workdir, 'synthetic')}'",
+    ]
     argv += [f"--gin_bindings={b}" for b in bindings]
     print(f"iuie demo: training the tiny FlanT5 of {DEMO_GIN} in {model_dir}", file=out, flush=True)
     status = train.main(argv)
@@ -158,8 +173,7 @@ def train_demo(workdir: str, bindings: Sequence[str] = (), out=sys.stdout) -> in
     last = evals[-1]
     for mode in ("strict", "reference"):
         with open(os.path.join(last, f"report_{mode}.txt"), encoding="utf-8") as f:
-            print(f"\n==== {mode} mode ({os.path.basename(last)}, synthetic test split) ====\n{f.read()}",
-                  file=out)
+            print(f"\n==== {mode} mode ({os.path.basename(last)}, synthetic test split) ====\n{f.read()}", file=out)
     with open(os.path.join(last, "report_strict.json"), encoding="utf-8") as f:
         strict = json.load(f)
     reached = True

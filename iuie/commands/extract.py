@@ -19,7 +19,8 @@ import argparse
 import json
 import sys
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from iuie.extraction.extractor import TASKS
 
@@ -28,22 +29,27 @@ CHUNK = 64
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True,
-                        help="an iuie MODEL_DIR or checkpoint folder, a Hugging Face or a T5X checkpoint")
+    parser.add_argument(
+        "--checkpoint", required=True, help="an iuie MODEL_DIR or checkpoint folder, a Hugging Face or a T5X checkpoint"
+    )
     parser.add_argument("--task", required=True, help=f"one of {', '.join(TASKS)}")
-    parser.add_argument("--labels", required=True,
-                        help="comma-separated label names (ner/re: types; ee: event types, or a JSON "
-                             "[types, roles] / {type: [roles]})")
+    parser.add_argument(
+        "--labels",
+        required=True,
+        help="comma-separated label names (ner/re: types; ee: event types, or a JSON [types, roles] / {type: [roles]})",
+    )
     parser.add_argument("--input", default="-", help="plain text or JSONL file; '-' (default) is stdin")
     parser.add_argument("--output", default="-", help="JSONL file; '-' (default) is stdout")
     parser.add_argument("--vocab", default=None, help="SentencePiece model (default: IUIE_VOCAB or the project's)")
     parser.add_argument("--max-input-tokens", type=int, default=512)
     parser.add_argument("--max-decode-length", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--constrained", action="store_true",
-                        help="constrained decoding: only option labels and mentions from the text")
-    parser.add_argument("--strict", action="store_true",
-                        help="fail on a sentence longer than the input budget instead of cutting it")
+    parser.add_argument(
+        "--constrained", action="store_true", help="constrained decoding: only option labels and mentions from the text"
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="fail on a sentence longer than the input budget instead of cutting it"
+    )
     parser.add_argument("--instructions", default=None, help="instruction file (default: the project's wording)")
     parser.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
 
@@ -132,9 +138,15 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         extractor = Extractor.from_checkpoint(
-            args.checkpoint, args.vocab, max_input_tokens=args.max_input_tokens,
-            max_decode_length=args.max_decode_length, batch_size=args.batch_size, constrained=args.constrained,
-            instructions=args.instructions, strict=args.strict)
+            args.checkpoint,
+            args.vocab,
+            max_input_tokens=args.max_input_tokens,
+            max_decode_length=args.max_decode_length,
+            batch_size=args.batch_size,
+            constrained=args.constrained,
+            instructions=args.instructions,
+            strict=args.strict,
+        )
     except (FileNotFoundError, CheckpointError, ValueError) as e:
         print(f"iuie extract: cannot load checkpoint {args.checkpoint!r}: {e}", file=sys.stderr)
         return 2
@@ -144,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     totals = {"documents": 0, "unaligned": 0, "cut_sentences": 0, "cut_outputs": 0}
     try:
         for begin in range(0, len(docs), CHUNK):
-            chunk = docs[begin:begin + CHUNK]
+            chunk = docs[begin : begin + CHUNK]
             try:
                 # Cuts are summed over the chunks and reported once, in the summary line.
                 with warnings.catch_warnings():
@@ -166,7 +178,10 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
-    print(f"iuie extract: {totals['documents']} documents, {totals['unaligned']} mentions not found in their "
-          f"text; {totals['cut_sentences']} sentences over --max-input-tokens cut into pieces, "
-          f"{totals['cut_outputs']} outputs reached --max-decode-length", file=sys.stderr)
+    print(
+        f"iuie extract: {totals['documents']} documents, {totals['unaligned']} mentions not found in their "
+        f"text; {totals['cut_sentences']} sentences over --max-input-tokens cut into pieces, "
+        f"{totals['cut_outputs']} outputs reached --max-decode-length",
+        file=sys.stderr,
+    )
     return 0

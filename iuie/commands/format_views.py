@@ -57,23 +57,37 @@ def _count(value: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("data_dir", metavar="DATA_DIR",
-                        help="the IE INSTRUCTIONS root, holding NER/, RE/, EE/, EET/ and EEA/")
-    parser.add_argument("--task", required=True, type=_view, metavar="VIEW",
-                        help="task view: NER, ES, ET, RE, EP, EPR, EE, EET or EEA (any case)")
+    parser.add_argument(
+        "data_dir", metavar="DATA_DIR", help="the IE INSTRUCTIONS root, holding NER/, RE/, EE/, EET/ and EEA/"
+    )
+    parser.add_argument(
+        "--task",
+        required=True,
+        type=_view,
+        metavar="VIEW",
+        help="task view: NER, ES, ET, RE, EP, EPR, EE, EET or EEA (any case)",
+    )
     parser.add_argument("--dataset", required=True, help="dataset folder name, e.g. 'CoNLL 2003'")
     parser.add_argument("--split", default="test", choices=SPLITS, help="split file to read (default: test)")
-    parser.add_argument("--instructions", metavar="FILE",
-                        help="instruction file in the paper's instruction_config.json shape "
-                             "(default: iuie's own instructions)")
-    parser.add_argument("--strategy", default="single", choices=STRATEGIES,
-                        help="single: the first instruction; multiple: one drawn per record (default: single)")
+    parser.add_argument(
+        "--instructions",
+        metavar="FILE",
+        help="instruction file in the paper's instruction_config.json shape (default: iuie's own instructions)",
+    )
+    parser.add_argument(
+        "--strategy",
+        default="single",
+        choices=STRATEGIES,
+        help="single: the first instruction; multiple: one drawn per record (default: single)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for --strategy multiple (default: 0)")
-    parser.add_argument("--strict", action="store_true",
-                        help="stop at the first bad record instead of skipping it")
+    parser.add_argument("--strict", action="store_true", help="stop at the first bad record instead of skipping it")
     parser.add_argument("--limit", type=_count, metavar="N", help="read only the first N records of the file")
-    parser.add_argument("--reference-quirks", action="store_true",
-                        help="reproduce the reference's ' -> #$%%# replacement in EE/EET targets")
+    parser.add_argument(
+        "--reference-quirks",
+        action="store_true",
+        help="reproduce the reference's ' -> #$%%# replacement in EE/EET targets",
+    )
     parser.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
 
 
@@ -91,8 +105,10 @@ def _run(args: argparse.Namespace) -> int:
     instructions.get(view)  # Fail on a view the file lacks before reading any data.
     folder = _dataset_folder(args.data_dir, SOURCE_TASK[view], args.dataset)
     if args.split not in folder.splits:
-        raise CommandError(f"{os.path.join(folder.path, args.split + '.json')} not found; splits in "
-                           f"{folder.path}: {', '.join(folder.splits) or 'none'}")
+        raise CommandError(
+            f"{os.path.join(folder.path, args.split + '.json')} not found; splits in "
+            f"{folder.path}: {', '.join(folder.splits) or 'none'}"
+        )
     labels = folder.labels()
     records, report = folder.load(args.split, strict=args.strict, limit=args.limit)
     _print_report(report)
@@ -105,11 +121,23 @@ def _run(args: argparse.Namespace) -> int:
             example = format_view(view, record, labels, instruction, reference_quirks=args.reference_quirks)
         except ValueError as e:
             raise CommandError(f"{report.path}: record {index}: {e}") from None
-        lines.append(json.dumps({
-            "task": view, "dataset": args.dataset, "split": args.split, "index": index,
-            "inputs": example.inputs, "targets": example.targets, "ground_truth": example.ground_truth,
-            "instruction": example.instruction, "record": record.to_json(),
-        }, ensure_ascii=False) + "\n")
+        lines.append(
+            json.dumps(
+                {
+                    "task": view,
+                    "dataset": args.dataset,
+                    "split": args.split,
+                    "index": index,
+                    "inputs": example.inputs,
+                    "targets": example.targets,
+                    "ground_truth": example.ground_truth,
+                    "instruction": example.instruction,
+                    "record": record.to_json(),
+                },
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
 
     # Everything is formatted before anything is written, so an error never leaves a truncated file.
     if args.output:
@@ -134,8 +162,7 @@ def _dataset_folder(data_dir: str, task: str, name: str) -> DatasetFolder:
     message = f"dataset folder not found: {folder.path}; "
     if available:
         message += f"{task} datasets in {root}: {', '.join(available)}"
-        close = ([a for a in available if a.lower() == name.lower()]
-                 or difflib.get_close_matches(name, available, n=1))
+        close = [a for a in available if a.lower() == name.lower()] or difflib.get_close_matches(name, available, n=1)
         if close:
             message += f" (did you mean {close[0]!r}?)"
     else:

@@ -14,21 +14,22 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", nargs="?", choices=("list", "show"), default="list",
-                        help="list (default) or show")
+    parser.add_argument("action", nargs="?", choices=("list", "show"), default="list", help="list (default) or show")
     parser.add_argument("name", nargs="?", help="the Mixture or Task to show (show), or to list alone")
     parser.add_argument("--name", dest="name_option", help="list only this Mixture or Task")
     parser.add_argument("--data-dir", help="the IE INSTRUCTIONS root (default: $IUIE_DATA_DIR)")
     parser.add_argument("--split", default="train", help="split to show (default train)")
     parser.add_argument("-n", type=int, default=3, help="examples to print (default 3)")
-    parser.add_argument("--max-examples", type=int, default=2000,
-                        help="examples read for the length statistics (default 2000)")
+    parser.add_argument(
+        "--max-examples", type=int, default=2000, help="examples read for the length statistics (default 2000)"
+    )
     parser.add_argument("--input-length", type=int, default=512, help="input budget for the truncation share")
     parser.add_argument("--target-length", type=int, default=50, help="target budget for the truncation share")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed of the Mixture's rates")
@@ -97,8 +98,12 @@ def _list(names: Iterable[str]) -> int:
 
 def _percentiles(lengths: Sequence[int], budget: int) -> dict[str, Any]:
     a = np.asarray(lengths)
-    return {"p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)), "max": int(a.max()),
-            "truncated": float(np.mean(a > budget))}
+    return {
+        "p50": float(np.percentile(a, 50)),
+        "p95": float(np.percentile(a, 95)),
+        "max": int(a.max()),
+        "truncated": float(np.mean(a > budget)),
+    }
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -125,8 +130,9 @@ def _show(args: argparse.Namespace) -> int:
         source = seqio.get_mixture_or_task(sub)
     else:
         source = entry
-    ds = source.get_dataset(sequence_length=None, split=args.split, shuffle=False, seed=args.seed,
-                            use_cached=False, num_epochs=1)
+    ds = source.get_dataset(
+        sequence_length=None, split=args.split, shuffle=False, seed=args.seed, use_cached=False, num_epochs=1
+    )
     vocab = present[0].output_features["inputs"].vocabulary
     in_lengths, tgt_lengths = [], []
     for i, ex in enumerate(ds.as_numpy_iterator()):
@@ -143,16 +149,21 @@ def _show(args: argparse.Namespace) -> int:
         print(f"error: {args.name} split {args.split!r} is empty", file=sys.stderr)
         return 2
     print(f"\ntoken lengths over {len(in_lengths)} examples (with EOS, untruncated)")
-    for label, lengths, budget in (("inputs", in_lengths, args.input_length),
-                                   ("targets", tgt_lengths, args.target_length)):
+    for label, lengths, budget in (
+        ("inputs", in_lengths, args.input_length),
+        ("targets", tgt_lengths, args.target_length),
+    ):
         s = _percentiles(lengths, budget)
-        print(f"  {label:<8} p50 {s['p50']:7.1f}  p95 {s['p95']:7.1f}  max {s['max']:6d}  "
-              f"over {budget}: {100 * s['truncated']:.2f}%")
+        print(
+            f"  {label:<8} p50 {s['p50']:7.1f}  p95 {s['p95']:7.1f}  max {s['max']:6d}  "
+            f"over {budget}: {100 * s['truncated']:.2f}%"
+        )
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
     import seqio
+
     import seqio_tasks
 
     if args.data_dir:

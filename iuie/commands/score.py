@@ -64,14 +64,18 @@ class Row:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("predictions", help="a JSON-lines file of predictions (predict_eval_predictions.jsonl)")
-    parser.add_argument("--mode", choices=MODES, default="reference",
-                        help="reference: the InstructUIE evaluator's numbers; strict: span-based micro F1 "
-                             "(default: %(default)s)")
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default="reference",
+        help="reference: the InstructUIE evaluator's numbers; strict: span-based micro F1 (default: %(default)s)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write {task: {dataset: {metric: value}}} here")
 
 
-def _field(obj: dict, key: str, kind: type | tuple[type, ...], path: str, line: int, where: str,
-           required: bool = True) -> Any:
+def _field(
+    obj: dict, key: str, kind: type | tuple[type, ...], path: str, line: int, where: str, required: bool = True
+) -> Any:
     if key not in obj or obj[key] is None:
         if required:
             raise ScoreInputError(path, line, where + key, "missing")
@@ -107,8 +111,7 @@ def read_rows(path: str, mode: str) -> list[Row]:
 def _read_row(obj: dict, path: str, line: int, mode: str) -> Row:
     task = _field(obj, "Task", str, path, line, "").strip().upper()
     if task not in VIEWS:
-        raise ScoreInputError(path, line, "Task", f"unknown task {obj['Task']!r}; expected one of "
-                                                  f"{', '.join(VIEWS)}")
+        raise ScoreInputError(path, line, "Task", f"unknown task {obj['Task']!r}; expected one of {', '.join(VIEWS)}")
     dataset = _field(obj, "Dataset", str, path, line, "")
     instance = _field(obj, "Instance", dict, path, line, "")
     ground_truth = _field(instance, "ground_truth", str, path, line, "Instance.")
@@ -119,16 +122,16 @@ def _read_row(obj: dict, path: str, line: int, mode: str) -> Row:
     raw_record = obj.get("record", instance.get("record"))
     if raw_record is not None:
         if not isinstance(raw_record, (dict, str)):
-            raise ScoreInputError(path, line, record_where,
-                                  f"expected a JSON object or string, got {type(raw_record).__name__}")
+            raise ScoreInputError(
+                path, line, record_where, f"expected a JSON object or string, got {type(raw_record).__name__}"
+            )
         try:
             record = Record.from_json(raw_record)
         except (RecordError, ValueError) as e:
             message = e.message if isinstance(e, RecordError) else str(e)
             inner = f"{record_where}.{e.field}" if isinstance(e, RecordError) and e.field else record_where
             raise ScoreInputError(path, line, inner, message) from None
-    sentence = _field(instance, "sentence", str, path, line, "Instance.",
-                      required=mode == "strict" and record is None)
+    sentence = _field(instance, "sentence", str, path, line, "Instance.", required=mode == "strict" and record is None)
     return Row(line, task, dataset, sentence, ground_truth, instruction, prediction, record)
 
 
@@ -153,7 +156,7 @@ def options_from_instruction(view: str, instruction: str) -> Any:
     start = instruction.rfind("Option:")
     if start < 0:
         return None
-    line = instruction[start + len("Option:"):].split("\n", 1)[0].strip()
+    line = instruction[start + len("Option:") :].split("\n", 1)[0].strip()
     return [o for o in line.split(", ") if o.strip()] or None
 
 
@@ -200,10 +203,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     report, notes = score_rows(rows, args.mode)
     if args.mode == "strict" and notes["rows_without_record"]:
-        print(f"iuie score: warning: {notes['rows_without_record']} of {notes['rows']} rows carry no 'record'; "
-              "their gold spans were rebuilt by parsing ground_truth and aligning it to the sentence "
-              f"({notes['gold_mentions_not_in_sentence']} gold mentions not found in their sentence count "
-              "as misses)", file=sys.stderr)
+        print(
+            f"iuie score: warning: {notes['rows_without_record']} of {notes['rows']} rows carry no 'record'; "
+            "their gold spans were rebuilt by parsing ground_truth and aligning it to the sentence "
+            f"({notes['gold_mentions_not_in_sentence']} gold mentions not found in their sentence count "
+            "as misses)",
+            file=sys.stderr,
+        )
     print(report.to_text(), end="")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

@@ -26,7 +26,7 @@ import os
 import runpy
 import subprocess
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 BINARIES = ("train", "eval", "infer")
 ACTIONS = BINARIES + ("check", "paths", "install-hook", "remove-hook")
@@ -83,8 +83,9 @@ def run_binary(binary: str, argv: Sequence[str]) -> None:
 def t5x_commit(t5x_dir: str) -> str | None:
     """The git commit of the checkout T5X was installed from, when it is a git work tree."""
     try:
-        out = subprocess.run(["git", "-C", t5x_dir, "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=10, check=False)
+        out = subprocess.run(
+            ["git", "-C", t5x_dir, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
@@ -111,8 +112,11 @@ def check() -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=ACTIONS, help="a T5X binary to run, or a helper (see above)")
-    parser.add_argument("t5x_args", nargs=argparse.REMAINDER,
-                        help="the binary's own flags (--gin_file, --gin.MACRO=VALUE, ...), passed on unchanged")
+    parser.add_argument(
+        "t5x_args",
+        nargs=argparse.REMAINDER,
+        help="the binary's own flags (--gin_file, --gin.MACRO=VALUE, ...), passed on unchanged",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,8 +141,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="iuie t5x", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="iuie t5x", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

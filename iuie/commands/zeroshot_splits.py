@@ -24,8 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds (default 0,1,2,3,4)")
     parser.add_argument("--unseen", type=int, default=5, help="unseen test labels per seed (default 5)")
     parser.add_argument("--dev-labels", type=int, default=5, help="held-out dev labels per seed (default 5)")
-    parser.add_argument("--with-train", action="store_true",
-                        help="also write <name>_<seed>_train with the train and dev label splits")
+    parser.add_argument(
+        "--with-train", action="store_true", help="also write <name>_<seed>_train with the train and dev label splits"
+    )
     parser.add_argument("--strict", action="store_true", help="refuse bad records instead of skipping them")
 
 
@@ -44,12 +45,20 @@ def run(args: argparse.Namespace) -> int:
             print(report.summary(), file=sys.stderr)
             pooled.extend(recs)
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-        splits = zeroshot_splits.write_splits(pooled, args.dst, args.name, seeds=seeds, num_unseen=args.unseen,
-                                              num_dev=args.dev_labels, with_train=args.with_train)
+        splits = zeroshot_splits.write_splits(
+            pooled,
+            args.dst,
+            args.name,
+            seeds=seeds,
+            num_unseen=args.unseen,
+            num_dev=args.dev_labels,
+            with_train=args.with_train,
+        )
     except (R.RecordError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for split in splits:
-        print(f"{args.name}_{split.seed}: {len(split.test)} test sentences, unseen labels: "
-              f"{', '.join(split.test_labels)}")
+        print(
+            f"{args.name}_{split.seed}: {len(split.test)} test sentences, unseen labels: {', '.join(split.test_labels)}"
+        )
     return 0

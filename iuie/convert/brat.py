@@ -35,17 +35,19 @@ import bisect
 import dataclasses
 import os
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from iuie.convert.report import ConversionError, ConversionReport
 from iuie.ie.records import Argument, Entity, Event, Record, Relation
 
 DISCONTINUOUS = ("skip", "merge")
 
-ABBREVIATIONS = frozenset("""
+ABBREVIATIONS = frozenset(
+    """
     mr mrs ms dr prof st jr sr vs etc e.g i.e cf fig figs al no nos vol inc ltd co corp dept est approx
     jan feb mar apr jun jul aug sep sept oct nov dec u.s u.k
-""".split())
+""".split()
+)
 
 _BOUNDARY = re.compile(r"[.!?]+[\"')\]\u201d\u2019]*(?=\s+[\"'(\[\u201c\u2018]?[A-Z0-9])")
 _LINE = re.compile(r"[^\r\n]+")
@@ -59,7 +61,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         base, body, cut = line.start(), line.group(), 0
         for m in _BOUNDARY.finditer(body):
             if m.group().startswith("."):
-                before = re.search(r"(\S+)$", body[:m.start()])
+                before = re.search(r"(\S+)$", body[: m.start()])
                 word = before.group(1).lower() if before else ""
                 if len(word) == 1 and word.isalpha() or word.lstrip("(\"'") in ABBREVIATIONS:
                     continue
@@ -108,8 +110,13 @@ class _Event:
     line: int
 
 
-IGNORED_KINDS = {"A": "attribute (A) line", "M": "attribute (M) line", "N": "normalization (N) line",
-                 "*": "equivalence (*) line", "#": "note (#) line"}
+IGNORED_KINDS = {
+    "A": "attribute (A) line",
+    "M": "attribute (M) line",
+    "N": "normalization (N) line",
+    "*": "equivalence (*) line",
+    "#": "note (#) line",
+}
 
 
 @dataclasses.dataclass
@@ -158,8 +165,9 @@ def parse_ann(path: str, report: ConversionReport) -> Annotations:
             for frag in rest.split(";"):
                 numbers = frag.split()
                 if len(numbers) != 2 or not all(n.isdigit() for n in numbers) or int(numbers[0]) > int(numbers[1]):
-                    raise ConversionError(path, lineno, f"{ident}: expected 'Type start end[;start end]', "
-                                                        f"got {fields[1]!r}")
+                    raise ConversionError(
+                        path, lineno, f"{ident}: expected 'Type start end[;start end]', got {fields[1]!r}"
+                    )
                 fragments.append((int(numbers[0]), int(numbers[1])))
             text = fields[2] if len(fields) > 2 else None
             ann.textbounds[ident] = _TextBound(ident, type_, fragments, text, lineno)
@@ -182,8 +190,14 @@ def parse_ann(path: str, report: ConversionReport) -> Annotations:
 class _Document:
     """Resolves mentions of one document to sentence-relative spans, counting everything it cannot use."""
 
-    def __init__(self, text: str, ann: Annotations, sentences: list[tuple[int, int]], discontinuous: str,
-                 report: ConversionReport):
+    def __init__(
+        self,
+        text: str,
+        ann: Annotations,
+        sentences: list[tuple[int, int]],
+        discontinuous: str,
+        report: ConversionReport,
+    ):
         self.text, self.ann, self.sentences = text, ann, sentences
         self.starts = [s for s, _ in sentences]
         self.discontinuous, self.report = discontinuous, report
@@ -197,12 +211,20 @@ class _Document:
         """Document span of a T mention; None (counted, for ``what`` in ``section``) when it is unusable."""
         tb = self.ann.textbounds[tid]
         if tb.fragments[-1][1] > len(self.text):
-            raise ConversionError(self.path, tb.line, f"{tid}: offset {tb.fragments[-1][1]} beyond the end of "
-                                                      f"the .txt file ({len(self.text)} characters)")
+            raise ConversionError(
+                self.path,
+                tb.line,
+                f"{tid}: offset {tb.fragments[-1][1]} beyond the end of the .txt file ({len(self.text)} characters)",
+            )
         slices = [self.text[s:e] for s, e in tb.fragments]
         if tb.text is not None and tb.text not in ("".join(slices), " ".join(slices)):
-            self.report.drop(f"{what}: T text differs from the .txt slice", self.path, tb.line,
-                             f"{tid} {tb.text!r} vs {' '.join(slices)!r}", section=section)
+            self.report.drop(
+                f"{what}: T text differs from the .txt slice",
+                self.path,
+                tb.line,
+                f"{tid} {tb.text!r} vs {' '.join(slices)!r}",
+                section=section,
+            )
             return None
         merged = [list(tb.fragments[0])]
         for s, e in tb.fragments[1:]:
@@ -215,15 +237,15 @@ class _Document:
             if self.discontinuous == "skip":
                 self.report.drop(f"{what}: discontinuous span skipped", self.path, tb.line, tid, section=section)
                 return None
-            self.report.change(f"{what}: discontinuous span merged into one covering span", self.path,
-                               tb.line, tid, section=section)
+            self.report.change(
+                f"{what}: discontinuous span merged into one covering span", self.path, tb.line, tid, section=section
+            )
         trimmed = _strip(self.text, start, end)
         if trimmed[0] == trimmed[1]:
             self.report.drop(f"{what}: empty or whitespace-only span", self.path, tb.line, tid, section=section)
             return None
         if trimmed != (start, end):
-            self.report.change(f"{what}: surrounding whitespace trimmed", self.path, tb.line, tid,
-                               section=section)
+            self.report.change(f"{what}: surrounding whitespace trimmed", self.path, tb.line, tid, section=section)
         return trimmed
 
     def sentence_of(self, span: tuple[int, int]) -> int | None:
@@ -239,8 +261,13 @@ class _Document:
             return None
         i = self.sentence_of(span)
         if i is None:
-            self.report.drop(f"{what}: crosses a sentence boundary", self.path, self.ann.textbounds[tid].line,
-                             f"{tid} {self.text[span[0]:span[1]]!r}", section=section)
+            self.report.drop(
+                f"{what}: crosses a sentence boundary",
+                self.path,
+                self.ann.textbounds[tid].line,
+                f"{tid} {self.text[span[0] : span[1]]!r}",
+                section=section,
+            )
             return None
         base = self.sentences[i][0]
         return i, span[0] - base, span[1] - base
@@ -249,8 +276,7 @@ class _Document:
         """A relation or event argument: a T id, or an E id standing for its trigger."""
         self._check_ref(ref, line)
         if ref in self.ann.events:
-            self.report.change(f"{what}: an event, written as its trigger span", self.path, line, ref,
-                               section=section)
+            self.report.change(f"{what}: an event, written as its trigger span", self.path, line, ref, section=section)
             ref = self.ann.events[ref].trigger
             self._check_ref(ref, line)
         return ref, self.locate(ref, what, section)
@@ -269,8 +295,7 @@ class _Document:
         seen = set()
         for tid, tb in self.ann.textbounds.items():
             if tid in triggers:
-                self.report.ignore("T used as an event trigger: not an entity", self.path, tb.line, tid,
-                                   section="NER")
+                self.report.ignore("T used as an event trigger: not an entity", self.path, tb.line, tid, section="NER")
                 continue
             loc = self.locate(tid, "entity", "NER")
             if loc is None:
@@ -289,53 +314,71 @@ class _Document:
             else:
                 rel_args = rel.args
                 if names != ["Arg1", "Arg2"]:
-                    self.report.change("relation: arguments not named Arg1/Arg2, the first is the head",
-                                       self.path, rel.line, rel.id, section="RE")
+                    self.report.change(
+                        "relation: arguments not named Arg1/Arg2, the first is the head",
+                        self.path,
+                        rel.line,
+                        rel.id,
+                        section="RE",
+                    )
             located = [self.resolve(ref, rel.line, "relation argument", "RE") for _, ref in rel_args]
             if any(loc is None for _, loc in located):
-                self.report.drop("relation: dropped with its unusable argument", self.path, rel.line, rel.id,
-                                 section="RE")
+                self.report.drop(
+                    "relation: dropped with its unusable argument", self.path, rel.line, rel.id, section="RE"
+                )
                 continue
             (h_id, (hi, hs, he)), (t_id, (ti, ts, te)) = located
             if hi != ti:
-                self.report.drop("relation: arguments in different sentences", self.path, rel.line, rel.id,
-                                 section="RE")
+                self.report.drop(
+                    "relation: arguments in different sentences", self.path, rel.line, rel.id, section="RE"
+                )
                 continue
             s = sentences[hi]
-            relations[hi].append(Relation(Entity(s[hs:he], self.ann.textbounds[h_id].type, hs, he), rel.type,
-                                          Entity(s[ts:te], self.ann.textbounds[t_id].type, ts, te)))
+            relations[hi].append(
+                Relation(
+                    Entity(s[hs:he], self.ann.textbounds[h_id].type, hs, he),
+                    rel.type,
+                    Entity(s[ts:te], self.ann.textbounds[t_id].type, ts, te),
+                )
+            )
 
         for ev in self.ann.events.values():
             loc = self.locate(ev.trigger, "event trigger", "EE")
             if loc is None:
-                self.report.drop("event: dropped with its unusable trigger", self.path, ev.line, ev.id,
-                                 section="EE")
+                self.report.drop("event: dropped with its unusable trigger", self.path, ev.line, ev.id, section="EE")
                 continue
             i, s, e = loc
             arguments = []
             for role, ref in ev.args:
                 m = _ROLE_NUMBER.match(role)
                 if m:
-                    self.report.change("event argument: role number removed", self.path, ev.line, role,
-                                       section="EE")
+                    self.report.change("event argument: role number removed", self.path, ev.line, role, section="EE")
                     role = m.group(1)
                 _, arg_loc = self.resolve(ref, ev.line, "event argument", "EE")
                 if arg_loc is None:
                     continue
                 ai, a_s, a_e = arg_loc
                 if ai != i:
-                    self.report.drop("event argument: outside the trigger's sentence", self.path, ev.line,
-                                     f"{ev.id} {role}:{ref}", section="EE")
+                    self.report.drop(
+                        "event argument: outside the trigger's sentence",
+                        self.path,
+                        ev.line,
+                        f"{ev.id} {role}:{ref}",
+                        section="EE",
+                    )
                     continue
                 arguments.append(Argument(sentences[i][a_s:a_e], role, a_s, a_e))
             events[i].append(Event(sentences[i][s:e], ev.type, s, e, tuple(arguments)))
 
-        return [Record(sentence,
-                       tuple(sorted(entities[i], key=lambda x: (x.start, x.end, x.type))),
-                       tuple(sorted(relations[i], key=lambda r: (r.head.start, r.head.end, r.tail.start,
-                                                                 r.tail.end, r.type))),
-                       tuple(sorted(events[i], key=lambda x: (x.start, x.end, x.type))))
-                for i, sentence in enumerate(sentences)]
+        return [
+            Record(
+                sentence,
+                tuple(sorted(entities[i], key=lambda x: (x.start, x.end, x.type))),
+                tuple(sorted(relations[i], key=lambda r: (r.head.start, r.head.end, r.tail.start, r.tail.end, r.type))),
+                tuple(sorted(events[i], key=lambda x: (x.start, x.end, x.type))),
+            )
+            for i, sentence in enumerate(sentences)
+        ]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -368,8 +411,9 @@ def _read_text(path: str) -> str:
         raise ConversionError(path, None, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
 
 
-def read(paths: Sequence[str], report: ConversionReport, *, sentence_split: bool = True,
-         discontinuous: str = "skip") -> list[Record]:
+def read(
+    paths: Sequence[str], report: ConversionReport, *, sentence_split: bool = True, discontinuous: str = "skip"
+) -> list[Record]:
     """Records of every document under the given folders (or ``.ann`` files), in path order."""
     if discontinuous not in DISCONTINUOUS:
         raise ValueError(f"discontinuous must be one of {DISCONTINUOUS}, got {discontinuous!r}")
@@ -386,8 +430,9 @@ def read(paths: Sequence[str], report: ConversionReport, *, sentence_split: bool
         for ann_path in anns:
             text = _read_text(os.path.splitext(ann_path)[0] + ".txt")
             ann = parse_ann(ann_path, report)
-            sentences = split_sentences(text) if sentence_split else [
-                s for s in [_strip(text, 0, len(text))] if s[0] < s[1]]
+            sentences = (
+                split_sentences(text) if sentence_split else [s for s in [_strip(text, 0, len(text))] if s[0] < s[1]]
+            )
             records.extend(_Document(text, ann, sentences, discontinuous, report).records())
     return records
 

@@ -27,7 +27,7 @@ empty after stripping is removed: counted as "changed" when tagged ``O``, as "dr
 from __future__ import annotations
 
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from iuie.convert.report import ConversionError, ConversionReport
 from iuie.ie.records import Entity, Record
@@ -52,8 +52,9 @@ class _Sentence:
         self.lines: list[int] = []
 
 
-def _read_sentences(path: str, token_column: int, tag_column: int, separator: str,
-                    report: ConversionReport) -> list[_Sentence]:
+def _read_sentences(
+    path: str, token_column: int, tag_column: int, separator: str, report: ConversionReport
+) -> list[_Sentence]:
     sentences = []
     current = _Sentence()
 
@@ -77,15 +78,24 @@ def _read_sentences(path: str, token_column: int, tag_column: int, separator: st
             end_sentence()
             continue
         cols = line.split("\t") if separator == "tab" else line.split()
-        need = max(token_column if token_column >= 0 else -token_column - 1,
-                   tag_column if tag_column >= 0 else -tag_column - 1) + 1
+        need = (
+            max(
+                token_column if token_column >= 0 else -token_column - 1,
+                tag_column if tag_column >= 0 else -tag_column - 1,
+            )
+            + 1
+        )
         if cols[0].strip() == DOCSTART:
             report.ignore("-DOCSTART- line", path, lineno)
             end_sentence()
             continue
         if len(cols) < need or len(cols) < 2:
-            raise ConversionError(path, lineno, f"expected a token column and a tag column "
-                                                f"(at least {max(need, 2)} columns), found {len(cols)}: {line!r}")
+            raise ConversionError(
+                path,
+                lineno,
+                f"expected a token column and a tag column "
+                f"(at least {max(need, 2)} columns), found {len(cols)}: {line!r}",
+            )
         token, tag = cols[token_column], cols[tag_column].strip()
         if token.strip() and token != token.strip():
             report.change("token whitespace stripped", path, lineno, repr(token), section="NER")
@@ -94,8 +104,7 @@ def _read_sentences(path: str, token_column: int, tag_column: int, separator: st
             if tag == "O":
                 report.change("whitespace-only token removed (tag O)", path, lineno, section="NER")
             else:
-                report.drop("whitespace-only token with an entity tag removed", path, lineno, tag,
-                            section="NER")
+                report.drop("whitespace-only token with an entity tag removed", path, lineno, tag, section="NER")
             continue
         current.tokens.append(token)
         current.tags.append(tag)
@@ -112,12 +121,12 @@ def _parse_tag(tag: str, scheme: str, path: str, line: int) -> tuple[str | None,
     if m is None:
         if scheme == "IO" and tag:
             return "I", tag
-        raise ConversionError(path, line, f"tag {tag!r} is neither O nor <prefix>-<type> "
-                                          f"(prefix one of B, I, E, S, L, U)")
+        raise ConversionError(
+            path, line, f"tag {tag!r} is neither O nor <prefix>-<type> (prefix one of B, I, E, S, L, U)"
+        )
     prefix = {"L": "E", "U": "S"}.get(m.group(1), m.group(1))
     if scheme in ("BIO", "IOB1") and prefix in ("E", "S"):
-        raise ConversionError(path, line, f"tag {tag!r} does not belong to the {scheme} scheme "
-                                          f"(use --scheme BIOES)")
+        raise ConversionError(path, line, f"tag {tag!r} does not belong to the {scheme} scheme (use --scheme BIOES)")
     if scheme == "IO" and prefix != "I":
         raise ConversionError(path, line, f"tag {tag!r} does not belong to the IO scheme")
     return prefix, m.group(2)
@@ -128,8 +137,13 @@ def detect_scheme(tags: Iterable[str]) -> str:
     return "BIOES" if any(t[:2] in ("E-", "S-", "L-", "U-") for t in tags) else "BIO"
 
 
-def decode(tags: Sequence[tuple[str | None, str | None]], scheme: str, report: ConversionReport,
-           path: str = "<tags>", lines: Sequence[int] | None = None) -> list[tuple[int, int, str]]:
+def decode(
+    tags: Sequence[tuple[str | None, str | None]],
+    scheme: str,
+    report: ConversionReport,
+    path: str = "<tags>",
+    lines: Sequence[int] | None = None,
+) -> list[tuple[int, int, str]]:
     """Token spans ``(first, last + 1, type)`` of parsed tags, by the rules in the module docstring."""
     spans: list[tuple[int, int, str]] = []
     open_: list | None = None  # [first token, type, last token + 1]
@@ -188,8 +202,15 @@ def sentence_record(tokens: Sequence[str], spans: Iterable[tuple[int, int, str]]
     return Record(sentence, entities=tuple(entities))
 
 
-def read(paths: Sequence[str], report: ConversionReport, *, scheme: str = "auto", token_column: int = 0,
-         tag_column: int = -1, separator: str = "whitespace") -> list[Record]:
+def read(
+    paths: Sequence[str],
+    report: ConversionReport,
+    *,
+    scheme: str = "auto",
+    token_column: int = 0,
+    tag_column: int = -1,
+    separator: str = "whitespace",
+) -> list[Record]:
     """NER records of the column files, in file and sentence order."""
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")

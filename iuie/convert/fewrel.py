@@ -18,7 +18,8 @@ consecutive are covered by one span from the first to the last (counted). Entity
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from iuie.convert.report import ConversionError, ConversionReport
 from iuie.ie.records import Entity, Record, Relation
@@ -46,31 +47,40 @@ def _instances(data: Any, path: str):
         for i, inst in enumerate(data):
             code = inst.get("relation") if isinstance(inst, dict) else None
             if not isinstance(code, str):
-                raise ConversionError(path, None, f"instance {i}: missing 'relation' (a list of instances "
-                                                  f"must name each one's relation)")
+                raise ConversionError(
+                    path, None, f"instance {i}: missing 'relation' (a list of instances must name each one's relation)"
+                )
             yield f"instance {i}", code, inst
     else:
         raise ConversionError(path, None, "expected {relation: [instances]} or a list of instances")
 
 
-def _entity(value: Any, tokens: list[str], starts: list[int], sentence: str, path: str, where: str,
-            report: ConversionReport) -> Entity | None:
+def _entity(
+    value: Any, tokens: list[str], starts: list[int], sentence: str, path: str, where: str, report: ConversionReport
+) -> Entity | None:
     if not (isinstance(value, list) and len(value) >= 3 and isinstance(value[2], list) and value[2]):
-        raise ConversionError(path, None, f"{where}: expected [name, id, [[token positions], ...]], "
-                                          f"got {value!r}")
+        raise ConversionError(path, None, f"{where}: expected [name, id, [[token positions], ...]], got {value!r}")
     mentions = value[2]
     if len(mentions) > 1:
         report.change("entity with several mentions: the first is used", path, None, where, section="RE")
     positions = mentions[0]
-    if (not isinstance(positions, list) or not positions
-            or not all(isinstance(p, int) and not isinstance(p, bool) and 0 <= p < len(tokens)
-                       for p in positions)):
-        raise ConversionError(path, None, f"{where}: token positions {positions!r} are not indices into the "
-                                          f"{len(tokens)} tokens")
+    if (
+        not isinstance(positions, list)
+        or not positions
+        or not all(isinstance(p, int) and not isinstance(p, bool) and 0 <= p < len(tokens) for p in positions)
+    ):
+        raise ConversionError(
+            path, None, f"{where}: token positions {positions!r} are not indices into the {len(tokens)} tokens"
+        )
     first, last = min(positions), max(positions)
     if sorted(positions) != list(range(first, last + 1)):
-        report.change("non-consecutive token positions: one span from the first to the last", path, None,
-                      f"{where}: {positions}", section="RE")
+        report.change(
+            "non-consecutive token positions: one span from the first to the last",
+            path,
+            None,
+            f"{where}: {positions}",
+            section="RE",
+        )
     start, end = starts[first], starts[last] + len(tokens[last])
     name = sentence[start:end]
     if not name.strip():
@@ -78,8 +88,13 @@ def _entity(value: Any, tokens: list[str], starts: list[int], sentence: str, pat
         return None
     given = value[0]
     if isinstance(given, str) and given.lower() != name.lower():
-        report.change("entity name differs from its tokens (tokens written)", path, None,
-                      f"{where}: {given!r} vs {name!r}", section="RE")
+        report.change(
+            "entity name differs from its tokens (tokens written)",
+            path,
+            None,
+            f"{where}: {given!r} vs {name!r}",
+            section="RE",
+        )
     return Entity(name, "", start, end)
 
 

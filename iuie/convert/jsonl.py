@@ -22,7 +22,8 @@ counted; offsets outside the text, a missing field or a bad index are errors nam
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from iuie.convert.report import ConversionError, ConversionReport
 from iuie.ie.records import Argument, Entity, Event, Record, Relation
@@ -77,13 +78,17 @@ class _Line:
             return None
         given = obj.get("text")
         if isinstance(given, str) and given != self.text[start:end]:
-            self.report.change("given mention text differs from the offsets' slice (slice written)",
-                               self.path, self.lineno, f"{field}: {given!r} vs {self.text[start:end]!r}",
-                               section=section)
+            self.report.change(
+                "given mention text differs from the offsets' slice (slice written)",
+                self.path,
+                self.lineno,
+                f"{field}: {given!r} vs {self.text[start:end]!r}",
+                section=section,
+            )
         return start, end
 
     def entity_at(self, span: tuple[int, int], type_: str) -> Entity:
-        return Entity(self.text[span[0]:span[1]], type_, span[0], span[1])
+        return Entity(self.text[span[0] : span[1]], type_, span[0], span[1])
 
     def entities(self, section: str) -> list[Entity | None]:
         """Every entry of the entity list, None where it was dropped (indices stay those of the input)."""
@@ -96,8 +101,9 @@ class _Line:
             out.append(None if span is None else self.entity_at(span, type_))
         return out
 
-    def endpoint(self, rel: dict, field: str, keys: Sequence[str], entities: list[Entity | None],
-                 section: str) -> Entity | None:
+    def endpoint(
+        self, rel: dict, field: str, keys: Sequence[str], entities: list[Entity | None], section: str
+    ) -> Entity | None:
         for key in keys:
             if key not in rel:
                 continue
@@ -106,8 +112,13 @@ class _Line:
                 if not 0 <= ref < len(entities):
                     self.fail(f"{field}.{key}", f"entity index {ref} out of range ({len(entities)} entities)")
                 if entities[ref] is None:
-                    self.report.drop("dropped with an empty entity it refers to", self.path, self.lineno,
-                                     f"{field}.{key}", section=section)
+                    self.report.drop(
+                        "dropped with an empty entity it refers to",
+                        self.path,
+                        self.lineno,
+                        f"{field}.{key}",
+                        section=section,
+                    )
                 return entities[ref]
             if isinstance(ref, dict):
                 span = self.span(ref, f"{field}.{key}", section)
@@ -158,8 +169,7 @@ class _Line:
                 if target is not None:
                     arguments.append(Argument(target.name, role, target.start, target.end))
             if trigger is None:
-                self.report.drop("event dropped with its empty trigger", self.path, self.lineno, field,
-                                 section="EE")
+                self.report.drop("event dropped with its empty trigger", self.path, self.lineno, field, section="EE")
                 continue
             events.append(Event(trigger.name, type_, trigger.start, trigger.end, tuple(arguments)))
         return Record(self.text, tuple(e for e in entities if e is not None), tuple(relations), tuple(events))

@@ -18,7 +18,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from iuie.convert.report import ConversionError, ConversionReport
 from iuie.ie.records import Argument, Entity, Event, Record, Relation
@@ -61,8 +62,11 @@ def parse_label_map(raw: Any, path: str = "<label map>", unknown: str = "normali
         if isinstance(value, list) and value:
             value = value[0]
         if not isinstance(value, str) or not value.strip():
-            raise ConversionError(path, None, f"label map entry {code!r}: expected a non-empty name or "
-                                              f"[name, description], got {raw[code]!r}")
+            raise ConversionError(
+                path,
+                None,
+                f"label map entry {code!r}: expected a non-empty name or [name, description], got {raw[code]!r}",
+            )
         names[code] = value.strip()
     return LabelMap(names, unknown)
 
@@ -104,9 +108,16 @@ class _Renamer:
             r.sentence,
             tuple(self.entity(e) for e in r.entities),
             tuple(Relation(self.entity(x.head), self(x.type), self.entity(x.tail)) for x in r.relations),
-            tuple(Event(ev.trigger, self(ev.type), ev.start, ev.end,
-                        tuple(Argument(a.name, self(a.role), a.start, a.end) for a in ev.arguments))
-                  for ev in r.events),
+            tuple(
+                Event(
+                    ev.trigger,
+                    self(ev.type),
+                    ev.start,
+                    ev.end,
+                    tuple(Argument(a.name, self(a.role), a.start, a.end) for a in ev.arguments),
+                )
+                for ev in r.events
+            ),
         )
 
 

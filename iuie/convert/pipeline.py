@@ -15,7 +15,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from iuie.convert import brat, conll, fewrel, jsonl
 from iuie.convert.labelmap import LabelMap, apply_label_map
@@ -36,12 +37,12 @@ REPORT_FILE = "conversion_report.json"
 class ConvertOptions:
     """Everything a conversion can be told; the format-specific fields are ignored by other formats."""
 
-    task: str | None = None            # None: the format decides (BRAT and JSONL look at the input)
-    dataset: str | None = None         # None: the source's base name
-    split: str = "train"               # the split of a single input file
+    task: str | None = None  # None: the format decides (BRAT and JSONL look at the input)
+    dataset: str | None = None  # None: the source's base name
+    split: str = "train"  # the split of a single input file
     label_map: LabelMap = dataclasses.field(default_factory=LabelMap)
-    strict: bool = False               # every drop becomes an error
-    drop_empty: bool = False           # leave out sentences with nothing of the task (counted)
+    strict: bool = False  # every drop becomes an error
+    drop_empty: bool = False  # leave out sentences with nothing of the task (counted)
     overwrite: bool = False
     # CoNLL
     scheme: str = "auto"
@@ -73,21 +74,29 @@ def _inputs(fmt: str, src: str, split: str, report: ConversionReport) -> dict[st
     if fmt == "conll":
         accept = os.path.isfile
     elif fmt == "jsonl":
+
         def accept(p: str) -> bool:
             return os.path.isfile(p) and p.lower().endswith(JSON_EXTENSIONS)
     else:
+
         def accept(p: str) -> bool:
             return os.path.isfile(p) and p.lower().endswith(".json")
+
     return detect_inputs(src, split, accept, report)
 
 
 def _read(fmt: str, paths: Sequence[str], options: ConvertOptions, report: ConversionReport) -> list[Record]:
     if fmt == "conll":
-        return conll.read(paths, report, scheme=options.scheme, token_column=options.token_column,
-                          tag_column=options.tag_column, separator=options.separator)
+        return conll.read(
+            paths,
+            report,
+            scheme=options.scheme,
+            token_column=options.token_column,
+            tag_column=options.tag_column,
+            separator=options.separator,
+        )
     if fmt == "brat":
-        return brat.read(paths, report, sentence_split=options.sentence_split,
-                         discontinuous=options.discontinuous)
+        return brat.read(paths, report, sentence_split=options.sentence_split, discontinuous=options.discontinuous)
     if fmt == "jsonl":
         return jsonl.read(paths, report)
     return fewrel.read(paths, report)
@@ -101,8 +110,7 @@ def _task(fmt: str, src: str, inputs: dict[str, list[str]], task: str | None) ->
         task = jsonl.infer_task(paths)
     task = (task or FORMAT_TASKS[fmt][0]).upper()
     if task not in FORMAT_TASKS[fmt]:
-        raise ConversionError(src, None, f"the {fmt} format gives {', '.join(FORMAT_TASKS[fmt])} records, "
-                                         f"not {task}")
+        raise ConversionError(src, None, f"the {fmt} format gives {', '.join(FORMAT_TASKS[fmt])} records, not {task}")
     return task
 
 
@@ -198,8 +206,11 @@ def convert(fmt: str, src: str, dst: str, options: ConvertOptions | None = None)
                     report.dropped[f"sentence without {RECORD_KEY[task]} (--drop-empty)"] += 1
             records = kept
         per_split[split] = apply_label_map(records, options.label_map, report)
-        report.splits[split] = {"files": list(paths), "records": len(records),
-                                RECORD_KEY[task]: sum(len(getattr(r, RECORD_KEY[task])) for r in records)}
+        report.splits[split] = {
+            "files": list(paths),
+            "records": len(records),
+            RECORD_KEY[task]: sum(len(getattr(r, RECORD_KEY[task])) for r in records),
+        }
 
     folders = [DatasetFolder(dst, t, name) for t in OUTPUT_TASKS[task]]
     _prepare_folders([f.path for f in folders], options.overwrite)

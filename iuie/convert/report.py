@@ -64,16 +64,24 @@ class ConversionReport:
     def _relevant(self, section: str | None) -> bool:
         return section is None or self.task is None or TASK_SECTION.get(self.task) == section
 
-    def _note(self, counter: collections.Counter[str], reason: str, path: str | None, line: int | None,
-              detail: str) -> None:
+    def _note(
+        self, counter: collections.Counter[str], reason: str, path: str | None, line: int | None, detail: str
+    ) -> None:
         counter[reason] += 1
         if path is not None:
             shown = self.examples.setdefault(reason, [])
             if len(shown) < self.MAX_EXAMPLES:
                 shown.append(f"{where(path, line)}: {detail}" if detail else where(path, line))
 
-    def drop(self, reason: str, path: str | None = None, line: int | None = None, detail: str = "", *,
-             section: str | None = None) -> None:
+    def drop(
+        self,
+        reason: str,
+        path: str | None = None,
+        line: int | None = None,
+        detail: str = "",
+        *,
+        section: str | None = None,
+    ) -> None:
         """Counts something left out of the output; raises :class:`ConversionError` under ``strict``."""
         if not self._relevant(section):
             return
@@ -82,14 +90,28 @@ class ConversionReport:
             raise ConversionError(path or "<input>", line, f"{message} [refused by --strict]")
         self._note(self.dropped, reason, path, line, detail)
 
-    def change(self, reason: str, path: str | None = None, line: int | None = None, detail: str = "", *,
-               section: str | None = None) -> None:
+    def change(
+        self,
+        reason: str,
+        path: str | None = None,
+        line: int | None = None,
+        detail: str = "",
+        *,
+        section: str | None = None,
+    ) -> None:
         """Counts something written differently from the input (trimmed, merged, re-labelled)."""
         if self._relevant(section):
             self._note(self.changed, reason, path, line, detail)
 
-    def ignore(self, reason: str, path: str | None = None, line: int | None = None, detail: str = "", *,
-               section: str | None = None) -> None:
+    def ignore(
+        self,
+        reason: str,
+        path: str | None = None,
+        line: int | None = None,
+        detail: str = "",
+        *,
+        section: str | None = None,
+    ) -> None:
         """Counts input that carries nothing the layout can hold (``-DOCSTART-``, BRAT notes)."""
         if self._relevant(section):
             self._note(self.ignored, reason, path, line, detail)
@@ -101,9 +123,11 @@ class ConversionReport:
             "dropped": dict(sorted(self.dropped.items())),
             "changed": dict(sorted(self.changed.items())),
             "ignored": dict(sorted(self.ignored.items())),
-            "labels": {"mapped": dict(sorted(self.labels_mapped.items())),
-                       "unmapped": dict(sorted(self.labels_unmapped.items())),
-                       "counts": dict(sorted(self.label_counts.items()))},
+            "labels": {
+                "mapped": dict(sorted(self.labels_mapped.items())),
+                "unmapped": dict(sorted(self.labels_unmapped.items())),
+                "counts": dict(sorted(self.label_counts.items())),
+            },
             "examples": {k: v for k, v in sorted(self.examples.items())},
             "notes": self.notes,
         }
@@ -117,6 +141,8 @@ class ConversionReport:
             if counter:
                 lines.append(f"{title}: " + ", ".join(f"{n} {r}" for r, n in sorted(counter.items())))
         if self.labels_unmapped:
-            lines.append("labels not in the label map: " + ", ".join(
-                f"{code!r} -> {name!r}" for code, name in sorted(self.labels_unmapped.items())))
+            lines.append(
+                "labels not in the label map: "
+                + ", ".join(f"{code!r} -> {name!r}" for code, name in sorted(self.labels_unmapped.items()))
+            )
         return "\n".join(lines)

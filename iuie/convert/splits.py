@@ -15,16 +15,24 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from iuie.convert.report import ConversionError, ConversionReport
 
 SPLITS = ("train", "dev", "test")
 SPLIT_WORDS = {
-    "train": "train", "training": "train",
-    "dev": "dev", "devel": "dev", "development": "dev", "val": "dev", "valid": "dev", "validation": "dev",
+    "train": "train",
+    "training": "train",
+    "dev": "dev",
+    "devel": "dev",
+    "development": "dev",
+    "val": "dev",
+    "valid": "dev",
+    "validation": "dev",
     "testa": "dev",
-    "test": "test", "testing": "test", "testb": "test",
+    "test": "test",
+    "testing": "test",
+    "testb": "test",
 }
 
 
@@ -34,8 +42,9 @@ def split_of(name: str) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
-def detect_inputs(src: str, default_split: str, accept: Callable[[str], bool], report: ConversionReport,
-                  what: str = "input file") -> dict[str, list[str]]:
+def detect_inputs(
+    src: str, default_split: str, accept: Callable[[str], bool], report: ConversionReport, what: str = "input file"
+) -> dict[str, list[str]]:
     """Split name -> input paths, in SPLITS order. ``accept(path)`` picks the candidate entries of a folder."""
     if default_split not in SPLITS:
         raise ConversionError(src, None, f"--split must be one of {', '.join(SPLITS)}, got {default_split!r}")
@@ -43,8 +52,9 @@ def detect_inputs(src: str, default_split: str, accept: Callable[[str], bool], r
         raise ConversionError(src, None, "not found")
     if not os.path.isdir(src):
         return {default_split: [src]}
-    candidates = sorted(os.path.join(src, n) for n in os.listdir(src)
-                        if not n.startswith(".") and accept(os.path.join(src, n)))
+    candidates = sorted(
+        os.path.join(src, n) for n in os.listdir(src) if not n.startswith(".") and accept(os.path.join(src, n))
+    )
     found: dict[str, list[str]] = {}
     unnamed = []
     for path in candidates:
@@ -58,8 +68,9 @@ def detect_inputs(src: str, default_split: str, accept: Callable[[str], bool], r
             return {default_split: unnamed}
         if not unnamed:
             raise ConversionError(src, None, f"no {what} found in this folder")
-        raise ConversionError(src, None, f"no {what} here is named for a split (train, dev, test); "
-                                         f"convert one at a time with --split")
+        raise ConversionError(
+            src, None, f"no {what} here is named for a split (train, dev, test); convert one at a time with --split"
+        )
     for path in unnamed:
         report.ignore(f"{what} not named for a split", path)
     return {s: found[s] for s in SPLITS if s in found}

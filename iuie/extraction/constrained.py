@@ -42,7 +42,8 @@ sentence position per mention slot) and with the options; the host version is ex
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -55,8 +56,8 @@ _MAX_SHARED = 20000
 @dataclasses.dataclass
 class _Node:
     kind: str
-    text: str = ""                       # _LIT
-    options: tuple[str, ...] = ()        # _CHOICE
+    text: str = ""  # _LIT
+    options: tuple[str, ...] = ()  # _CHOICE
     nexts: tuple[int, ...] = ()
 
 
@@ -96,8 +97,11 @@ class Grammar:
         self.nodes[node].nexts = tuple(nexts)
 
     def _build(self, view: str, labels: tuple[str, ...], roles: tuple[str, ...]) -> list[int]:
-        lit, choice, mention = (lambda t: self._add(_LIT, t)), (lambda o: self._add(_CHOICE, options=o)), (
-            lambda: self._add(_MENTION))
+        lit, choice, mention = (
+            (lambda t: self._add(_LIT, t)),
+            (lambda o: self._add(_CHOICE, options=o)),
+            (lambda: self._add(_MENTION)),
+        )
         end = self._add(_END)
         self.end = end
         # Up to two leading spaces: the target's own space and SentencePiece's dummy prefix.
@@ -194,8 +198,7 @@ class Grammar:
                 # A mention starts at a non-space character: a blank mention reads as nothing (malformed).
                 positions = frozenset() if ch.isspace() else self._char_positions.get(ch, frozenset())
             else:
-                positions = frozenset(p + 1 for p in state[1] if p < len(self.sentence)
-                                      and self.sentence[p] == ch)
+                positions = frozenset(p + 1 for p in state[1] if p < len(self.sentence) and self.sentence[p] == ch)
             return (state[0], positions) if positions else None
         return None
 
@@ -251,7 +254,7 @@ def piece_texts(vocabulary: Any) -> dict[int, str]:
         piece = sp.id_to_piece(token)
         if sp.is_byte(token):
             value = int(piece[3:-1], 16)
-            if 0x20 <= value < 0x7f:
+            if 0x20 <= value < 0x7F:
                 texts[token] = chr(value)
             continue
         text = piece.replace("\u2581", " ")

@@ -41,7 +41,8 @@ import dataclasses
 import os
 import re
 import warnings
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -120,8 +121,11 @@ class Event:
     arguments: tuple[Argument, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.type, "trigger": self.trigger.to_json(),
-                "arguments": [a.to_json() for a in self.arguments]}
+        return {
+            "type": self.type,
+            "trigger": self.trigger.to_json(),
+            "arguments": [a.to_json() for a in self.arguments],
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,8 +157,13 @@ class Extraction:
             out["relations"] = [r.to_json() for r in self.relations]
         else:
             out["events"] = [e.to_json() for e in self.events]
-        out.update(windows=[list(w) for w in self.windows], outputs=list(self.outputs),
-                   unaligned=self.unaligned, malformed=self.malformed, cut=self.cut)
+        out.update(
+            windows=[list(w) for w in self.windows],
+            outputs=list(self.outputs),
+            unaligned=self.unaligned,
+            malformed=self.malformed,
+            cut=self.cut,
+        )
         return out
 
 
@@ -214,8 +223,7 @@ def _restore_training_params(state_dir: str) -> dict:
     metadata = checkpointer.metadata(state_dir)
     tree = getattr(metadata, "item_metadata", metadata)
     tree = getattr(tree, "tree", tree)
-    target = {"params": jax.tree.map(lambda m: jax.ShapeDtypeStruct(tuple(m.shape), np.float32),
-                                     tree["params"])}
+    target = {"params": jax.tree.map(lambda m: jax.ShapeDtypeStruct(tuple(m.shape), np.float32), tree["params"])}
     restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray, dtype=np.float32), target)
     args = ocp.args.PyTreeRestore(item=target, restore_args=restore_args, partial_restore=True)
     return checkpointer.restore(state_dir, args=args)["params"]
@@ -227,8 +235,8 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict, dict[str, Any], str]
     Raises FileNotFoundError for a missing path and ``iuie.interop.hf.CheckpointError`` (a ValueError) for a
     folder that holds no checkpoint.
     """
-    from iuie.training.checkpoints import _training_state_dir
     from iuie.interop import t5x
+    from iuie.training.checkpoints import _training_state_dir
 
     path = os.fspath(path)
     if not path or not os.path.exists(path):
@@ -258,8 +266,9 @@ def _labels_for(task: str, labels: Any) -> tuple[Labels, Any]:
         if isinstance(labels, Mapping):
             types = [str(t) for t in labels]
             roles = list(dict.fromkeys(str(r) for rs in labels.values() for r in rs))
-        elif (isinstance(labels, (list, tuple)) and len(labels) == 2
-              and all(isinstance(x, (list, tuple)) for x in labels)):
+        elif (
+            isinstance(labels, (list, tuple)) and len(labels) == 2 and all(isinstance(x, (list, tuple)) for x in labels)
+        ):
             types, roles = [str(t) for t in labels[0]], [str(r) for r in labels[1]]
         else:
             types, roles = [str(t) for t in labels], []
@@ -270,17 +279,26 @@ def _labels_for(task: str, labels: Any) -> tuple[Labels, Any]:
         return Labels.from_json(raw, "EE"), raw
     names = [str(label) for label in labels if str(label).strip()]
     if not names:
-        raise ValueError(f"the label list is empty: name at least one {'entity' if task == 'ner' else 'relation'}"
-                         " type")
+        raise ValueError(f"the label list is empty: name at least one {'entity' if task == 'ner' else 'relation'} type")
     return Labels.from_json(names, TASKS[task]), names
 
 
 class Extractor:
     """Extraction with one model and vocabulary; build it with :meth:`from_checkpoint`."""
 
-    def __init__(self, params: Any, config: Any, vocabulary: Any, *, max_input_tokens: int = 512,
-                 max_decode_length: int = 50, batch_size: int = 16, constrained: bool = False,
-                 instructions: InstructionSet | str | None = None, strict: bool = False):
+    def __init__(
+        self,
+        params: Any,
+        config: Any,
+        vocabulary: Any,
+        *,
+        max_input_tokens: int = 512,
+        max_decode_length: int = 50,
+        batch_size: int = 16,
+        constrained: bool = False,
+        instructions: InstructionSet | str | None = None,
+        strict: bool = False,
+    ):
         import jax
 
         from iuie.model.models import EncoderDecoderModel
@@ -300,10 +318,11 @@ class Extractor:
             self.instructions = instruction_set(instructions) if instructions else DEFAULT_INSTRUCTIONS
         pieces = vocabulary.tokenizer.get_piece_size() + int(getattr(vocabulary, "extra_ids", 0) or 0)
         if pieces > config.vocab_size:
-            raise ValueError(f"the vocabulary has {pieces} ids but the model only {config.vocab_size}: "
-                             "wrong vocabulary for this checkpoint (set IUIE_VOCAB or pass vocabulary=)")
-        self.model = EncoderDecoderModel(config=config, input_vocabulary=vocabulary,
-                                         output_vocabulary=vocabulary)
+            raise ValueError(
+                f"the vocabulary has {pieces} ids but the model only {config.vocab_size}: "
+                "wrong vocabulary for this checkpoint (set IUIE_VOCAB or pass vocabulary=)"
+            )
+        self.model = EncoderDecoderModel(config=config, input_vocabulary=vocabulary, output_vocabulary=vocabulary)
         self.eos_id = self.model.eos_id
         self.params = jax.device_put(params)
         self._constrainer = None
@@ -315,29 +334,47 @@ class Extractor:
         self.last_stats: dict[str, int] = {}
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, vocabulary: Any = None, *, max_input_tokens: int = 512,
-                        max_decode_length: int = 50, batch_size: int = 16, constrained: bool = False,
-                        instructions: InstructionSet | str | None = None, strict: bool = False,
-                        dtype: str = "float32") -> "Extractor":
+    def from_checkpoint(
+        cls,
+        path: str | os.PathLike,
+        vocabulary: Any = None,
+        *,
+        max_input_tokens: int = 512,
+        max_decode_length: int = 50,
+        batch_size: int = 16,
+        constrained: bool = False,
+        instructions: InstructionSet | str | None = None,
+        strict: bool = False,
+        dtype: str = "float32",
+    ) -> Extractor:
         """An extractor for a checkpoint in any format (module docstring); ``vocabulary``: a seqio
         SentencePiece vocabulary or a model file path (default :func:`iuie.pipeline.vocab.get_vocabulary`)."""
-        from iuie.pipeline import vocab as vocab_lib
         from iuie.interop.hf import make_config
+        from iuie.pipeline import vocab as vocab_lib
 
         params, fields, _ = load_checkpoint(path)
         config = make_config({**fields, "dtype": dtype, "dropout_rate": 0.0})
         if vocabulary is None or isinstance(vocabulary, (str, os.PathLike)):
             vocabulary = vocab_lib.get_vocabulary(vocabulary)
-        return cls(params, config, vocabulary, max_input_tokens=max_input_tokens,
-                   max_decode_length=max_decode_length, batch_size=batch_size, constrained=constrained,
-                   instructions=instructions, strict=strict)
+        return cls(
+            params,
+            config,
+            vocabulary,
+            max_input_tokens=max_input_tokens,
+            max_decode_length=max_decode_length,
+            batch_size=batch_size,
+            constrained=constrained,
+            instructions=instructions,
+            strict=strict,
+        )
 
     # -- the model ------------------------------------------------------------------------------------
 
     def _decode_batch(self, params, tokens, keys):
         mask_fn = self._constrainer.logits_mask_fn(keys) if self._constrainer is not None else None
-        return self.model.predict_batch(params, {"encoder_input_tokens": tokens},
-                                        max_decode_length=self.max_decode_length, logits_mask_fn=mask_fn)
+        return self.model.predict_batch(
+            params, {"encoder_input_tokens": tokens}, max_decode_length=self.max_decode_length, logits_mask_fn=mask_fn
+        )
 
     def _bucket(self, length: int) -> int:
         size = _MIN_BUCKET
@@ -349,12 +386,12 @@ class Extractor:
         """``(output text, reached the decode budget)`` per window, in order."""
         out = []
         for begin in range(0, len(windows), self.batch_size):
-            chunk = windows[begin:begin + self.batch_size]
+            chunk = windows[begin : begin + self.batch_size]
             length = self._bucket(max(len(w.tokens) for w in chunk))
             tokens = np.zeros((self.batch_size, length), np.int32)
             keys = np.full((self.batch_size,), -1, np.int32)
             for row, window in enumerate(chunk):
-                tokens[row, :len(window.tokens)] = window.tokens
+                tokens[row, : len(window.tokens)] = window.tokens
                 keys[row] = row
             if self._constrainer is not None:
                 self._constrainer.register({row: grammars[begin + row] for row in range(len(chunk))})
@@ -362,7 +399,7 @@ class Extractor:
             for row in range(len(chunk)):
                 ids = decodes[row].tolist()
                 finished = self.eos_id in ids
-                ids = ids[:ids.index(self.eos_id)] if finished else ids
+                ids = ids[: ids.index(self.eos_id)] if finished else ids
                 ids = [i for i in ids if i != 0]
                 out.append((self.vocabulary.decode(ids), not finished))
             if self._progress is not None:
@@ -375,8 +412,9 @@ class Extractor:
         inputs = format_view(view, Record(sentence=text), labels, instruction).inputs
         return list(self.vocabulary.encode(inputs)) + [self.eos_id]
 
-    def _windows(self, document: int, text: str, view: str, labels: Labels, instruction: str,
-                 stats: dict[str, int]) -> list[_Window]:
+    def _windows(
+        self, document: int, text: str, view: str, labels: Labels, instruction: str, stats: dict[str, int]
+    ) -> list[_Window]:
         budget = self.max_input_tokens
 
         def window(start: int, end: int, cut: bool = False) -> _Window | None:
@@ -385,8 +423,10 @@ class Extractor:
 
         empty = self._encode(view, labels, instruction, "")
         if len(empty) >= budget:
-            raise InputTooLongError(f"the instruction and options alone take {len(empty)} tokens, over the input "
-                                    f"budget of {budget}: shorten the label list or raise max_input_tokens")
+            raise InputTooLongError(
+                f"the instruction and options alone take {len(empty)} tokens, over the input "
+                f"budget of {budget}: shorten the label list or raise max_input_tokens"
+            )
         out: list[_Window] = []
         current: _Window | None = None
         for start, end in split_sentences(text):
@@ -403,7 +443,8 @@ class Extractor:
                 if self.strict:
                     raise InputTooLongError(
                         f"text {document}: the sentence at characters {start}-{end} does not fit the input "
-                        f"budget of {budget} tokens (strict mode does not cut sentences)")
+                        f"budget of {budget} tokens (strict mode does not cut sentences)"
+                    )
                 pieces = self._cut(start, end, text, window)
                 out.extend(pieces)
         if current is not None:
@@ -454,7 +495,7 @@ class Extractor:
         if found is None:
             return Span(mention, None, None)
         start, end = window.start + found[0], window.start + found[1]
-        return Span(window.text[found[0]:found[1]], start, end)
+        return Span(window.text[found[0] : found[1]], start, end)
 
     def _read(self, task: str, view: str, window: _Window, output: str, raw_labels: Any):
         parsed = parse(view, output, raw_labels, sentence=window.text)
@@ -480,8 +521,14 @@ class Extractor:
 
     # -- the API --------------------------------------------------------------------------------------
 
-    def extract(self, texts: Sequence[str] | str, task: str = "ner", labels: Any = (), *,
-                progress: Callable[[int, int], None] | None = None) -> list[Extraction]:
+    def extract(
+        self,
+        texts: Sequence[str] | str,
+        task: str = "ner",
+        labels: Any = (),
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[Extraction]:
         """One :class:`Extraction` per text (a single string is one text), in order.
 
         ``labels``: the option names (a list, or one comma-separated string); for ``ee`` also
@@ -494,8 +541,14 @@ class Extractor:
             texts = [texts]
         view = TASKS[task]
         instruction = self.instructions.choose(view)
-        stats = {"texts": len(texts), "windows": 0, "cut_sentences": 0, "cut_outputs": 0, "unaligned": 0,
-                 "malformed": 0}
+        stats = {
+            "texts": len(texts),
+            "windows": 0,
+            "cut_sentences": 0,
+            "cut_outputs": 0,
+            "unaligned": 0,
+            "malformed": 0,
+        }
         windows: list[_Window] = []
         for index, text in enumerate(texts):
             if not isinstance(text, str):
@@ -523,8 +576,11 @@ class Extractor:
             doc["v"] += events
             doc["w"].append((window.start, window.end))
             doc["o"].append(output)
-            spans = list(entities) + [s for r in relations for s in (r.head, r.tail)] + [
-                s for e in events for s in (e.trigger, *e.arguments)]
+            spans = (
+                list(entities)
+                + [s for r in relations for s in (r.head, r.tail)]
+                + [s for e in events for s in (e.trigger, *e.arguments)]
+            )
             unaligned = sum(not s.aligned for s in spans)
             counts[window.document][0] += unaligned
             counts[window.document][1] += malformed
@@ -534,11 +590,17 @@ class Extractor:
             stats["cut_outputs"] += int(hit_budget)
         self.last_stats = stats
         if stats["cut_sentences"] or stats["cut_outputs"]:
-            warnings.warn(f"{stats['cut_sentences']} sentence(s) longer than the input budget of "
-                          f"{self.max_input_tokens} tokens were cut into pieces, and {stats['cut_outputs']} of "
-                          f"{stats['windows']} output(s) reached max_decode_length={self.max_decode_length} "
-                          "without ending (parsed as far as they go)", WindowWarning, stacklevel=2)
-        return [Extraction(text, task, tuple(d["e"]), tuple(d["r"]), tuple(d["v"]), tuple(d["w"]), tuple(d["o"]),
-                           *c) for text, d, c in zip(texts, per_doc, counts)]
+            warnings.warn(
+                f"{stats['cut_sentences']} sentence(s) longer than the input budget of "
+                f"{self.max_input_tokens} tokens were cut into pieces, and {stats['cut_outputs']} of "
+                f"{stats['windows']} output(s) reached max_decode_length={self.max_decode_length} "
+                "without ending (parsed as far as they go)",
+                WindowWarning,
+                stacklevel=2,
+            )
+        return [
+            Extraction(text, task, tuple(d["e"]), tuple(d["r"]), tuple(d["v"]), tuple(d["w"]), tuple(d["o"]), *c)
+            for text, d, c in zip(texts, per_doc, counts)
+        ]
 
     _progress: Callable[[int, int], None] | None = None

@@ -30,7 +30,7 @@ This is a leaf module: it imports nothing from iuie.
 from __future__ import annotations
 
 import functools
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 Span = tuple[int, int]
 

@@ -42,15 +42,23 @@ This module is pure: no I/O, no randomness (the instruction is chosen by the cal
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 from iuie.ie.instructions import canonical_view
 from iuie.ie.records import Entity, Labels, Record, counts
 
 # The layout folder (iuie.ie.records task) each view reads its records and labels.json from.
-SOURCE_TASK = {"NER": "NER", "ES": "NER", "ET": "NER",
-               "RE": "RE", "EP": "RE", "EPR": "RE",
-               "EE": "EE", "EET": "EET", "EEA": "EEA"}
+SOURCE_TASK = {
+    "NER": "NER",
+    "ES": "NER",
+    "ET": "NER",
+    "RE": "RE",
+    "EP": "RE",
+    "EPR": "RE",
+    "EE": "EE",
+    "EET": "EET",
+    "EEA": "EEA",
+}
 
 # Where the reference's template takes the sentence (its str.format slot).
 SENTENCE_SLOT = "{0}"
@@ -135,8 +143,9 @@ def _es(record: Record, labels: Labels, instruction: str, reference_quirks: bool
 def _et(record: Record, labels: Labels, instruction: str, reference_quirks: bool):
     entities = _counting_entities(record)
     names = ", ".join(e.name for e in entities)
-    template = _Template(instruction + "Option: " + _options(labels) + " \nText: ",
-                         " \n Entities: " + names + " \nAnswer:")
+    template = _Template(
+        instruction + "Option: " + _options(labels) + " \nText: ", " \n Entities: " + names + " \nAnswer:"
+    )
     target = _answer([f"{e.type}: {e.name}" for e in entities], "; ")
     return template, target, target
 
@@ -155,8 +164,9 @@ def _ep(record: Record, labels: Labels, instruction: str, reference_quirks: bool
 def _epr(record: Record, labels: Labels, instruction: str, reference_quirks: bool):
     # The reference prefixes the pair list with a space of its own, after "Entity Pairs: ": two spaces.
     pairs = " " + "; ".join(f"{r.head.name}, {r.tail.name}" for r in record.relations if counts(r.type))
-    template = _Template(instruction + "Option: " + _options(labels) + " \nText: ",
-                         " \n Entity Pairs: " + pairs + " \nAnswer:")
+    template = _Template(
+        instruction + "Option: " + _options(labels) + " \nText: ", " \n Entity Pairs: " + pairs + " \nAnswer:"
+    )
     return template, _relation_answer(record, with_na=False), _relation_answer(record, with_na=True)
 
 
@@ -169,8 +179,10 @@ def _ee(record: Record, labels: Labels, instruction: str, reference_quirks: bool
         if not counts(event.type):
             continue
         arguments = ",".join(f" {a.name}: {a.role}" for a in event.arguments) or "None"
-        items.append(f" ( {_event_text(event.type, reference_quirks)}: "
-                     f"{_event_text(event.trigger, reference_quirks)}, {arguments}) ")
+        items.append(
+            f" ( {_event_text(event.type, reference_quirks)}: "
+            f"{_event_text(event.trigger, reference_quirks)}, {arguments}) "
+        )
     # No leading space of its own: every item starts with " ( ".
     target = ",".join(items) if items else NONE_ANSWER
     return template, target, target
@@ -178,8 +190,14 @@ def _ee(record: Record, labels: Labels, instruction: str, reference_quirks: bool
 
 def _eet(record: Record, labels: Labels, instruction: str, reference_quirks: bool):
     template = _Template(instruction + " Option: " + _options(labels) + " \nText: ", " \nAnswer:")
-    target = _answer([f"{_event_text(e.type, reference_quirks)}: {_event_text(e.trigger, reference_quirks)}"
-                      for e in record.events if counts(e.type)], "; ")
+    target = _answer(
+        [
+            f"{_event_text(e.type, reference_quirks)}: {_event_text(e.trigger, reference_quirks)}"
+            for e in record.events
+            if counts(e.type)
+        ],
+        "; ",
+    )
     return template, target, target
 
 
@@ -188,23 +206,25 @@ def _eea(record: Record, labels: Labels, instruction: str, reference_quirks: boo
         raise ValueError(f"an EEA record needs exactly one event, found {len(record.events)}")
     event = record.events[0]
     if event.type not in labels.roles:
-        raise ValueError(f"EEA event type {event.type!r} has no roles in labels.json "
-                         f"(types: {', '.join(labels.types)})")
+        raise ValueError(
+            f"EEA event type {event.type!r} has no roles in labels.json (types: {', '.join(labels.types)})"
+        )
     roles = ", ".join(labels.roles[event.type])
-    template = _Template(instruction + "Event type: " + event.type + " \n  Option: " + roles + " \nText: ",
-                         " \nAnswer:")
+    template = _Template(
+        instruction + "Event type: " + event.type + " \n  Option: " + roles + " \nText: ", " \nAnswer:"
+    )
     # Arguments joined by ";" with no space of their own: each item already starts with one.
     arguments = [f" {a.name}: {a.role}" for a in event.arguments]
     target = ";".join(arguments) if arguments else NONE_ANSWER
     return template, target, target
 
 
-_BUILDERS = {"NER": _ner, "ES": _es, "ET": _et, "RE": _re, "EP": _ep, "EPR": _epr,
-             "EE": _ee, "EET": _eet, "EEA": _eea}
+_BUILDERS = {"NER": _ner, "ES": _es, "ET": _et, "RE": _re, "EP": _ep, "EPR": _epr, "EE": _ee, "EET": _eet, "EEA": _eea}
 
 
-def format_view(view: str, record: Record, labels: Labels, instruction: str, *,
-                reference_quirks: bool = False) -> FormattedExample:
+def format_view(
+    view: str, record: Record, labels: Labels, instruction: str, *, reference_quirks: bool = False
+) -> FormattedExample:
     """Formats one record as one task view.
 
     ``labels`` must be the labels of the layout folder the view reads (``SOURCE_TASK[view]``): EE wants
@@ -215,8 +235,10 @@ def format_view(view: str, record: Record, labels: Labels, instruction: str, *,
     """
     view = canonical_view(view)
     if labels.task != SOURCE_TASK[view]:
-        raise ValueError(f"the {view} view needs the labels of a {SOURCE_TASK[view]} dataset, "
-                         f"got labels of a {labels.task} dataset")
+        raise ValueError(
+            f"the {view} view needs the labels of a {SOURCE_TASK[view]} dataset, got labels of a {labels.task} dataset"
+        )
     template, target, ground_truth = _BUILDERS[view](record, labels, instruction, reference_quirks)
-    return FormattedExample(inputs=template.fill(record.sentence), targets=target, ground_truth=ground_truth,
-                            instruction=template.template)
+    return FormattedExample(
+        inputs=template.fill(record.sentence), targets=target, ground_truth=ground_truth, instruction=template.template
+    )

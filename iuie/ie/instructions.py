@@ -24,7 +24,8 @@ import dataclasses
 import json
 import os
 import random
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 # The nine task views, in the order the paper lists them: three main tasks and six auxiliary ones.
 VIEWS = ("NER", "ES", "ET", "RE", "EP", "EPR", "EE", "EET", "EEA")
@@ -82,8 +83,9 @@ class InstructionSet:
         found = self.texts.get(view)
         if not found:
             have = ", ".join(self.views) or "none"
-            raise InstructionError(f"{self.source}: no zero-shot instruction for task view {view!r} "
-                                   f"(views it has: {have})")
+            raise InstructionError(
+                f"{self.source}: no zero-shot instruction for task view {view!r} (views it has: {have})"
+            )
         return found
 
     def choose(self, view: str, strategy: str = "single", rng: random.Random | None = None) -> str:
@@ -94,84 +96,86 @@ class InstructionSet:
         if strategy == "multiple":
             if rng is None:
                 # The reference falls back on the global random state; that is what made it irreproducible.
-                raise InstructionError("the 'multiple' strategy needs a seeded random.Random "
-                                       "(see iuie.ie.instructions.example_rng)")
+                raise InstructionError(
+                    "the 'multiple' strategy needs a seeded random.Random (see iuie.ie.instructions.example_rng)"
+                )
             return rng.choice(texts)
-        raise InstructionError(f"unknown instruction strategy {strategy!r}; expected one of "
-                               f"{', '.join(STRATEGIES)}")
+        raise InstructionError(f"unknown instruction strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
 
 
 # iuie's own wording. Each text states the exact answer format of its view (what iuie.ie.formats builds) and ends
 # with " \n" like the paper's, so the options that iuie.ie.formats appends start on a new line. None contains a
 # brace: a brace would break the reference's str.format if these texts were fed to it.
-DEFAULT_INSTRUCTIONS = InstructionSet({
-    "NER": (
-        "Find every named entity in the text whose category is one of the options. "
-        "Answer in the format \"type1: word1; type2: word2\", or \"None\" if there is none. \n",
-        "Read the text and pick out each span that names something of a listed category. "
-        "Write each as category, colon, span, separated by semicolons: \"type1: word1; type2: word2\". "
-        "Write \"None\" when nothing matches. \n",
-        "Which words in the text are entities of the given categories? "
-        "Reply as \"type1: word1; type2: word2\"; reply \"None\" if no word qualifies. \n",
-    ),
-    "ES": (
-        "Find every entity mention in the text that belongs to one of the option categories, "
-        "without naming the category. Answer in the format \"word1, word2\", or \"None\" if there is none. \n",
-        "List the spans of the text that are entities of the given categories, in the format "
-        "\"word1, word2\". Write \"None\" when there are none. \n",
-    ),
-    "ET": (
-        "The entities of the text are listed below. Give the category of each, chosen from the options, "
-        "in the format \"type1: word1; type2: word2\", or \"None\" if none is listed. \n",
-        "Assign one of the option categories to every listed entity of the text. "
-        "Reply as \"type1: word1; type2: word2\", or \"None\" if no entity is listed. \n",
-    ),
-    "RE": (
-        "Find the pairs of words in the text that stand in one of the option relations. "
-        "Answer in the format \"relation1: word1, word2; relation2: word3, word4\", with the head word first, "
-        "or \"None\" if there is none. \n",
-        "Which entities of the text are linked by a listed relation? Write each link as relation, colon, "
-        "head, comma, tail: \"relation1: word1, word2; relation2: word3, word4\". "
-        "Write \"None\" when there is no link. \n",
-        "Extract every relation of the given types that the text states, as "
-        "\"relation1: word1, word2; relation2: word3, word4\" (head before tail); \"None\" if there is none. \n",
-    ),
-    "EP": (
-        "Find the pairs of entities in the text that are linked by one of the option relations, "
-        "without naming the relation. Answer in the format \"word1, word2; word3, word4\", head first, "
-        "or \"None\" if there is none. \n",
-        "List the head and tail of every relation of the given types that the text states, "
-        "as \"word1, word2; word3, word4\". Write \"None\" when there is none. \n",
-    ),
-    "EPR": (
-        "The related entity pairs of the text are listed below. Give the relation of each pair, chosen from "
-        "the options, in the format \"relation1: word1, word2; relation2: word3, word4\", or \"None\" if no "
-        "pair is listed. \n",
-        "For every listed pair of entities, say which of the option relations links them. "
-        "Reply as \"relation1: word1, word2; relation2: word3, word4\", or \"None\" if no pair is listed. \n",
-    ),
-    "EE": (
-        "Find the events of the given types in the text, each with its trigger word and its arguments "
-        "of the given roles. Answer in the format \"( type1: trigger1, word1: role1, word2: role2 ), "
-        "( type2: trigger2, None )\", writing None for an event without arguments, or \"None\" if "
-        "there is no event. \n",
-        "Extract every event of the option types: its type, the word that triggers it, and each argument "
-        "with its role, as \"( type1: trigger1, word1: role1, word2: role2 )\", events separated by commas. "
-        "Write \"None\" when the text reports no event. \n",
-    ),
-    "EET": (
-        "Find the events of the given types in the text and the word that triggers each. "
-        "Answer in the format \"type1: trigger1; type2: trigger2\", or \"None\" if there is none. \n",
-        "Which events of the option types does the text report, and which word triggers each? "
-        "Reply as \"type1: trigger1; type2: trigger2\"; reply \"None\" if there is no event. \n",
-    ),
-    "EEA": (
-        "An event of the type below occurs in the text. Find its arguments and their roles, chosen from the "
-        "options. Answer in the format \"word1: role1; word2: role2\", or \"None\" if there is none. \n",
-        "For the event type given, list each participant of the event in the text with its role from the "
-        "options, as \"word1: role1; word2: role2\". Write \"None\" when no argument is stated. \n",
-    ),
-})
+DEFAULT_INSTRUCTIONS = InstructionSet(
+    {
+        "NER": (
+            "Find every named entity in the text whose category is one of the options. "
+            'Answer in the format "type1: word1; type2: word2", or "None" if there is none. \n',
+            "Read the text and pick out each span that names something of a listed category. "
+            'Write each as category, colon, span, separated by semicolons: "type1: word1; type2: word2". '
+            'Write "None" when nothing matches. \n',
+            "Which words in the text are entities of the given categories? "
+            'Reply as "type1: word1; type2: word2"; reply "None" if no word qualifies. \n',
+        ),
+        "ES": (
+            "Find every entity mention in the text that belongs to one of the option categories, "
+            'without naming the category. Answer in the format "word1, word2", or "None" if there is none. \n',
+            "List the spans of the text that are entities of the given categories, in the format "
+            '"word1, word2". Write "None" when there are none. \n',
+        ),
+        "ET": (
+            "The entities of the text are listed below. Give the category of each, chosen from the options, "
+            'in the format "type1: word1; type2: word2", or "None" if none is listed. \n',
+            "Assign one of the option categories to every listed entity of the text. "
+            'Reply as "type1: word1; type2: word2", or "None" if no entity is listed. \n',
+        ),
+        "RE": (
+            "Find the pairs of words in the text that stand in one of the option relations. "
+            'Answer in the format "relation1: word1, word2; relation2: word3, word4", with the head word first, '
+            'or "None" if there is none. \n',
+            "Which entities of the text are linked by a listed relation? Write each link as relation, colon, "
+            'head, comma, tail: "relation1: word1, word2; relation2: word3, word4". '
+            'Write "None" when there is no link. \n',
+            "Extract every relation of the given types that the text states, as "
+            '"relation1: word1, word2; relation2: word3, word4" (head before tail); "None" if there is none. \n',
+        ),
+        "EP": (
+            "Find the pairs of entities in the text that are linked by one of the option relations, "
+            'without naming the relation. Answer in the format "word1, word2; word3, word4", head first, '
+            'or "None" if there is none. \n',
+            "List the head and tail of every relation of the given types that the text states, "
+            'as "word1, word2; word3, word4". Write "None" when there is none. \n',
+        ),
+        "EPR": (
+            "The related entity pairs of the text are listed below. Give the relation of each pair, chosen from "
+            'the options, in the format "relation1: word1, word2; relation2: word3, word4", or "None" if no '
+            "pair is listed. \n",
+            "For every listed pair of entities, say which of the option relations links them. "
+            'Reply as "relation1: word1, word2; relation2: word3, word4", or "None" if no pair is listed. \n',
+        ),
+        "EE": (
+            "Find the events of the given types in the text, each with its trigger word and its arguments "
+            'of the given roles. Answer in the format "( type1: trigger1, word1: role1, word2: role2 ), '
+            '( type2: trigger2, None )", writing None for an event without arguments, or "None" if '
+            "there is no event. \n",
+            "Extract every event of the option types: its type, the word that triggers it, and each argument "
+            'with its role, as "( type1: trigger1, word1: role1, word2: role2 )", events separated by commas. '
+            'Write "None" when the text reports no event. \n',
+        ),
+        "EET": (
+            "Find the events of the given types in the text and the word that triggers each. "
+            'Answer in the format "type1: trigger1; type2: trigger2", or "None" if there is none. \n',
+            "Which events of the option types does the text report, and which word triggers each? "
+            'Reply as "type1: trigger1; type2: trigger2"; reply "None" if there is no event. \n',
+        ),
+        "EEA": (
+            "An event of the type below occurs in the text. Find its arguments and their roles, chosen from the "
+            'options. Answer in the format "word1: role1; word2: role2", or "None" if there is none. \n',
+            "For the event type given, list each participant of the event in the text with its role from the "
+            'options, as "word1: role1; word2: role2". Write "None" when no argument is stated. \n',
+        ),
+    }
+)
 
 
 def _fail(path: str, where: str, message: str) -> InstructionError:
@@ -205,8 +209,9 @@ def load_instruction_file(path: str | os.PathLike) -> InstructionSet:
                 raise _fail(path, where, f"expected an object, got {type(entry).__name__}")
             kind = entry.get("instruction_type")
             if kind not in INSTRUCTION_TYPES:
-                raise _fail(path, where, f"unknown instruction_type {kind!r}; expected one of "
-                                         f"{', '.join(INSTRUCTION_TYPES)}")
+                raise _fail(
+                    path, where, f"unknown instruction_type {kind!r}; expected one of {', '.join(INSTRUCTION_TYPES)}"
+                )
             text = entry.get("instruction")
             if not isinstance(text, str):
                 raise _fail(path, where, f"'instruction' must be a string, got {type(text).__name__}")

@@ -95,7 +95,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import re
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from iuie.ie import alignment
 from iuie.ie.instructions import VIEWS
@@ -135,8 +136,14 @@ def _prf(tp: int, fp: int, fn: int, prefix: str = "") -> dict[str, float]:
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {f"{prefix}precision": 100.0 * precision, f"{prefix}recall": 100.0 * recall,
-            f"{prefix}f1": 100.0 * f1, f"{prefix}tp": tp, f"{prefix}fp": fp, f"{prefix}fn": fn}
+    return {
+        f"{prefix}precision": 100.0 * precision,
+        f"{prefix}recall": 100.0 * recall,
+        f"{prefix}f1": 100.0 * f1,
+        f"{prefix}tp": tp,
+        f"{prefix}fp": fp,
+        f"{prefix}fn": fn,
+    }
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -189,11 +196,11 @@ def _top_level_groups(text: str) -> list[str]:
             if opened is None and not groups and i != 0:
                 groups.append(text[:i])  # text before a ')' that closes nothing: the first '(' was lost
             if depth == 1 and opened + 1 != i:
-                groups.append(text[opened + 1:i])
+                groups.append(text[opened + 1 : i])
             if depth >= 1:
                 depth -= 1
     if depth == 1 and opened + 1 != len(text):
-        groups.append(text[opened + 1:])  # the last ')' was lost
+        groups.append(text[opened + 1 :])  # the last ')' was lost
     return groups
 
 
@@ -208,10 +215,10 @@ def _top_level_commas(text: str) -> list[str]:
         elif ch == ")":
             depth -= 1
         elif ch == "," and depth == 0 and last + 1 != i:
-            pieces.append(text[last + 1:i])
+            pieces.append(text[last + 1 : i])
             last = i
     if last + 1 != len(text):
-        pieces.append(text[last + 1:])
+        pieces.append(text[last + 1 :])
     return pieces
 
 
@@ -332,8 +339,10 @@ def gold_items(view: str, record: Record) -> dict[str, set[tuple]]:
     if view == "EEA":
         return {"": {(a.role, span(a)) for e in record.events for a in e.arguments}}
     events = [e for e in record.events if counts(e.type)]
-    return {"trigger": {(e.type, span(e)) for e in events},
-            "argument": {(e.type, a.role, span(a)) for e in events for a in e.arguments}}
+    return {
+        "trigger": {(e.type, span(e)) for e in events},
+        "argument": {(e.type, a.role, span(a)) for e in events for a in e.arguments},
+    }
 
 
 def predicted_items(view: str, parsed: Parsed) -> dict[str, list[PredItem]]:
@@ -351,8 +360,10 @@ def predicted_items(view: str, parsed: Parsed) -> dict[str, list[PredItem]]:
     if view == "EEA":
         return {"": [((r,), (a,)) for r, a in items]}
     events = [e for e in items if counts(e[0])]
-    return {"trigger": [((t,), (trig,)) for t, trig, _ in events],
-            "argument": [((t, role), (arg,)) for t, _, args in events for role, arg in args]}
+    return {
+        "trigger": [((t,), (trig,)) for t, trig, _ in events],
+        "argument": [((t, role), (arg,)) for t, _, args in events for role, arg in args],
+    }
 
 
 def match_items(sentence: str, gold: set[tuple], preds: Sequence[PredItem]) -> dict[str, int]:
@@ -378,11 +389,15 @@ def match_items(sentence: str, gold: set[tuple], preds: Sequence[PredItem]) -> d
         if chosen is None:
             chosen = labels + tuple(next((s for s in c if s not in used), c[0]) for c in candidates)
         claimed.add(chosen)
-        used.update(chosen[len(labels):])
+        used.update(chosen[len(labels) :])
         predicted.add(chosen)
     tp = len(predicted & gold)
-    return {"tp": tp, "fp": len(predicted) - tp + len(hallucinated), "fn": len(gold) - tp,
-            "hallucinated": len(hallucinated)}
+    return {
+        "tp": tp,
+        "fp": len(predicted) - tp + len(hallucinated),
+        "fn": len(gold) - tp,
+        "hallucinated": len(hallucinated),
+    }
 
 
 def _score_strict(view: str, golds: Sequence[Gold], parsed: Sequence[Parsed]) -> dict[str, float]:
@@ -421,8 +436,9 @@ def _text_of(pred: Any) -> str:
     return pred.text if isinstance(pred, Parsed) else to_text(pred)
 
 
-def score(view: str, golds: Sequence[Gold], preds: Sequence[Parsed | str], mode: str, *,
-          labels: Any = None) -> dict[str, float]:
+def score(
+    view: str, golds: Sequence[Gold], preds: Sequence[Parsed | str], mode: str, *, labels: Any = None
+) -> dict[str, float]:
     """Scores predictions of one view against their golds (module docstring); all examples at once.
 
     ``preds`` are :class:`~iuie.ie.parsing.Parsed` or raw text (``str``/``bytes``); raw text is parsed in
@@ -445,8 +461,9 @@ def score(view: str, golds: Sequence[Gold], preds: Sequence[Parsed | str], mode:
     return _score_strict(view, golds, parsed)
 
 
-def metric_fn(view: str, mode: str, *, labels: Any = None) -> Callable[[Sequence[Gold], Sequence[Any]],
-                                                                        dict[str, float]]:
+def metric_fn(
+    view: str, mode: str, *, labels: Any = None
+) -> Callable[[Sequence[Gold], Sequence[Any]], dict[str, float]]:
     """A seqio metric function ``(targets, predictions) -> {name: value}`` over postprocessed examples."""
     view, mode = _check_view(view), _check_mode(mode)
 
@@ -457,8 +474,13 @@ def metric_fn(view: str, mode: str, *, labels: Any = None) -> Callable[[Sequence
     return metric
 
 
-def postprocess(output: Any, example: Mapping[str, Any] | None = None, is_target: bool = False,
-                view: str | None = None, labels: Any = None) -> Gold | Parsed:
+def postprocess(
+    output: Any,
+    example: Mapping[str, Any] | None = None,
+    is_target: bool = False,
+    view: str | None = None,
+    labels: Any = None,
+) -> Gold | Parsed:
     """The seqio ``postprocess_fn`` of a view's Task: bind ``view`` with ``functools.partial``.
 
     Targets (``is_target=True``) become the :class:`Gold` of the example's ``record`` pass-through feature

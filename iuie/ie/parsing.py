@@ -89,7 +89,8 @@ import dataclasses
 import functools
 import re
 import warnings
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from iuie.ie.alignment import exact_occurrences, fallback_occurrences
 from iuie.ie.instructions import VIEWS
@@ -212,12 +213,16 @@ def _read_labels(view: str, labels: Any) -> _Options:
         elif isinstance(labels, Mapping):
             types = _str_tuple(labels.keys())
             roles = tuple(dict.fromkeys(r for v in labels.values() for r in _str_tuple(v)))
-        elif (isinstance(labels, Sequence) and not isinstance(labels, (str, bytes)) and len(labels) == 2
-              and all(isinstance(x, Sequence) and not isinstance(x, (str, bytes)) for x in labels)):
+        elif (
+            isinstance(labels, Sequence)
+            and not isinstance(labels, (str, bytes))
+            and len(labels) == 2
+            and all(isinstance(x, Sequence) and not isinstance(x, (str, bytes)) for x in labels)
+        ):
             types, roles = _str_tuple(labels[0]), _str_tuple(labels[1])
         else:
             flat = _str_tuple(labels)
-            types, roles = (((), flat) if view == "EEA" else (flat, ()))
+            types, roles = ((), flat) if view == "EEA" else (flat, ())
     except Exception:  # a foreign object with a hostile interface: parse without options
         return _NO_OPTIONS
     if view == "EEA":
@@ -266,13 +271,13 @@ def _type_first(piece: str, opts: _Options) -> tuple[str, str] | None:
     if opts.type_head is not None:
         m = opts.type_head.match(piece)
         if m:
-            return opts.canonical(m.group(1)), piece[m.end():]
+            return opts.canonical(m.group(1)), piece[m.end() :]
     i = piece.find(":")
     if i < 0:
         return None
     label = _clean(piece[:i])
     # A ";" before the first ":" means two pieces were glued (rule 3): not a type.
-    return (label, piece[i + 1:]) if label and ";" not in label else None
+    return (label, piece[i + 1 :]) if label and ";" not in label else None
 
 
 def _role_last(piece: str, opts: _Options) -> tuple[str, str] | None:
@@ -280,12 +285,12 @@ def _role_last(piece: str, opts: _Options) -> tuple[str, str] | None:
     if opts.role_tail is not None:
         m = opts.role_tail.search(piece)
         if m:
-            argument = piece[:m.start()].strip()
+            argument = piece[: m.start()].strip()
             return (opts.canonical(m.group(1)), argument) if argument else None
     i = piece.rfind(":")
     if i < 0:
         return None
-    role, argument = _clean(piece[i + 1:]), piece[:i].strip()
+    role, argument = _clean(piece[i + 1 :]), piece[:i].strip()
     return (role, argument) if role and argument and ";" not in role else None
 
 
@@ -306,7 +311,7 @@ def _split_pair(text: str, sentence: str | None) -> tuple[str, str] | None:
     for i, ch in enumerate(text):
         if ch != ",":
             continue
-        first, second = text[:i].strip(), text[i + 1:].strip()
+        first, second = text[:i].strip(), text[i + 1 :].strip()
         if not first or not second:
             continue
         key = (_cost(sentence, first) + _cost(sentence, second), 0 if not text[i - 1].isspace() else 1)
@@ -317,8 +322,9 @@ def _split_pair(text: str, sentence: str | None) -> tuple[str, str] | None:
     return best
 
 
-def _segment(text: str, points: Sequence[int], canonical: Sequence[bool],
-             segment_cost: Callable[[str], int]) -> list[int]:
+def _segment(
+    text: str, points: Sequence[int], canonical: Sequence[bool], segment_cost: Callable[[str], int]
+) -> list[int]:
     """The split points to cut at: least total segment cost, then fewest deviations from the canonical cuts.
 
     A deviation is a canonical point left uncut or a non-canonical point cut. Dynamic programming over the
@@ -328,7 +334,7 @@ def _segment(text: str, points: Sequence[int], canonical: Sequence[bool],
     bounds = [-1] + list(points) + [len(text)]
     canonical_cuts = [p for p, ok in zip(points, canonical) if ok]
     cut_bounds = [-1] + canonical_cuts + [len(text)]
-    if all(segment_cost(text[a + 1:b]) == 0 for a, b in zip(cut_bounds, cut_bounds[1:])):
+    if all(segment_cost(text[a + 1 : b]) == 0 for a, b in zip(cut_bounds, cut_bounds[1:])):
         return canonical_cuts  # cost (0, 0): nothing can beat it, and it is the usual case
     best: list[tuple[tuple[int, int], list[int]] | None] = [None] * (n + 2)
     best[0] = ((0, 0), [])
@@ -336,8 +342,8 @@ def _segment(text: str, points: Sequence[int], canonical: Sequence[bool],
         for i in range(j):
             if best[i] is None:
                 continue
-            segment = text[bounds[i] + 1:bounds[j]]
-            inside = sum(canonical[i:j - 1])
+            segment = text[bounds[i] + 1 : bounds[j]]
+            inside = sum(canonical[i : j - 1])
             deviations = inside + (1 if j <= n and not canonical[j - 1] else 0)
             # A segment that does not read or fit costs as much as the canonical pieces it spans: gluing
             # junk together must not look cheaper than leaving it apart.
@@ -389,12 +395,14 @@ def _protected(text: str, pattern: re.Pattern | None) -> list[tuple[int, int]]:
     return [m.span() for m in pattern.finditer(text)] if pattern is not None else []
 
 
-def _parse_items(text: str, opts: _Options, sentence: str | None, read: ItemReader,
-                 protect: re.Pattern | None = None) -> tuple[list[tuple], int]:
+def _parse_items(
+    text: str, opts: _Options, sentence: str | None, read: ItemReader, protect: re.Pattern | None = None
+) -> tuple[list[tuple], int]:
     """Rules 2-3: split at ``;`` (outside options holding one), read each piece."""
     protected = _protected(text, protect)
     points = [i for i, ch in enumerate(text) if ch == ";" and not any(a <= i < b for a, b in protected)]
     if sentence is not None and 0 < len(points) <= MAX_SEGMENTATION_POINTS:
+
         def segment_cost(segment: str) -> int:
             if not segment.strip():
                 return 1
@@ -412,7 +420,7 @@ def _parse_items(text: str, opts: _Options, sentence: str | None, read: ItemRead
     malformed = 0
     bounds = [-1] + list(points) + [len(text)]
     for a, b in zip(bounds, bounds[1:]):
-        piece = text[a + 1:b]
+        piece = text[a + 1 : b]
         if not piece.strip() or _is_none(piece):
             continue
         got = read(piece, opts, sentence)
@@ -435,6 +443,7 @@ def _parse_spans(text: str, sentence: str | None) -> tuple[list[tuple], int]:
     if sentence is None or len(commas) > MAX_SEGMENTATION_POINTS:
         cuts = [c for c, ok in zip(commas, canonical) if ok]
     else:
+
         def segment_cost(segment: str) -> int:
             if not segment.strip():
                 return 1
@@ -444,7 +453,7 @@ def _parse_spans(text: str, sentence: str | None) -> tuple[list[tuple], int]:
     bounds = [-1] + cuts + [len(text)]
     items = []
     for a, b in zip(bounds, bounds[1:]):
-        mention = text[a + 1:b].strip()
+        mention = text[a + 1 : b].strip()
         if mention and not _is_none(mention):
             items.append((mention,))
     return items, 0
@@ -469,7 +478,7 @@ def _parse_events(text: str, opts: _Options, sentence: str | None) -> tuple[list
     items: list[tuple] = []
     malformed = 0
     for k in range(0, len(bounds), 2):
-        chunk = s[bounds[k]:bounds[k + 1]]
+        chunk = s[bounds[k] : bounds[k + 1]]
         if k == 0:
             chunk = chunk.lstrip()
             if chunk.startswith("("):
@@ -499,19 +508,19 @@ def _read_event(chunk: str, opts: _Options, sentence: str | None) -> tuple[tuple
     if not markers:
         trigger = _TRAILING_NONE.sub("", rest).strip()
         return ((event_type, trigger, ()), 0) if trigger else (None, 1)
-    first = _split_pair(rest[:markers[0].start()], sentence)
+    first = _split_pair(rest[: markers[0].start()], sentence)
     if first is None:
         return None, 1
     trigger, name = first
     malformed = 0
     arguments = [(opts.canonical(markers[0].group(1)), name)]
     for previous, marker in zip(markers, markers[1:]):
-        name = rest[previous.end():marker.start()].strip().lstrip(",").strip()
+        name = rest[previous.end() : marker.start()].strip().lstrip(",").strip()
         if name:
             arguments.append((opts.canonical(marker.group(1)), name))
         else:
             malformed += 1
-    leftover = rest[markers[-1].end():].strip().lstrip(",").strip()
+    leftover = rest[markers[-1].end() :].strip().lstrip(",").strip()
     if leftover and not _is_none(leftover):
         malformed += 1
     return (event_type, trigger, tuple(arguments)), malformed
@@ -537,8 +546,12 @@ def parse(view: str, text: Any, labels: Any = None, *, sentence: str | None = No
     try:
         items, malformed = _parse(name, raw, _read_labels(name, labels), sentence)
     except Exception as e:  # pragma: no cover - the fuzz tests find none; a bug here must not stop an eval
-        warnings.warn(f"iuie.ie.parsing: {type(e).__name__}: {e} while parsing {view} output {raw[:200]!r}; "
-                      "read as one malformed piece", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"iuie.ie.parsing: {type(e).__name__}: {e} while parsing {view} output {raw[:200]!r}; "
+            "read as one malformed piece",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         items, malformed = [], 1
     return Parsed(name, raw, tuple(items), malformed)
 

@@ -25,7 +25,8 @@ import collections
 import dataclasses
 import json
 import os
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 TASKS = ("NER", "RE", "EE", "EET", "EEA")
 SPLITS = ("train", "dev", "test")
@@ -107,8 +108,12 @@ class Event:
     arguments: tuple[Argument, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"trigger": self.trigger, "type": self.type, "pos": [self.start, self.end],
-                "arguments": [a.to_json() for a in self.arguments]}
+        return {
+            "trigger": self.trigger,
+            "type": self.type,
+            "pos": [self.start, self.end],
+            "arguments": [a.to_json() for a in self.arguments],
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,13 +140,14 @@ class Record:
         return json.dumps(self.to_json(), ensure_ascii=False, sort_keys=True)
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any] | str | bytes) -> "Record":
+    def from_json(cls, obj: Mapping[str, Any] | str | bytes) -> Record:
         """Reads :meth:`to_json` output (e.g. the pass-through feature of a seqio example) strictly."""
         if isinstance(obj, (str, bytes)):
             obj = json.loads(obj)
         present = [t for t, key in (("NER", "entities"), ("RE", "relations"), ("EE", "events")) if key in obj]
-        record, _ = parse_record(obj, task=None, labels=None, path="<json>", index=0, strict=True,
-                                 sections=tuple(present))
+        record, _ = parse_record(
+            obj, task=None, labels=None, path="<json>", index=0, strict=True, sections=tuple(present)
+        )
         return record
 
 
@@ -166,24 +172,27 @@ class Labels:
     all_roles: tuple[str, ...] = ()
 
     @classmethod
-    def from_json(cls, raw: Any, task: str, path: str = LABELS_FILE) -> "Labels":
+    def from_json(cls, raw: Any, task: str, path: str = LABELS_FILE) -> Labels:
         def str_list(value: Any, field: str) -> tuple[str, ...]:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise RecordError(path, None, field, f"expected a list of strings for a {task} dataset",
-                                  reason="bad labels.json")
+                raise RecordError(
+                    path, None, field, f"expected a list of strings for a {task} dataset", reason="bad labels.json"
+                )
             return tuple(value)
 
         if task in ("NER", "RE"):
             return cls(task, raw, str_list(raw, "labels"))
         if task == "EE":
             if not isinstance(raw, list) or len(raw) != 2:
-                raise RecordError(path, None, "labels", "expected [event types, argument roles] for EE",
-                                  reason="bad labels.json")
+                raise RecordError(
+                    path, None, "labels", "expected [event types, argument roles] for EE", reason="bad labels.json"
+                )
             return cls(task, raw, str_list(raw[0], "labels[0]"), {}, str_list(raw[1], "labels[1]"))
         if task in ("EET", "EEA"):
             if not isinstance(raw, dict):
-                raise RecordError(path, None, "labels", f"expected {{event type: [roles]}} for {task}",
-                                  reason="bad labels.json")
+                raise RecordError(
+                    path, None, "labels", f"expected {{event type: [roles]}} for {task}", reason="bad labels.json"
+                )
             roles = {k: str_list(v, f"labels[{k!r}]") for k, v in raw.items()}
             ordered = tuple(dict.fromkeys(r for rs in roles.values() for r in rs))
             return cls(task, raw, tuple(raw), roles, ordered)
@@ -215,8 +224,7 @@ REASON_POS_MISMATCH = "pos does not match text: re-aligned by text"
 class _RecordParser:
     """Parses one JSON record, collecting re-alignment counts; raises RecordError on the first problem."""
 
-    def __init__(self, obj: Any, task: str | None, labels: Labels | None, path: str, index: int,
-                 strict: bool):
+    def __init__(self, obj: Any, task: str | None, labels: Labels | None, path: str, index: int, strict: bool):
         self.obj, self.task, self.labels = obj, task, labels
         self.path, self.index, self.strict = path, index, strict
         self.realigned: collections.Counter[str] = collections.Counter()
@@ -230,8 +238,9 @@ class _RecordParser:
             raise self.error(f"{where}{key}", "missing", reason="missing field")
         value = obj[key]
         if not isinstance(value, kind) or isinstance(value, bool):
-            raise self.error(f"{where}{key}", f"expected {kind.__name__}, got {type(value).__name__}",
-                             reason="wrong field type")
+            raise self.error(
+                f"{where}{key}", f"expected {kind.__name__}, got {type(value).__name__}", reason="wrong field type"
+            )
         return value
 
     def span(self, obj: Mapping[str, Any], text_key: str, where: str) -> tuple[str, int, int]:
@@ -243,10 +252,12 @@ class _RecordParser:
         hint = None
         if pos is None:
             problem = REASON_POS_MISSING
-        elif (not isinstance(pos, list) or len(pos) != 2
-              or not all(isinstance(p, int) and not isinstance(p, bool) for p in pos)):
-            raise self.error(f"{where}pos", f"expected [start, end] integers, got {pos!r}",
-                             reason="malformed pos")
+        elif (
+            not isinstance(pos, list)
+            or len(pos) != 2
+            or not all(isinstance(p, int) and not isinstance(p, bool) for p in pos)
+        ):
+            raise self.error(f"{where}pos", f"expected [start, end] integers, got {pos!r}", reason="malformed pos")
         else:
             start, end = pos
             if self.sentence[start:end] == text and 0 <= start <= end <= len(self.sentence):
@@ -256,14 +267,18 @@ class _RecordParser:
             if not (0 <= start <= end <= len(self.sentence)):
                 problem = "pos out of range: re-aligned by text"
         if self.strict:
-            detail = ("missing" if pos is None else
-                      f"{pos!r} gives {self.sentence[max(0, pos[0]):max(0, pos[1])]!r}, not {text!r} "
-                      f"(sentence length {len(self.sentence)})")
+            detail = (
+                "missing"
+                if pos is None
+                else f"{pos!r} gives {self.sentence[max(0, pos[0]) : max(0, pos[1])]!r}, not {text!r} "
+                f"(sentence length {len(self.sentence)})"
+            )
             raise self.error(f"{where}pos", detail, reason=problem.split(":")[0])
         found = _find_nearest(self.sentence, text, hint)
         if found is None:
-            raise self.error(f"{where}{text_key}", f"{text!r} does not occur in the sentence",
-                             reason="mention not in sentence")
+            raise self.error(
+                f"{where}{text_key}", f"{text!r} does not occur in the sentence", reason="mention not in sentence"
+            )
         self.realigned[problem] += 1
         return text, found, found + len(text)
 
@@ -293,15 +308,19 @@ class _RecordParser:
         relations: tuple[Relation, ...] = ()
         events: tuple[Event, ...] = ()
         if "NER" in sections:
-            entities = tuple(self.entity(e, f"entities[{i}].", check_type=True)
-                             for i, e in enumerate(self.items("entities")))
+            entities = tuple(
+                self.entity(e, f"entities[{i}].", check_type=True) for i, e in enumerate(self.items("entities"))
+            )
         if "RE" in sections:
             relations = tuple(self.relation(r, f"relations[{i}].") for i, r in enumerate(self.items("relations")))
         if "EE" in sections:
             events = tuple(self.event(e, f"events[{i}].") for i, e in enumerate(self.items("events")))
             if self.task == "EEA" and len(events) != 1:
-                raise self.error("events", f"an EEA record needs exactly one event, found {len(events)}",
-                                 reason="EEA record without exactly one event")
+                raise self.error(
+                    "events",
+                    f"an EEA record needs exactly one event, found {len(events)}",
+                    reason="EEA record without exactly one event",
+                )
         return Record(self.sentence, entities, relations, events)
 
     def relation(self, obj: Any, where: str) -> Relation:
@@ -348,9 +367,16 @@ def _find_nearest(sentence: str, text: str, hint: int | None) -> int | None:
     return min(starts, key=lambda s: (abs(s - hint), s))
 
 
-def parse_record(obj: Any, task: str | None, labels: Labels | None, *, path: str, index: int,
-                 strict: bool, sections: Sequence[str] | None = None
-                 ) -> tuple[Record, collections.Counter[str]]:
+def parse_record(
+    obj: Any,
+    task: str | None,
+    labels: Labels | None,
+    *,
+    path: str,
+    index: int,
+    strict: bool,
+    sections: Sequence[str] | None = None,
+) -> tuple[Record, collections.Counter[str]]:
     """Validates one JSON record. Returns the record and its re-alignment counts; raises RecordError."""
     if sections is None:
         if task not in TASK_SECTIONS:
@@ -390,13 +416,21 @@ class LoadReport:
         if self.skipped:
             parts.append("skipped " + ", ".join(f"{n} ({r})" for r, n in sorted(self.skipped.items())))
         if self.realigned:
-            parts.append("re-aligned " + ", ".join(f"{n} mentions ({r.split(':')[0]})"
-                                                  for r, n in sorted(self.realigned.items())))
+            parts.append(
+                "re-aligned "
+                + ", ".join(f"{n} mentions ({r.split(':')[0]})" for r, n in sorted(self.realigned.items()))
+            )
         return "; ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "total": self.total, "kept": self.kept, "skipped": dict(self.skipped),
-                "realigned": dict(self.realigned), "examples": list(self.examples)}
+        return {
+            "path": self.path,
+            "total": self.total,
+            "kept": self.kept,
+            "skipped": dict(self.skipped),
+            "realigned": dict(self.realigned),
+            "examples": list(self.examples),
+        }
 
 
 def _read_json(path: str) -> Any:
@@ -409,12 +443,14 @@ def _read_json(path: str) -> Any:
         raise RecordError(path, None, None, f"unreadable JSON: {e}", reason="unreadable JSON") from None
 
 
-def parse_records(data: Any, task: str, labels: Labels | None, *, path: str, strict: bool = False,
-                  limit: int | None = None) -> tuple[list[Record], LoadReport]:
+def parse_records(
+    data: Any, task: str, labels: Labels | None, *, path: str, strict: bool = False, limit: int | None = None
+) -> tuple[list[Record], LoadReport]:
     """Validates a list of JSON records (the content of one split file)."""
     if not isinstance(data, list):
-        raise RecordError(path, None, None, f"expected a JSON list of records, got {type(data).__name__}",
-                          reason="not a list")
+        raise RecordError(
+            path, None, None, f"expected a JSON list of records, got {type(data).__name__}", reason="not a list"
+        )
     report = LoadReport(path=path)
     records = []
     for index, obj in enumerate(data[:limit] if limit is not None else data):
@@ -435,8 +471,15 @@ def parse_records(data: Any, task: str, labels: Labels | None, *, path: str, str
     return records, report
 
 
-def load_split(dataset_dir: str | os.PathLike, task: str, split: str, *, labels: Labels | None = None,
-               strict: bool = False, limit: int | None = None) -> tuple[list[Record], LoadReport]:
+def load_split(
+    dataset_dir: str | os.PathLike,
+    task: str,
+    split: str,
+    *,
+    labels: Labels | None = None,
+    strict: bool = False,
+    limit: int | None = None,
+) -> tuple[list[Record], LoadReport]:
     """Loads ``<dataset_dir>/<split>.json``. ``limit`` keeps the first N records (the reference's cap)."""
     if labels is None:
         labels = load_labels(dataset_dir, task)
@@ -463,8 +506,7 @@ class DatasetFolder:
     def labels(self) -> Labels:
         return load_labels(self.path, self.task)
 
-    def load(self, split: str, *, strict: bool = False, limit: int | None = None
-             ) -> tuple[list[Record], LoadReport]:
+    def load(self, split: str, *, strict: bool = False, limit: int | None = None) -> tuple[list[Record], LoadReport]:
         if not os.path.isdir(self.path):
             raise RecordError(self.path, None, None, "dataset folder not found", reason="folder not found")
         return load_split(self.path, self.task, split, labels=self.labels(), strict=strict, limit=limit)

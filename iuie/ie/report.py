@@ -20,25 +20,45 @@ Tasks are listed main views first (NER, RE, EE, EET, EEA), then the auxiliary on
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 AVERAGE = "Average"
 TASK_ORDER = ("NER", "RE", "EE", "EET", "EEA", "ES", "ET", "EP", "EPR")
 PERCENT_SUFFIXES = ("precision", "recall", "f1", "accuracy")
 
 # (header, metric key, is a percentage)
-_F1_COLUMNS = (("P", "precision", True), ("R", "recall", True), ("F1", "f1", True),
-               ("TP", "tp", False), ("FP", "fp", False), ("FN", "fn", False))
+_F1_COLUMNS = (
+    ("P", "precision", True),
+    ("R", "recall", True),
+    ("F1", "f1", True),
+    ("TP", "tp", False),
+    ("FP", "fp", False),
+    ("FN", "fn", False),
+)
 _ACCURACY_COLUMNS = (("Acc", "accuracy", True), ("Correct", "correct", False), ("Examples", "examples", False))
-_EVENT_COLUMNS = (("Trig-P", "trigger_precision", True), ("Trig-R", "trigger_recall", True),
-                  ("Trig-F1", "trigger_f1", True), ("Arg-P", "argument_precision", True),
-                  ("Arg-R", "argument_recall", True), ("Arg-F1", "argument_f1", True),
-                  ("Halluc", "hallucinated", False))
+_EVENT_COLUMNS = (
+    ("Trig-P", "trigger_precision", True),
+    ("Trig-R", "trigger_recall", True),
+    ("Trig-F1", "trigger_f1", True),
+    ("Arg-P", "argument_precision", True),
+    ("Arg-R", "argument_recall", True),
+    ("Arg-F1", "argument_f1", True),
+    ("Halluc", "hallucinated", False),
+)
 _HALLUCINATED = (("Halluc", "hallucinated", False),)
 
-_TITLES = {"NER": "Named entity recognition", "RE": "Relation extraction", "EE": "Event extraction",
-           "EET": "Event trigger extraction", "EEA": "Event argument extraction", "ES": "Entity span (aux)",
-           "ET": "Entity typing (aux)", "EP": "Entity pair (aux)", "EPR": "Entity pair relation (aux)"}
+_TITLES = {
+    "NER": "Named entity recognition",
+    "RE": "Relation extraction",
+    "EE": "Event extraction",
+    "EET": "Event trigger extraction",
+    "EEA": "Event argument extraction",
+    "ES": "Entity span (aux)",
+    "ET": "Entity typing (aux)",
+    "EP": "Entity pair (aux)",
+    "EPR": "Entity pair relation (aux)",
+}
 
 
 def is_percent(key: str) -> bool:

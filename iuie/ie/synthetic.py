@@ -23,24 +23,98 @@ from __future__ import annotations
 import json
 import os
 import random
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from iuie.ie import records
 
 DATASET_NAME = "synthetic"
 DEFAULT_SIZES = {"train": 3000, "dev": 300, "test": 300}
 
-FIRST_NAMES = ("Anna", "Boris", "Clara", "David", "Elena", "Felix", "Greta", "Hugo", "Irene", "Jonas",
-               "Karla", "Lukas", "Marta", "Nils", "Olga", "Pablo", "Rosa", "Simon", "Tanja", "Victor")
-LAST_NAMES = ("Berg", "Costa", "Dahl", "Eriksen", "Fischer", "Gomez", "Hansen", "Ivanova", "Jensen",
-              "Keller", "Larsen", "Moreau", "Novak", "Olsen", "Petrov", "Quist", "Romero", "Svensson")
-LOCATIONS = ("Lisbon", "Oslo", "Prague", "Vienna", "Madrid", "Dublin", "Warsaw", "Athens", "Helsinki",
-             "Zurich", "Geneva", "Porto", "Krakow", "Bergen", "Seville", "Lyon")
-ORGANIZATIONS = ("Nordwind Bank", "Atlas Motors", "Blue Harbor Labs", "Crescent Foods", "Delta Grid",
-                 "Evergreen Press", "Falcon Air", "Granite Systems", "Helios Energy", "Iris Pharma",
-                 "Juniper Networks Group", "Kestrel Studios")
-PRODUCTS = ("Aurora X2", "Nimbus Pad", "Vertex Drill", "Solara Lamp", "Quanta Watch", "Zephyr Bike",
-            "Orion Phone", "Tundra Boots")
+FIRST_NAMES = (
+    "Anna",
+    "Boris",
+    "Clara",
+    "David",
+    "Elena",
+    "Felix",
+    "Greta",
+    "Hugo",
+    "Irene",
+    "Jonas",
+    "Karla",
+    "Lukas",
+    "Marta",
+    "Nils",
+    "Olga",
+    "Pablo",
+    "Rosa",
+    "Simon",
+    "Tanja",
+    "Victor",
+)
+LAST_NAMES = (
+    "Berg",
+    "Costa",
+    "Dahl",
+    "Eriksen",
+    "Fischer",
+    "Gomez",
+    "Hansen",
+    "Ivanova",
+    "Jensen",
+    "Keller",
+    "Larsen",
+    "Moreau",
+    "Novak",
+    "Olsen",
+    "Petrov",
+    "Quist",
+    "Romero",
+    "Svensson",
+)
+LOCATIONS = (
+    "Lisbon",
+    "Oslo",
+    "Prague",
+    "Vienna",
+    "Madrid",
+    "Dublin",
+    "Warsaw",
+    "Athens",
+    "Helsinki",
+    "Zurich",
+    "Geneva",
+    "Porto",
+    "Krakow",
+    "Bergen",
+    "Seville",
+    "Lyon",
+)
+ORGANIZATIONS = (
+    "Nordwind Bank",
+    "Atlas Motors",
+    "Blue Harbor Labs",
+    "Crescent Foods",
+    "Delta Grid",
+    "Evergreen Press",
+    "Falcon Air",
+    "Granite Systems",
+    "Helios Energy",
+    "Iris Pharma",
+    "Juniper Networks Group",
+    "Kestrel Studios",
+)
+PRODUCTS = (
+    "Aurora X2",
+    "Nimbus Pad",
+    "Vertex Drill",
+    "Solara Lamp",
+    "Quanta Watch",
+    "Zephyr Bike",
+    "Orion Phone",
+    "Tundra Boots",
+)
 WEAPONS = ("rockets", "drones", "grenades", "artillery")
 
 NER_TYPES = ("person", "location", "organization", "product")
@@ -76,8 +150,12 @@ NER_TEMPLATES = (
     "{a:person} flew from {b:location} to {c:location} on Monday .",
     "Shares of {a:organization} fell after the {b:product} recall .",
 )
-NER_EMPTY = ("It rained all day and nobody went outside .", "The meeting was postponed again .",
-             "Prices rose slightly in the second quarter .", "Nothing unusual happened this week .")
+NER_EMPTY = (
+    "It rained all day and nobody went outside .",
+    "The meeting was postponed again .",
+    "Prices rose slightly in the second quarter .",
+    "Nothing unusual happened this week .",
+)
 
 # (template, [(relation, head slot, tail slot)], extra NA pairs)
 RE_TEMPLATES = (
@@ -89,10 +167,16 @@ RE_TEMPLATES = (
     ("The headquarters of {a:organization} are in {b:location} .", [("located in", "a", "b")], []),
     ("{a:organization} makes the {b:product} .", [("produce", "a", "b")], []),
     ("The {a:product} is produced by {b:organization} .", [("produce", "a", "b")], []),
-    ("{a:person} , who lives in {b:location} , works for {c:organization} .",
-     [("live in", "a", "b"), ("work for", "a", "c")], []),
-    ("{a:organization} , based in {b:location} , makes the {c:product} .",
-     [("located in", "a", "b"), ("produce", "a", "c")], []),
+    (
+        "{a:person} , who lives in {b:location} , works for {c:organization} .",
+        [("live in", "a", "b"), ("work for", "a", "c")],
+        [],
+    ),
+    (
+        "{a:organization} , based in {b:location} , makes the {c:product} .",
+        [("located in", "a", "b"), ("produce", "a", "c")],
+        [],
+    ),
     ("{a:person} once read about {b:organization} in a magazine .", [], [("a", "b")]),
     ("{a:person} saw the {b:product} at a fair in {c:location} .", [], [("a", "b")]),
 )
@@ -100,19 +184,31 @@ RE_EMPTY = ("The weather was mild for the season .", "A long queue formed outsid
 
 # (template, [(event type, trigger slot, [(role, slot)])])
 EE_TEMPLATES = (
-    ("{g:person} {t:attack_verb} {x:location} with {w:weapon} .",
-     [("attack", "t", [("attacker", "g"), ("target", "x"), ("instrument", "w")])]),
+    (
+        "{g:person} {t:attack_verb} {x:location} with {w:weapon} .",
+        [("attack", "t", [("attacker", "g"), ("target", "x"), ("instrument", "w")])],
+    ),
     ("Militants {t:attack_verb} a convoy near {p:location} .", [("attack", "t", [("place", "p")])]),
-    ("{a:person} {t:meet_verb} {b:person} in {p:location} .",
-     [("meet", "t", [("participant", "a"), ("participant", "b"), ("place", "p")])]),
+    (
+        "{a:person} {t:meet_verb} {b:person} in {p:location} .",
+        [("meet", "t", [("participant", "a"), ("participant", "b"), ("place", "p")])],
+    ),
     ("{a:organization} {t:acquire_verb} {b:organization} .", [("acquire", "t", [("buyer", "a"), ("acquired", "b")])]),
-    ("{a:organization} {t:acquire_verb} {b:organization} in {p:location} .",
-     [("acquire", "t", [("buyer", "a"), ("acquired", "b"), ("place", "p")])]),
-    ("{a:person} {t:meet_verb} {b:person} , and later {g:person} {u:attack_verb} {x:location} .",
-     [("meet", "t", [("participant", "a"), ("participant", "b")]),
-      ("attack", "u", [("attacker", "g"), ("target", "x")])]),
-    ("After the talks were {t:meet_noun} , {a:organization} {u:acquire_verb} {b:organization} .",
-     [("meet", "t", []), ("acquire", "u", [("buyer", "a"), ("acquired", "b")])]),
+    (
+        "{a:organization} {t:acquire_verb} {b:organization} in {p:location} .",
+        [("acquire", "t", [("buyer", "a"), ("acquired", "b"), ("place", "p")])],
+    ),
+    (
+        "{a:person} {t:meet_verb} {b:person} , and later {g:person} {u:attack_verb} {x:location} .",
+        [
+            ("meet", "t", [("participant", "a"), ("participant", "b")]),
+            ("attack", "u", [("attacker", "g"), ("target", "x")]),
+        ],
+    ),
+    (
+        "After the talks were {t:meet_noun} , {a:organization} {u:acquire_verb} {b:organization} .",
+        [("meet", "t", []), ("acquire", "u", [("buyer", "a"), ("acquired", "b")])],
+    ),
 )
 TRIGGER_POOLS = {
     "attack_verb": ("attacked", "bombed", "raided", "shelled"),
@@ -137,7 +233,7 @@ def _fill(template: str, rng: random.Random) -> tuple[str, dict[str, tuple[str, 
             break
         out.append(template[i:j])
         k = template.index("}", j)
-        slot, kind = template[j + 1:k].split(":")
+        slot, kind = template[j + 1 : k].split(":")
         pool = TRIGGER_POOLS.get(kind)
         for _ in range(100):
             value = rng.choice(pool) if pool else POOLS[kind](rng)
@@ -194,8 +290,13 @@ def _labels() -> dict[str, Any]:
     event_types = list(EVENT_ROLES)
     all_roles = sorted({r for roles in EVENT_ROLES.values() for r in roles})
     by_type = {t: list(roles) for t, roles in EVENT_ROLES.items()}
-    return {"NER": list(NER_TYPES), "RE": list(RE_TYPES), "EE": [event_types, all_roles],
-            "EET": by_type, "EEA": by_type}
+    return {
+        "NER": list(NER_TYPES),
+        "RE": list(RE_TYPES),
+        "EE": [event_types, all_roles],
+        "EET": by_type,
+        "EEA": by_type,
+    }
 
 
 def _write_json(path: str, obj: Any) -> None:
@@ -206,8 +307,9 @@ def _write_json(path: str, obj: Any) -> None:
     os.replace(tmp, path)  # readers never see a half-written file
 
 
-def generate(root: str | os.PathLike, *, seed: int = 0, sizes: dict[str, int] | None = None
-             ) -> list[records.DatasetFolder]:
+def generate(
+    root: str | os.PathLike, *, seed: int = 0, sizes: dict[str, int] | None = None
+) -> list[records.DatasetFolder]:
     """Writes the corpus under ``root`` and returns its dataset folders (NER, RE, EE, EET, EEA).
 
     ``sizes`` gives the number of sentences per split (EEA splits hold one record per event, so more).

@@ -24,7 +24,7 @@ import dataclasses
 import json
 import os
 import random
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from iuie.ie import records as R
 
@@ -56,8 +56,9 @@ def filter_labels(records: Iterable[R.Record], labels: Iterable[str]) -> list[R.
     return out
 
 
-def _split_by_label(records: Sequence[R.Record], k: int, seed: int
-                    ) -> tuple[list[str], list[str], list[R.Record], list[R.Record]]:
+def _split_by_label(
+    records: Sequence[R.Record], k: int, seed: int
+) -> tuple[list[str], list[str], list[R.Record], list[R.Record]]:
     labels = relation_labels(records)
     if k >= len(labels):
         raise ValueError(f"cannot hold out {k} labels from a corpus with {len(labels)} relation labels")
@@ -73,8 +74,9 @@ def _split_by_label(records: Sequence[R.Record], k: int, seed: int
 def make_split(records: Sequence[R.Record], seed: int, num_unseen: int = 5, num_dev: int = 5) -> UnseenSplit:
     train_labels, test_labels, train, test = _split_by_label(records, num_unseen, seed)
     train_labels, dev_labels, train, dev = _split_by_label(train, num_dev, seed)
-    return UnseenSplit(seed, tuple(train_labels), tuple(dev_labels), tuple(test_labels),
-                       tuple(train), tuple(dev), tuple(test))
+    return UnseenSplit(
+        seed, tuple(train_labels), tuple(dev_labels), tuple(test_labels), tuple(train), tuple(dev), tuple(test)
+    )
 
 
 def _write(folder: str, split_records: dict[str, Sequence[R.Record]], labels: Sequence[str]) -> None:
@@ -86,8 +88,16 @@ def _write(folder: str, split_records: dict[str, Sequence[R.Record]], labels: Se
         json.dump(list(labels), f, ensure_ascii=False)
 
 
-def write_splits(records: Sequence[R.Record], out_root: str, name: str, *, seeds: Sequence[int] = (0, 1, 2, 3, 4),
-                 num_unseen: int = 5, num_dev: int = 5, with_train: bool = False) -> list[UnseenSplit]:
+def write_splits(
+    records: Sequence[R.Record],
+    out_root: str,
+    name: str,
+    *,
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    num_unseen: int = 5,
+    num_dev: int = 5,
+    with_train: bool = False,
+) -> list[UnseenSplit]:
     """Writes ``<out_root>/RE/<name>_<seed>`` for each seed (see the module docstring)."""
     splits = []
     for seed in seeds:
@@ -96,10 +106,14 @@ def write_splits(records: Sequence[R.Record], out_root: str, name: str, *, seeds
         _write(folder, {"test": split.test}, split.test_labels)
         if with_train:
             _write(f"{folder}_train", {"train": split.train, "dev": split.dev}, split.train_labels + split.dev_labels)
-        summary = {"protocol": "Chia et al. 2022 (RelationPrompt write_data_splits)", "seed": seed,
-                   "test_labels": split.test_labels, "dev_labels": split.dev_labels,
-                   "train_labels": split.train_labels,
-                   "sentences": {"train": len(split.train), "dev": len(split.dev), "test": len(split.test)}}
+        summary = {
+            "protocol": "Chia et al. 2022 (RelationPrompt write_data_splits)",
+            "seed": seed,
+            "test_labels": split.test_labels,
+            "dev_labels": split.dev_labels,
+            "train_labels": split.train_labels,
+            "sentences": {"train": len(split.train), "dev": len(split.dev), "test": len(split.test)},
+        }
         with open(os.path.join(folder, "split.json"), "w", encoding="utf-8") as f:
             json.dump(summary, f, ensure_ascii=False, indent=1)
         splits.append(split)

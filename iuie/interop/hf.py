@@ -36,7 +36,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -50,29 +51,31 @@ ATTENTION_LAYOUTS = ("joined", "split")
 
 # Tensors Hugging Face keeps beside the ones iuie needs: the stacks' embedding tables are tied to
 # ``shared.weight``, and transformers' own T5 ignores a cross-attention relative bias old checkpoints carry.
-IGNORED_HF_TENSORS = frozenset({
+IGNORED_HF_TENSORS = frozenset(
+    {
         "encoder.embed_tokens.weight",
         "decoder.embed_tokens.weight",
         "decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight",
-})
+    }
+)
 
 # The iuie config fields (T5X's ``T5Config`` names) that come straight from a Hugging Face config key.
 _HF_CONFIG_KEYS = {
-        "vocab_size": "vocab_size",
-        "emb_dim": "d_model",
-        "num_heads": "num_heads",
-        "num_encoder_layers": "num_layers",
-        "num_decoder_layers": "num_decoder_layers",
-        "head_dim": "d_kv",
-        "mlp_dim": "d_ff",
-        "dropout_rate": "dropout_rate",
+    "vocab_size": "vocab_size",
+    "emb_dim": "d_model",
+    "num_heads": "num_heads",
+    "num_encoder_layers": "num_layers",
+    "num_decoder_layers": "num_decoder_layers",
+    "head_dim": "d_kv",
+    "mlp_dim": "d_ff",
+    "dropout_rate": "dropout_rate",
 }
 # Settings that T5X's network hard-codes; an iuie config may carry them as fields (then they are set),
 # otherwise the Hugging Face value must equal T5X's constant.
 _HF_FIXED_SETTINGS = {
-        "relative_attention_num_buckets": 32,
-        "relative_attention_max_distance": 128,
-        "layer_norm_epsilon": 1e-6,
+    "relative_attention_num_buckets": 32,
+    "relative_attention_max_distance": 128,
+    "layer_norm_epsilon": 1e-6,
 }
 GATED_GELU_ACTIVATIONS = ("gelu", "linear")
 
@@ -99,15 +102,19 @@ class TensorSlot:
 
 
 def _attention_slots(hf_prefix: str, iuie_prefix: tuple[str, ...]) -> list[TensorSlot]:
-    slots = [TensorSlot(f"{hf_prefix}.{hf}.weight", iuie_prefix + (name, "kernel"), "qkv")
-             for hf, name in (("q", "query"), ("k", "key"), ("v", "value"))]
+    slots = [
+        TensorSlot(f"{hf_prefix}.{hf}.weight", iuie_prefix + (name, "kernel"), "qkv")
+        for hf, name in (("q", "query"), ("k", "key"), ("v", "value"))
+    ]
     slots.append(TensorSlot(f"{hf_prefix}.o.weight", iuie_prefix + ("out", "kernel"), "attention_out"))
     return slots
 
 
 def _mlp_slots(hf_prefix: str, iuie_prefix: tuple[str, ...]) -> list[TensorSlot]:
-    return [TensorSlot(f"{hf_prefix}.{name}.weight", iuie_prefix + (name, "kernel"), "dense")
-            for name in ("wi_0", "wi_1", "wo")]
+    return [
+        TensorSlot(f"{hf_prefix}.{name}.weight", iuie_prefix + (name, "kernel"), "dense")
+        for name in ("wi_0", "wi_1", "wo")
+    ]
 
 
 def _norm_slot(hf_name: str, iuie_prefix: tuple[str, ...], name: str) -> TensorSlot:
@@ -118,8 +125,13 @@ def tensor_slots(num_encoder_layers: int, num_decoder_layers: int) -> list[Tenso
     """Every tensor of a Hugging Face FlanT5 with these depths, paired with its iuie path."""
     slots = [TensorSlot("shared.weight", ("token_embedder", "embedding"), "copy")]
     for stack, depth in (("encoder", num_encoder_layers), ("decoder", num_decoder_layers)):
-        slots.append(TensorSlot(f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
-                                (stack, "relpos_bias", "rel_embedding"), "relpos"))
+        slots.append(
+            TensorSlot(
+                f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                (stack, "relpos_bias", "rel_embedding"),
+                "relpos",
+            )
+        )
         for i in range(depth):
             hf, layer = f"{stack}.block.{i}.layer", (stack, f"layers_{i}")
             if stack == "encoder":
@@ -203,15 +215,22 @@ def with_attention_layout(params: Mapping, layout: str) -> dict:
                 out[key] = convert(value, key)
             elif key == "kernel" and parent in ATTENTION_PROJECTIONS:
                 is_output = parent == "out"
-                out[key] = (split_attention_kernel(value, num_heads, is_output=is_output) if layout == "split"
-                            else join_attention_kernel(value, is_output=is_output))
+                out[key] = (
+                    split_attention_kernel(value, num_heads, is_output=is_output)
+                    if layout == "split"
+                    else join_attention_kernel(value, is_output=is_output)
+                )
             else:
                 out[key] = value
         return out
 
     def walk(node: Mapping) -> dict:
-        return {key: (convert(value, key) if key in ATTENTION_MODULES else walk(value))
-                if isinstance(value, Mapping) else value for key, value in node.items()}
+        return {
+            key: (convert(value, key) if key in ATTENTION_MODULES else walk(value))
+            if isinstance(value, Mapping)
+            else value
+            for key, value in node.items()
+        }
 
     return walk(params)
 
@@ -256,8 +275,8 @@ def weight_files(folder: str) -> list[str]:
         if os.path.isfile(os.path.join(folder, single)):
             return [os.path.join(folder, single)]
     raise CheckpointError(
-            f"{folder}: no weights found (looked for {SAFETENSORS_FILE}, {SAFETENSORS_INDEX}, {TORCH_FILE}, "
-            f"{TORCH_INDEX})")
+        f"{folder}: no weights found (looked for {SAFETENSORS_FILE}, {SAFETENSORS_INDEX}, {TORCH_FILE}, {TORCH_INDEX})"
+    )
 
 
 def _torch_to_numpy(tensor) -> np.ndarray:
@@ -326,12 +345,14 @@ def _check_t5_v1_1(hf: Mapping[str, Any], source: str) -> None:
     if "scale_decoder_outputs" in hf:  # transformers >= 5 moved the meaning of tie_word_embeddings here.
         if hf["scale_decoder_outputs"]:
             raise CheckpointError(
-                    f"{source}: key 'scale_decoder_outputs' is true (original T5, tied and rescaled logits); "
-                    "iuie's FlanT5 needs false")
+                f"{source}: key 'scale_decoder_outputs' is true (original T5, tied and rescaled logits); "
+                "iuie's FlanT5 needs false"
+            )
     elif hf.get("tie_word_embeddings", True):
         raise CheckpointError(
-                f"{source}: key 'tie_word_embeddings' is {hf.get('tie_word_embeddings', True)!r} (original T5, "
-                "tied and rescaled logits); iuie's FlanT5 needs false")
+            f"{source}: key 'tie_word_embeddings' is {hf.get('tie_word_embeddings', True)!r} (original T5, "
+            "tied and rescaled logits); iuie's FlanT5 needs false"
+        )
 
 
 def config_fields_from_hf(hf: Mapping[str, Any], source: str = CONFIG_FILE) -> dict[str, Any]:
@@ -358,37 +379,40 @@ def hf_config_from_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     """A Hugging Face ``config.json`` (as a dict) for iuie config fields."""
     activations = tuple(fields.get("mlp_activations", GATED_GELU_ACTIVATIONS))
     if activations != GATED_GELU_ACTIVATIONS:
-        raise CheckpointError(f"iuie config: mlp_activations {activations} has no Hugging Face T5 equivalent; "
-                              f"only {GATED_GELU_ACTIVATIONS} (gated-gelu) does")
+        raise CheckpointError(
+            f"iuie config: mlp_activations {activations} has no Hugging Face T5 equivalent; "
+            f"only {GATED_GELU_ACTIVATIONS} (gated-gelu) does"
+        )
     if fields.get("logits_via_embedding", False):
-        raise CheckpointError("iuie config: logits_via_embedding=True is not FlanT5 (export needs its own "
-                              "logits_dense)")
+        raise CheckpointError(
+            "iuie config: logits_via_embedding=True is not FlanT5 (export needs its own logits_dense)"
+        )
     return {
-            "architectures": ["T5ForConditionalGeneration"],
-            "model_type": "t5",
-            "d_model": int(fields["emb_dim"]),
-            "d_kv": int(fields["head_dim"]),
-            "d_ff": int(fields["mlp_dim"]),
-            "num_heads": int(fields["num_heads"]),
-            "num_layers": int(fields["num_encoder_layers"]),
-            "num_decoder_layers": int(fields["num_decoder_layers"]),
-            "vocab_size": int(fields["vocab_size"]),
-            "relative_attention_num_buckets": int(fields.get("relative_attention_num_buckets", 32)),
-            "relative_attention_max_distance": int(fields.get("relative_attention_max_distance", 128)),
-            "layer_norm_epsilon": float(fields.get("layer_norm_epsilon", 1e-6)),
-            "dropout_rate": float(fields.get("dropout_rate", 0.1)),
-            "feed_forward_proj": "gated-gelu",
-            "dense_act_fn": "gelu_new",
-            "is_gated_act": True,
-            # transformers 4 reads this as "own lm_head, no rescaling"; transformers 5 reads the same as
-            # scale_decoder_outputs=False and unties lm_head because the file holds both tensors.
-            "tie_word_embeddings": False,
-            "is_encoder_decoder": True,
-            "decoder_start_token_id": 0,
-            "pad_token_id": 0,
-            "eos_token_id": 1,
-            "initializer_factor": 1.0,
-            "use_cache": True,
+        "architectures": ["T5ForConditionalGeneration"],
+        "model_type": "t5",
+        "d_model": int(fields["emb_dim"]),
+        "d_kv": int(fields["head_dim"]),
+        "d_ff": int(fields["mlp_dim"]),
+        "num_heads": int(fields["num_heads"]),
+        "num_layers": int(fields["num_encoder_layers"]),
+        "num_decoder_layers": int(fields["num_decoder_layers"]),
+        "vocab_size": int(fields["vocab_size"]),
+        "relative_attention_num_buckets": int(fields.get("relative_attention_num_buckets", 32)),
+        "relative_attention_max_distance": int(fields.get("relative_attention_max_distance", 128)),
+        "layer_norm_epsilon": float(fields.get("layer_norm_epsilon", 1e-6)),
+        "dropout_rate": float(fields.get("dropout_rate", 0.1)),
+        "feed_forward_proj": "gated-gelu",
+        "dense_act_fn": "gelu_new",
+        "is_gated_act": True,
+        # transformers 4 reads this as "own lm_head, no rescaling"; transformers 5 reads the same as
+        # scale_decoder_outputs=False and unties lm_head because the file holds both tensors.
+        "tie_word_embeddings": False,
+        "is_encoder_decoder": True,
+        "decoder_start_token_id": 0,
+        "pad_token_id": 0,
+        "eos_token_id": 1,
+        "initializer_factor": 1.0,
+        "use_cache": True,
     }
 
 
@@ -410,15 +434,20 @@ def make_config(fields: Mapping[str, Any]):
     known = {f.name for f in dataclasses.fields(cls)}
     for key, t5x_value in _HF_FIXED_SETTINGS.items():
         if key in fields and key not in known and fields[key] != t5x_value:
-            raise CheckpointError(f"config: {key}={fields[key]!r} is not supported by iuie.model.network.T5Config "
-                                  f"(it has no such field and uses {t5x_value!r})")
+            raise CheckpointError(
+                f"config: {key}={fields[key]!r} is not supported by iuie.model.network.T5Config "
+                f"(it has no such field and uses {t5x_value!r})"
+            )
     return cls(**{k: v for k, v in fields.items() if k in known})
 
 
 def config_to_fields(config) -> dict[str, Any]:
     """An iuie config (dataclass or mapping) as JSON-ready fields; dtypes become their names."""
-    items = config.items() if isinstance(config, Mapping) else (
-            (f.name, getattr(config, f.name)) for f in dataclasses.fields(config))
+    items = (
+        config.items()
+        if isinstance(config, Mapping)
+        else ((f.name, getattr(config, f.name)) for f in dataclasses.fields(config))
+    )
     fields = {}
     for key, value in items:
         if (key == "dtype" or key.endswith("_dtype")) and not isinstance(value, str):
@@ -464,8 +493,10 @@ def plain_params(params: Any) -> dict:
 
 def cast_params(params: Mapping, dtype: Any) -> dict:
     """The tree with every array cast to ``dtype`` (arrays already of that dtype are not copied)."""
-    return {k: cast_params(v, dtype) if isinstance(v, Mapping) else np.asarray(v).astype(dtype, copy=False)
-            for k, v in params.items()}
+    return {
+        k: cast_params(v, dtype) if isinstance(v, Mapping) else np.asarray(v).astype(dtype, copy=False)
+        for k, v in params.items()
+    }
 
 
 def depths(params: Mapping) -> tuple[int, int]:
@@ -473,9 +504,14 @@ def depths(params: Mapping) -> tuple[int, int]:
     return tuple(sum(1 for k in params[stack] if k.startswith("layers_")) for stack in ("encoder", "decoder"))
 
 
-def hf_state_to_params(tensors: Iterator[tuple[str, np.ndarray, str]], fields: Mapping[str, Any], *,
-                       dtype: Any = np.float32, attention_layout: str = "joined",
-                       lm_head_from_shared: bool = False) -> dict:
+def hf_state_to_params(
+    tensors: Iterator[tuple[str, np.ndarray, str]],
+    fields: Mapping[str, Any],
+    *,
+    dtype: Any = np.float32,
+    attention_layout: str = "joined",
+    lm_head_from_shared: bool = False,
+) -> dict:
     """An iuie param tree from ``(name, array, file)`` triples of a Hugging Face FlanT5 with config ``fields``.
 
     ``dtype=None`` keeps each tensor's stored dtype. ``lm_head_from_shared`` lets a missing ``lm_head.weight``
@@ -490,13 +526,17 @@ def hf_state_to_params(tensors: Iterator[tuple[str, np.ndarray, str]], fields: M
         if name in IGNORED_HF_TENSORS:
             continue
         if name not in slots:
-            raise CheckpointError(f"{path}: unexpected tensor '{name}' (not part of a FlanT5 with "
-                                  f"{fields['num_encoder_layers']}+{fields['num_decoder_layers']} layers)")
+            raise CheckpointError(
+                f"{path}: unexpected tensor '{name}' (not part of a FlanT5 with "
+                f"{fields['num_encoder_layers']}+{fields['num_decoder_layers']} layers)"
+            )
         if name in seen:
             raise CheckpointError(f"{path}: tensor '{name}' appears again (first in {seen[name]})")
         if tuple(array.shape) != hf_shape(slots[name], fields):
-            raise CheckpointError(f"{path}: tensor '{name}' has shape {tuple(array.shape)}; the config says "
-                                  f"{hf_shape(slots[name], fields)}")
+            raise CheckpointError(
+                f"{path}: tensor '{name}' has shape {tuple(array.shape)}; the config says "
+                f"{hf_shape(slots[name], fields)}"
+            )
         seen[name] = path
         if dtype is not None:
             array = array.astype(dtype, copy=False)
@@ -508,8 +548,10 @@ def hf_state_to_params(tensors: Iterator[tuple[str, np.ndarray, str]], fields: M
     missing = [n for n in slots if n not in seen]
     if missing:
         files = sorted(set(seen.values()))
-        raise CheckpointError(f"{', '.join(files) or 'checkpoint'}: missing tensor(s) {missing[:8]}"
-                              + (f" and {len(missing) - 8} more" if len(missing) > 8 else ""))
+        raise CheckpointError(
+            f"{', '.join(files) or 'checkpoint'}: missing tensor(s) {missing[:8]}"
+            + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+        )
     return with_attention_layout(params, attention_layout)
 
 
@@ -531,15 +573,17 @@ def params_to_hf_state(params: Any) -> dict[str, np.ndarray]:
 # Public entry points.
 
 
-def load_hf_params(folder: str, *, dtype: Any = np.float32,
-                   attention_layout: str = "joined") -> tuple[dict, dict[str, Any]]:
+def load_hf_params(
+    folder: str, *, dtype: Any = np.float32, attention_layout: str = "joined"
+) -> tuple[dict, dict[str, Any]]:
     """``(params, config fields)`` of a Hugging Face FlanT5 folder, without building a ``T5Config``."""
     hf_config = read_hf_config(folder)
     fields = config_fields_from_hf(hf_config, os.path.join(folder, CONFIG_FILE))
     # transformers 5 writes scale_decoder_outputs and ties (then omits) lm_head when it equals shared.
     tied = "scale_decoder_outputs" in hf_config and hf_config.get("tie_word_embeddings", True)
-    params = hf_state_to_params(iter_hf_tensors(folder), fields, dtype=dtype, attention_layout=attention_layout,
-                                lm_head_from_shared=tied)
+    params = hf_state_to_params(
+        iter_hf_tensors(folder), fields, dtype=dtype, attention_layout=attention_layout, lm_head_from_shared=tied
+    )
     return params, fields
 
 

@@ -30,12 +30,20 @@ import copy
 import json
 import os
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
-from iuie.interop.hf import (GATED_GELU_ACTIVATIONS, CheckpointError, cast_params, config_to_fields,
-                             make_config, plain_params, with_attention_layout)
+from iuie.interop.hf import (
+    GATED_GELU_ACTIVATIONS,
+    CheckpointError,
+    cast_params,
+    config_to_fields,
+    make_config,
+    plain_params,
+    with_attention_layout,
+)
 
 CHECKPOINT_FILE = "checkpoint"
 ORBAX_STATE_DIR = "state"
@@ -51,8 +59,11 @@ T5X_RELATIVE_ATTENTION_MAX_DISTANCE = 128
 
 
 def _latest_step_dir(model_dir: str) -> str | None:
-    steps = [(int(m.group(1)), name) for name in os.listdir(model_dir)
-             if (m := _STEP_DIR.match(name)) and os.path.isdir(os.path.join(model_dir, name))]
+    steps = [
+        (int(m.group(1)), name)
+        for name in os.listdir(model_dir)
+        if (m := _STEP_DIR.match(name)) and os.path.isdir(os.path.join(model_dir, name))
+    ]
     return os.path.join(model_dir, max(steps)[1]) if steps else None
 
 
@@ -63,13 +74,14 @@ def find_checkpoint_dir(path: str) -> str:
         return os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(path):
         raise CheckpointError(f"{path}: no such T5X checkpoint (expected a checkpoint_<step> folder)")
-    if (os.path.isfile(os.path.join(path, CHECKPOINT_FILE))
-            or os.path.isdir(os.path.join(path, ORBAX_STATE_DIR))):
+    if os.path.isfile(os.path.join(path, CHECKPOINT_FILE)) or os.path.isdir(os.path.join(path, ORBAX_STATE_DIR)):
         return path
     latest = _latest_step_dir(path)
     if latest is None:
-        raise CheckpointError(f"{path}: neither a T5X checkpoint folder (no '{CHECKPOINT_FILE}' file or "
-                              f"'{ORBAX_STATE_DIR}/' folder) nor a model dir with checkpoint_<step> folders")
+        raise CheckpointError(
+            f"{path}: neither a T5X checkpoint folder (no '{CHECKPOINT_FILE}' file or "
+            f"'{ORBAX_STATE_DIR}/' folder) nor a model dir with checkpoint_<step> folders"
+        )
     return latest
 
 
@@ -128,8 +140,9 @@ def read_ts_array(spec: Mapping, ckpt_dir: str, name: str) -> np.ndarray:
     local = _local_spec(spec, ckpt_dir)
     where = local["kvstore"]["path"]
     if local.get("dtype") == "uint16" or local["metadata"].get("dtype") == "<u2":
-        raise CheckpointError(f"{where}: '{name}' is stored as uint16 (a pre-2021 bfloat16 encoding T5X "
-                              "no longer reads either)")
+        raise CheckpointError(
+            f"{where}: '{name}' is stored as uint16 (a pre-2021 bfloat16 encoding T5X no longer reads either)"
+        )
     if not os.path.isdir(where):
         raise CheckpointError(f"{where}: missing TensorStore array for '{name}'")
     try:
@@ -156,8 +169,7 @@ def _read_msgpack_target(ckpt_dir: str, dtype: Any) -> dict:
     path = os.path.join(ckpt_dir, CHECKPOINT_FILE)
     state = read_msgpack_state(path)
     if "target" not in state:
-        raise CheckpointError(f"{path}: no 'target' (model parameters) in the state dict; it has "
-                              f"{sorted(state)}")
+        raise CheckpointError(f"{path}: no 'target' (model parameters) in the state dict; it has {sorted(state)}")
     return _materialize(state["target"], ckpt_dir, "target", dtype)
 
 
@@ -185,7 +197,8 @@ def restore_orbax_numpy(path: str) -> dict:
 
 def _is_orbax_dir(path: str) -> bool:
     return os.path.isdir(path) and any(
-            os.path.exists(os.path.join(path, name)) for name in ("_METADATA", "_CHECKPOINT_METADATA"))
+        os.path.exists(os.path.join(path, name)) for name in ("_METADATA", "_CHECKPOINT_METADATA")
+    )
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -200,8 +213,7 @@ def read_t5x_target(path: str, *, dtype: Any = np.float32) -> dict:
         return _read_msgpack_target(ckpt_dir, dtype)
     state = restore_orbax_numpy(os.path.join(ckpt_dir, ORBAX_STATE_DIR))
     if "target" not in state:
-        raise CheckpointError(f"{ckpt_dir}/{ORBAX_STATE_DIR}: no 'target' in the T5X state; it has "
-                              f"{sorted(state)}")
+        raise CheckpointError(f"{ckpt_dir}/{ORBAX_STATE_DIR}: no 'target' in the T5X state; it has {sorted(state)}")
     return _materialize(state["target"], ckpt_dir, "target", dtype)
 
 
@@ -216,8 +228,9 @@ def load_t5x(path: str, *, dtype: Any = np.float32, attention_layout: str = "joi
 def _check_t5_tree(params: Mapping, source: str) -> None:
     for key in ("token_embedder", "encoder", "decoder"):
         if key not in params:
-            raise CheckpointError(f"{source}: params have no '{key}' (not a T5X T5 1.1 tree; top level is "
-                                  f"{sorted(params)})")
+            raise CheckpointError(
+                f"{source}: params have no '{key}' (not a T5X T5 1.1 tree; top level is {sorted(params)})"
+            )
 
 
 def _shape(params: Mapping, *path: str) -> tuple[int, ...]:
@@ -243,19 +256,19 @@ def infer_config_fields(params: Mapping) -> dict[str, Any]:
     mlp = params["encoder"]["layers_0"]["mlp"]
     gated = "wi_0" in mlp
     return {
-            "vocab_size": vocab_size,
-            "emb_dim": emb_dim,
-            "num_heads": num_heads,
-            "num_encoder_layers": sum(k.startswith("layers_") for k in params["encoder"]),
-            "num_decoder_layers": sum(k.startswith("layers_") for k in params["decoder"]),
-            "head_dim": joined // num_heads,
-            "mlp_dim": _shape(params, "encoder", "layers_0", "mlp", "wi_0" if gated else "wi", "kernel")[-1],
-            "mlp_activations": GATED_GELU_ACTIVATIONS if gated else ("relu",),
-            "dropout_rate": 0.1,
-            "logits_via_embedding": "logits_dense" not in params["decoder"],
-            "relative_attention_num_buckets": num_buckets,
-            "relative_attention_max_distance": T5X_RELATIVE_ATTENTION_MAX_DISTANCE,
-            "layer_norm_epsilon": 1e-6,
+        "vocab_size": vocab_size,
+        "emb_dim": emb_dim,
+        "num_heads": num_heads,
+        "num_encoder_layers": sum(k.startswith("layers_") for k in params["encoder"]),
+        "num_decoder_layers": sum(k.startswith("layers_") for k in params["decoder"]),
+        "head_dim": joined // num_heads,
+        "mlp_dim": _shape(params, "encoder", "layers_0", "mlp", "wi_0" if gated else "wi", "kernel")[-1],
+        "mlp_activations": GATED_GELU_ACTIVATIONS if gated else ("relu",),
+        "dropout_rate": 0.1,
+        "logits_via_embedding": "logits_dense" not in params["decoder"],
+        "relative_attention_num_buckets": num_buckets,
+        "relative_attention_max_distance": T5X_RELATIVE_ATTENTION_MAX_DISTANCE,
+        "layer_norm_epsilon": 1e-6,
     }
 
 
@@ -288,8 +301,10 @@ def _unwrap_params(tree: Mapping, source: str) -> dict:
         if inner is None:
             break
         tree = inner
-    raise CheckpointError(f"{source}: no iuie params found (no 'token_embedder', also not under 'params' or "
-                          f"'target'; top level is {sorted(tree)})")
+    raise CheckpointError(
+        f"{source}: no iuie params found (no 'token_embedder', also not under 'params' or "
+        f"'target'; top level is {sorted(tree)})"
+    )
 
 
 def read_iuie_params(path: str, *, dtype: Any = np.float32) -> tuple[dict, dict[str, Any]]:
@@ -300,8 +315,7 @@ def read_iuie_params(path: str, *, dtype: Any = np.float32) -> tuple[dict, dict[
         raise CheckpointError(f"{path}: no such iuie checkpoint folder")
     orbax_dir = os.path.join(path, PARAMS_DIR) if _is_orbax_dir(os.path.join(path, PARAMS_DIR)) else path
     if not _is_orbax_dir(orbax_dir):
-        raise CheckpointError(f"{path}: not an iuie checkpoint (no Orbax checkpoint in it or in "
-                              f"'{PARAMS_DIR}/')")
+        raise CheckpointError(f"{path}: not an iuie checkpoint (no Orbax checkpoint in it or in '{PARAMS_DIR}/')")
     params = _unwrap_params(restore_orbax_numpy(orbax_dir), orbax_dir)
     if dtype is not None:
         params = cast_params(params, dtype)
@@ -341,8 +355,10 @@ def detect_format(path: str) -> str:
     try:
         find_checkpoint_dir(path)
     except CheckpointError:
-        raise CheckpointError(f"{path}: not a Hugging Face folder (config.json), an iuie checkpoint "
-                              f"({CONFIG_JSON}, {PARAMS_DIR}/) or a T5X checkpoint") from None
+        raise CheckpointError(
+            f"{path}: not a Hugging Face folder (config.json), an iuie checkpoint "
+            f"({CONFIG_JSON}, {PARAMS_DIR}/) or a T5X checkpoint"
+        ) from None
     return "t5x"
 
 

@@ -28,7 +28,8 @@ A leaf module: it imports nothing from iuie.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.struct
 import jax
@@ -44,7 +45,7 @@ NEG_INF = -1.0e7
 # Temperatures at or below this are treated as 0 (greedy): 1/temperature would overflow.
 MIN_TEMPERATURE = 1e-4
 
-BEAM_SEMANTICS = ('t5x', 'hf')
+BEAM_SEMANTICS = ("t5x", "hf")
 
 
 @flax.struct.dataclass
@@ -199,7 +200,7 @@ def temperature_sample(
 
 def greedy_decode(inputs: Array, cache: PyTree, tokens_to_logits: TokensToLogits, **kwargs) -> tuple[Array, Array]:
     """Greedy decoding: ``temperature_sample`` with temperature 0."""
-    kwargs.pop('temperature', None)
+    kwargs.pop("temperature", None)
     return temperature_sample(inputs, cache, tokens_to_logits, temperature=0.0, **kwargs)
 
 
@@ -208,14 +209,14 @@ def greedy_decode(inputs: Array, cache: PyTree, tokens_to_logits: TokensToLogits
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def length_penalty(alpha: float, length: Array, semantics: str = 't5x') -> Array:
+def length_penalty(alpha: float, length: Array, semantics: str = "t5x") -> Array:
     """The divisor of a finished beam's summed log-probability.
 
     't5x': T5X's (GNMT's) brevity penalty ``((5 + length) / 6) ** alpha``; 'hf': Hugging Face's
     ``length ** alpha`` (``length_penalty`` in ``generate``). ``length`` counts generated tokens, EOS included.
     """
     length = jnp.asarray(length, jnp.float32)
-    if semantics == 't5x':
+    if semantics == "t5x":
         return jnp.power((5.0 + length) / 6.0, alpha)
     return jnp.power(length, alpha)
 
@@ -245,7 +246,7 @@ def beam_search(
     eos_id: int = EOS_ID,
     num_decodes: int = 4,
     alpha: float = 0.6,
-    semantics: str = 't5x',
+    semantics: str = "t5x",
     logits_mask_fn: LogitsMaskFn | None = None,
     max_decode_len: int | None = None,
     decode_rng: Array | None = None,
@@ -289,8 +290,8 @@ def beam_search(
     """
     del decode_rng
     if semantics not in BEAM_SEMANTICS:
-        raise ValueError(f'semantics must be one of {BEAM_SEMANTICS}, got {semantics!r}')
-    hf = semantics == 'hf'
+        raise ValueError(f"semantics must be one of {BEAM_SEMANTICS}, got {semantics!r}")
+    hf = semantics == "hf"
     batch = inputs.shape[0]
     beams = num_decodes
     length = inputs.shape[1] if max_decode_len is None else max_decode_len

@@ -15,7 +15,8 @@ from __future__ import annotations
 import functools
 import math
 import operator
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -30,8 +31,8 @@ Initializer = Callable[..., Array]
 # must still give finite softmax weights rather than NaN.
 MASK_BIAS = -1e10
 
-default_kernel_init = nn.initializers.variance_scaling(1.0, 'fan_in', 'truncated_normal')
-attention_kernel_init = nn.initializers.variance_scaling(1.0, 'fan_in', 'normal')
+default_kernel_init = nn.initializers.variance_scaling(1.0, "fan_in", "truncated_normal")
+attention_kernel_init = nn.initializers.variance_scaling(1.0, "fan_in", "normal")
 
 
 def _as_tuple(x: int | Sequence[int]) -> tuple[int, ...]:
@@ -72,8 +73,8 @@ class RMSNorm(nn.Module):
         mean2 = jnp.mean(jnp.square(x32), axis=-1, keepdims=True)
         y = jnp.asarray(x32 * lax.rsqrt(mean2 + self.epsilon), self.dtype)
         scale = self.param(
-            'scale',
-            nn.with_logical_partitioning(nn.initializers.ones, ('embed',)),
+            "scale",
+            nn.with_logical_partitioning(nn.initializers.ones, ("embed",)),
             (x.shape[-1],),
             self.param_dtype,
         )
@@ -101,7 +102,7 @@ class DenseGeneral(nn.Module):
         axis = _normalize_axes(_as_tuple(self.axis), inputs.ndim)
         in_dims = tuple(inputs.shape[a] for a in axis)
         kernel = self.param(
-            'kernel',
+            "kernel",
             nn.with_logical_partitioning(self.kernel_init, self.kernel_axes),
             (math.prod(in_dims), math.prod(features)),
             self.param_dtype,
@@ -122,17 +123,17 @@ class Embed(nn.Module):
 
     def setup(self):
         self.embedding = self.param(
-            'embedding',
-            nn.with_logical_partitioning(self.embedding_init, ('vocab', 'embed')),
+            "embedding",
+            nn.with_logical_partitioning(self.embedding_init, ("vocab", "embed")),
             (self.num_embeddings, self.features),
             self.param_dtype,
         )
 
     def __call__(self, ids: Array) -> Array:
         if not jnp.issubdtype(ids.dtype, jnp.integer):
-            raise ValueError(f'token ids must be integers, got {ids.dtype}')
+            raise ValueError(f"token ids must be integers, got {ids.dtype}")
         out = jnp.take(jnp.asarray(self.embedding, self.dtype), ids, axis=0)
-        return nn.with_logical_constraint(out, ('batch', 'length', 'embed'))
+        return nn.with_logical_constraint(out, ("batch", "length", "embed"))
 
     def attend(self, query: Array) -> Array:
         """Logits against every embedding row, in float32 (used when the output layer is tied)."""
@@ -146,11 +147,11 @@ def activation_fn(name: str | Callable[[Array], Array]) -> Callable[[Array], Arr
     """
     if callable(name):
         return name
-    if name == 'linear':
+    if name == "linear":
         return lambda x: x
     fn = getattr(nn, name, None)
     if fn is None:
-        raise ValueError(f'unknown activation {name!r}')
+        raise ValueError(f"unknown activation {name!r}")
     return fn
 
 
@@ -159,7 +160,7 @@ class MlpBlock(nn.Module):
     ``wo(gelu(wi_0 x) * wi_1 x)``."""
 
     intermediate_dim: int
-    activations: Sequence[str] = ('gelu', 'linear')
+    activations: Sequence[str] = ("gelu", "linear")
     dropout_rate: float = 0.0
     dtype: DType = jnp.float32
     param_dtype: DType = jnp.float32
@@ -173,15 +174,15 @@ class MlpBlock(nn.Module):
         single = len(self.activations) == 1
         branches = [
             activation_fn(act)(
-                dense(self.intermediate_dim, kernel_axes=('embed', 'mlp'), name='wi' if single else f'wi_{i}')(inputs)
+                dense(self.intermediate_dim, kernel_axes=("embed", "mlp"), name="wi" if single else f"wi_{i}")(inputs)
             )
             for i, act in enumerate(self.activations)
         ]
         x = functools.reduce(operator.mul, branches)
         # T5 drops whole feature vectors, broadcast along the length axis.
         x = nn.Dropout(rate=self.dropout_rate, broadcast_dims=(-2,))(x, deterministic=deterministic)
-        x = nn.with_logical_constraint(x, ('batch', 'length', 'mlp'))
-        return dense(inputs.shape[-1], kernel_axes=('mlp', 'embed'), name='wo')(x)
+        x = nn.with_logical_constraint(x, ("batch", "length", "mlp"))
+        return dense(inputs.shape[-1], kernel_axes=("mlp", "embed"), name="wo")(x)
 
 
 def dot_product_attention(
@@ -210,7 +211,7 @@ def dot_product_attention(
     """
     if float32_logits:
         query, key = query.astype(jnp.float32), key.astype(jnp.float32)
-    logits = jnp.einsum('bqhd,bkhd->bhqk', query, key)
+    logits = jnp.einsum("bqhd,bkhd->bhqk", query, key)
     if bias is not None:
         logits = logits + bias.astype(logits.dtype)
     # Softmax in float32 always: cheap, and bfloat16 softmax visibly hurts long inputs.
@@ -221,7 +222,7 @@ def dot_product_attention(
         shape = weights.shape[:-2] + (1,) + weights.shape[-1:]
         keep = jax.random.bernoulli(dropout_rng, keep_prob, shape)
         weights = weights * (keep.astype(dtype) / jnp.asarray(keep_prob, dtype))
-    return jnp.einsum('bhqk,bkhd->bqhd', weights, value.astype(dtype))
+    return jnp.einsum("bhqk,bkhd->bqhd", weights, value.astype(dtype))
 
 
 class MultiHeadAttention(nn.Module):
@@ -277,22 +278,22 @@ class MultiHeadAttention(nn.Module):
         projection = functools.partial(
             DenseGeneral,
             features=(self.num_heads, self.head_dim),
-            kernel_axes=('embed', 'joined_kv'),
+            kernel_axes=("embed", "joined_kv"),
             dtype=self.dtype,
             param_dtype=self.param_dtype,
         )
-        query = projection(kernel_init=scaled_init(self.kernel_init, self.head_dim**-0.5), name='query')(inputs_q)
-        query = nn.with_logical_constraint(query, ('batch', 'length', 'heads', 'kv'))
+        query = projection(kernel_init=scaled_init(self.kernel_init, self.head_dim**-0.5), name="query")(inputs_q)
+        query = nn.with_logical_constraint(query, ("batch", "length", "heads", "kv"))
 
         if cache_kv:
             key, value = self._cached_cross_kv(projection, inputs_kv)
         else:
-            key = projection(kernel_init=self.kernel_init, name='key')(inputs_kv)
-            value = projection(kernel_init=self.kernel_init, name='value')(inputs_kv)
+            key = projection(kernel_init=self.kernel_init, name="key")(inputs_kv)
+            value = projection(kernel_init=self.kernel_init, name="value")(inputs_kv)
             if decode_position is not None:
                 key, value = self._update_self_cache(key, value, decode_position, max_decode_length)
-        key = nn.with_logical_constraint(key, ('batch', 'length', 'heads', 'kv'))
-        value = nn.with_logical_constraint(value, ('batch', 'length', 'heads', 'kv'))
+        key = nn.with_logical_constraint(key, ("batch", "length", "heads", "kv"))
+        value = nn.with_logical_constraint(value, ("batch", "length", "heads", "kv"))
 
         attention_bias = None
         if mask is not None:
@@ -302,7 +303,7 @@ class MultiHeadAttention(nn.Module):
 
         dropout_rng = None
         if not deterministic and self.dropout_rate > 0.0:
-            dropout_rng = self.make_rng('dropout')
+            dropout_rng = self.make_rng("dropout")
         x = dot_product_attention(
             query,
             key,
@@ -316,23 +317,23 @@ class MultiHeadAttention(nn.Module):
         out = DenseGeneral(
             features=inputs_q.shape[-1],
             axis=(-2, -1),
-            kernel_axes=('joined_kv', 'embed'),
+            kernel_axes=("joined_kv", "embed"),
             kernel_init=self.kernel_init,
             dtype=self.dtype,
             param_dtype=self.param_dtype,
-            name='out',
+            name="out",
         )(x)
-        return nn.with_logical_constraint(out, ('batch', 'length', 'embed'))
+        return nn.with_logical_constraint(out, ("batch", "length", "embed"))
 
     def _update_self_cache(self, key, value, decode_position, max_decode_length):
         if max_decode_length is None:
-            raise ValueError('cached self-attention needs max_decode_length')
+            raise ValueError("cached self-attention needs max_decode_length")
         batch, q_len, heads, head_dim = key.shape
         if q_len != 1:
-            raise ValueError(f'cached self-attention takes one token per call, got {q_len}')
+            raise ValueError(f"cached self-attention takes one token per call, got {q_len}")
         shape = (batch, max_decode_length, heads, head_dim)
-        cached_key = self.variable('cache', 'cached_key', jnp.zeros, shape, key.dtype)
-        cached_value = self.variable('cache', 'cached_value', jnp.zeros, shape, value.dtype)
+        cached_key = self.variable("cache", "cached_key", jnp.zeros, shape, key.dtype)
+        cached_value = self.variable("cache", "cached_value", jnp.zeros, shape, value.dtype)
         # A select against a one-hot position writes each row at its own index; it fuses well and, unlike a
         # scatter, needs no gather/scatter partitioning.
         here = (jnp.arange(max_decode_length)[None, :] == decode_position[:, None])[:, :, None, None]
@@ -342,16 +343,16 @@ class MultiHeadAttention(nn.Module):
         return key, value
 
     def _cached_cross_kv(self, projection, inputs_kv):
-        initialized = self.has_variable('cache', 'cached_key')
+        initialized = self.has_variable("cache", "cached_key")
         if not initialized:
             if inputs_kv is None:
-                raise ValueError('the first cached cross-attention call needs the encoder outputs')
-            key = projection(kernel_init=self.kernel_init, name='key')(inputs_kv)
-            value = projection(kernel_init=self.kernel_init, name='value')(inputs_kv)
-            self.variable('cache', 'cached_key', lambda: key)
-            self.variable('cache', 'cached_value', lambda: value)
+                raise ValueError("the first cached cross-attention call needs the encoder outputs")
+            key = projection(kernel_init=self.kernel_init, name="key")(inputs_kv)
+            value = projection(kernel_init=self.kernel_init, name="value")(inputs_kv)
+            self.variable("cache", "cached_key", lambda: key)
+            self.variable("cache", "cached_value", lambda: value)
             return key, value
-        return self.get_variable('cache', 'cached_key'), self.get_variable('cache', 'cached_value')
+        return self.get_variable("cache", "cached_key"), self.get_variable("cache", "cached_value")
 
 
 def relative_position_bucket(
@@ -392,7 +393,7 @@ class RelativePositionBiases(nn.Module):
     num_heads: int
     dtype: DType = jnp.float32
     param_dtype: DType = jnp.float32
-    embedding_init: Initializer = nn.initializers.variance_scaling(1.0, 'fan_avg', 'uniform')
+    embedding_init: Initializer = nn.initializers.variance_scaling(1.0, "fan_avg", "uniform")
 
     @nn.compact
     def __call__(self, query_positions: Array, key_positions: Array, bidirectional: bool) -> Array:
@@ -409,8 +410,8 @@ class RelativePositionBiases(nn.Module):
             relative, bidirectional=bidirectional, num_buckets=self.num_buckets, max_distance=self.max_distance
         )
         table = self.param(
-            'rel_embedding',
-            nn.with_logical_partitioning(self.embedding_init, ('heads', 'relpos_buckets')),
+            "rel_embedding",
+            nn.with_logical_partitioning(self.embedding_init, ("heads", "relpos_buckets")),
             (self.num_heads, self.num_buckets),
             self.param_dtype,
         )

@@ -14,7 +14,7 @@ A leaf module: it imports nothing from iuie.
 from __future__ import annotations
 
 import enum
-from typing import Mapping
+from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
@@ -100,7 +100,7 @@ def compute_weighted_cross_entropy(
       ``(loss, z_loss, weight_sum)``: scalar sums (``loss`` includes ``z_loss``), and the sum of weights.
     """
     if logits.ndim != targets.ndim + 1:
-        raise ValueError(f'logits {logits.shape} and targets {targets.shape} do not match')
+        raise ValueError(f"logits {logits.shape} and targets {targets.shape} do not match")
     soft, entropy = smoothed_targets(targets, logits.shape[-1], label_smoothing)
     loss, z_term = cross_entropy_with_logits(logits, soft, z_loss)
     loss = loss - entropy
@@ -136,7 +136,7 @@ def as_special_normalizer(value: str | SpecialLossNormalizingFactor) -> SpecialL
     try:
         return SpecialLossNormalizingFactor[value.upper()]
     except KeyError:
-        raise ValueError(f'unknown loss normalizing factor {value!r}') from None
+        raise ValueError(f"unknown loss normalizing factor {value!r}") from None
 
 
 def sum_weights_per_segment(segment_ids: Array, weights: Array) -> Array:
@@ -165,12 +165,12 @@ def get_loss_normalizing_factor_and_weights(
     ``decoder_loss_weights`` (or non-zero ``decoder_target_tokens`` when absent) and return the matching factor;
     AVERAGE_PER_SEQUENCE rescales each example's weights to sum to 1 and normalises by the number of examples.
     """
-    weights = batch.get('decoder_loss_weights')
+    weights = batch.get("decoder_loss_weights")
     if loss_normalizing_factor is None or not isinstance(loss_normalizing_factor, (str, SpecialLossNormalizingFactor)):
         return loss_normalizing_factor, weights
 
     special = as_special_normalizer(loss_normalizing_factor)
-    targets = batch['decoder_target_tokens']
+    targets = batch["decoder_target_tokens"]
     if weights is None:
         weights = (targets > 0).astype(jnp.float32)
     weights = jnp.asarray(weights, jnp.float32)
@@ -179,8 +179,8 @@ def get_loss_normalizing_factor_and_weights(
     if special is SpecialLossNormalizingFactor.NUM_TOTAL_TARGET_TOKENS:
         return float(np.prod(targets.shape)), weights
     # AVERAGE_PER_SEQUENCE
-    if 'decoder_segment_ids' in batch and batch['decoder_segment_ids'] is not None:
-        per_example = sum_weights_per_segment(batch['decoder_segment_ids'], weights)
+    if "decoder_segment_ids" in batch and batch["decoder_segment_ids"] is not None:
+        per_example = sum_weights_per_segment(batch["decoder_segment_ids"], weights)
     else:
         per_example = jnp.sum(weights, axis=-1, keepdims=True)
     weights = jnp.where(per_example > 0, weights / jnp.where(per_example > 0, per_example, 1.0), 0.0)

@@ -17,21 +17,21 @@ Every method is a pure function of ``params`` and the batch, so it can be wrappe
 from __future__ import annotations
 
 import functools
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from iuie.model import decoding
-from iuie.model import losses
+from iuie.model import decoding, losses
 from iuie.model.network import T5Config, Transformer
 
 Array = jax.Array
 PyTree = Any
 Batch = Mapping[str, Array]
 
-DECODE_METHODS = ('greedy', 'sample', 'beam')
+DECODE_METHODS = ("greedy", "sample", "beam")
 PAD_ID = 0  # also the decoder start token, as in T5
 
 
@@ -74,34 +74,34 @@ class EncoderDecoderModel:
         label_smoothing: float = 0.0,
         loss_normalizing_factor: float | str | losses.SpecialLossNormalizingFactor | None = None,
         loss_normalizing_by_weight_sum: bool = False,
-        decode_method: str = 'greedy',
+        decode_method: str = "greedy",
         num_decodes: int = 1,
         decoder_params: Mapping[str, Any] | None = None,
     ):
         if module is None:
             if config is None:
-                raise ValueError('EncoderDecoderModel needs a module or a config')
+                raise ValueError("EncoderDecoderModel needs a module or a config")
             module = Transformer(config)
         self.module = module
-        self.config = config if config is not None else getattr(module, 'config', None)
+        self.config = config if config is not None else getattr(module, "config", None)
         self.input_vocabulary = input_vocabulary
         self.output_vocabulary = output_vocabulary
         self.z_loss = z_loss
         self.label_smoothing = label_smoothing
         if loss_normalizing_by_weight_sum:
             if loss_normalizing_factor is not None:
-                raise ValueError('set loss_normalizing_factor or loss_normalizing_by_weight_sum, not both')
+                raise ValueError("set loss_normalizing_factor or loss_normalizing_by_weight_sum, not both")
             loss_normalizing_factor = losses.SpecialLossNormalizingFactor.NUM_REAL_TARGET_TOKENS
         self.loss_normalizing_factor = loss_normalizing_factor
         if decode_method not in DECODE_METHODS:
-            raise ValueError(f'decode_method must be one of {DECODE_METHODS}, got {decode_method!r}')
+            raise ValueError(f"decode_method must be one of {DECODE_METHODS}, got {decode_method!r}")
         self.decode_method = decode_method
         self.num_decodes = num_decodes
         self.decoder_params = dict(decoder_params or {})
 
     @property
     def eos_id(self) -> int:
-        eos = getattr(self.output_vocabulary, 'eos_id', None)
+        eos = getattr(self.output_vocabulary, "eos_id", None)
         return decoding.EOS_ID if eos is None else int(eos)
 
     # --------------------------------------------------------------------------------------------------------------
@@ -127,32 +127,32 @@ class EncoderDecoderModel:
                 return None
             return jnp.ones(input_shapes[name], input_types.get(name, default_dtype))
 
-        decoder_shape = input_shapes.get('decoder_input_tokens', input_shapes.get('decoder_target_tokens'))
+        decoder_shape = input_shapes.get("decoder_input_tokens", input_shapes.get("decoder_target_tokens"))
         return self.module.init(
-            {'params': rng},
-            ones('encoder_input_tokens'),
+            {"params": rng},
+            ones("encoder_input_tokens"),
             jnp.ones(decoder_shape, jnp.int32),
             jnp.ones(decoder_shape, jnp.int32),
-            encoder_segment_ids=ones('encoder_segment_ids'),
-            decoder_segment_ids=ones('decoder_segment_ids'),
-            encoder_positions=ones('encoder_positions'),
-            decoder_positions=ones('decoder_positions'),
+            encoder_segment_ids=ones("encoder_segment_ids"),
+            decoder_segment_ids=ones("decoder_segment_ids"),
+            encoder_positions=ones("encoder_positions"),
+            decoder_positions=ones("decoder_positions"),
             enable_dropout=False,
         )
 
     def compute_logits(self, params: PyTree, batch: Batch, dropout_rng: Array | None = None) -> Array:
         """Teacher-forced logits ``[batch, targets_len, vocab]`` (float32); dropout iff ``dropout_rng`` is given."""
         return self.module.apply(
-            {'params': params},
-            batch['encoder_input_tokens'],
-            batch['decoder_input_tokens'],
-            batch['decoder_target_tokens'],
-            encoder_segment_ids=batch.get('encoder_segment_ids'),
-            decoder_segment_ids=batch.get('decoder_segment_ids'),
-            encoder_positions=batch.get('encoder_positions'),
-            decoder_positions=batch.get('decoder_positions'),
+            {"params": params},
+            batch["encoder_input_tokens"],
+            batch["decoder_input_tokens"],
+            batch["decoder_target_tokens"],
+            encoder_segment_ids=batch.get("encoder_segment_ids"),
+            decoder_segment_ids=batch.get("decoder_segment_ids"),
+            encoder_positions=batch.get("encoder_positions"),
+            decoder_positions=batch.get("decoder_positions"),
             enable_dropout=dropout_rng is not None,
-            rngs={'dropout': dropout_rng} if dropout_rng is not None else None,
+            rngs={"dropout": dropout_rng} if dropout_rng is not None else None,
         )
 
     # --------------------------------------------------------------------------------------------------------------
@@ -173,7 +173,7 @@ class EncoderDecoderModel:
         factor, weights = losses.get_loss_normalizing_factor_and_weights(self.loss_normalizing_factor, batch)
         loss, z_loss, _ = losses.compute_weighted_cross_entropy(
             logits,
-            batch['decoder_target_tokens'],
+            batch["decoder_target_tokens"],
             weights=weights,
             label_smoothing=self.label_smoothing,
             z_loss=self.z_loss,
@@ -182,26 +182,24 @@ class EncoderDecoderModel:
         return loss, self._metrics(logits, batch, loss, z_loss)
 
     def _metrics(self, logits: Array, batch: Batch, loss: Array, z_loss: Array) -> dict[str, Array]:
-        targets = batch['decoder_target_tokens']
+        targets = batch["decoder_target_tokens"]
         # Accuracy counts real tokens (the batch's loss weights, or non-padding), whatever loss normaliser is used.
-        mask = batch.get('decoder_loss_weights')
+        mask = batch.get("decoder_loss_weights")
         mask = (targets > 0) if mask is None else (mask > 0)
         mask = mask.astype(jnp.float32)
         correct = jnp.sum((jnp.argmax(logits, axis=-1) == targets) * mask)
         weight_sum = jnp.sum(mask)
-        segments = batch.get('decoder_segment_ids')
-        num_examples = (
-            count_packed_examples(segments) if segments is not None else jnp.asarray(targets.shape[0])
-        )
+        segments = batch.get("decoder_segment_ids")
+        num_examples = count_packed_examples(segments) if segments is not None else jnp.asarray(targets.shape[0])
         return {
-            'loss': loss,
-            'z_loss': z_loss,
-            'cross_ent_loss': loss - z_loss,
-            'accuracy': correct / jnp.maximum(weight_sum, 1.0),
-            'correct': correct,
-            'weight_sum': weight_sum,
-            'num_examples': num_examples,
-            'num_tokens': jnp.asarray(targets.size),
+            "loss": loss,
+            "z_loss": z_loss,
+            "cross_ent_loss": loss - z_loss,
+            "accuracy": correct / jnp.maximum(weight_sum, 1.0),
+            "correct": correct,
+            "weight_sum": weight_sum,
+            "num_examples": num_examples,
+            "num_tokens": jnp.asarray(targets.size),
         }
 
     # --------------------------------------------------------------------------------------------------------------
@@ -213,8 +211,8 @@ class EncoderDecoderModel:
         ``log p(token | prefix, inputs)`` times ``decoder_loss_weights`` (non-padding targets when absent).
         No z-loss and no label smoothing: those shape training, not the scores."""
         logits = self.compute_logits(params, batch)
-        targets = batch['decoder_target_tokens']
-        weights = batch.get('decoder_loss_weights')
+        targets = batch["decoder_target_tokens"]
+        weights = batch.get("decoder_loss_weights")
         weights = (targets > 0) if weights is None else weights
         token_scores = jnp.take_along_axis(jax.nn.log_softmax(logits), targets[..., None], axis=-1)[..., 0]
         return jnp.sum(token_scores * weights, axis=-1)
@@ -225,7 +223,7 @@ class EncoderDecoderModel:
 
     def encode(self, params: PyTree, encoder_input_tokens: Array) -> Array:
         return self.module.apply(
-            {'params': params}, encoder_input_tokens, enable_dropout=False, method=self.module.encode
+            {"params": params}, encoder_input_tokens, enable_dropout=False, method=self.module.encode
         )
 
     def init_decode_cache(
@@ -237,7 +235,7 @@ class EncoderDecoderModel:
         # One real step at position 0 with the start token creates every cache; the start token's own
         # key/value it writes at slot 0 are exactly what decoding step 0 writes there again.
         _, variables = self.module.apply(
-            {'params': params},
+            {"params": params},
             encoded,
             encoder_input_tokens,
             jnp.zeros((batch, 1), jnp.int32),
@@ -245,10 +243,10 @@ class EncoderDecoderModel:
             enable_dropout=False,
             decode=True,
             max_decode_length=max_decode_length,
-            mutable=['cache'],
+            mutable=["cache"],
             method=self.module.decode,
         )
-        return variables['cache']
+        return variables["cache"]
 
     def make_tokens_to_logits(
         self, params: PyTree, encoder_input_tokens: Array, max_decode_length: int
@@ -259,7 +257,7 @@ class EncoderDecoderModel:
         def tokens_to_logits(state: decoding.DecodingState) -> tuple[Array, PyTree]:
             rows = state.cur_token.shape[0]
             logits, variables = self.module.apply(
-                {'params': params, 'cache': state.cache},
+                {"params": params, "cache": state.cache},
                 None,
                 encoder_input_tokens,
                 state.cur_token,
@@ -267,10 +265,10 @@ class EncoderDecoderModel:
                 enable_dropout=False,
                 decode=True,
                 max_decode_length=max_decode_length,
-                mutable=['cache'],
+                mutable=["cache"],
                 method=self.module.decode,
             )
-            return logits[:, 0, :], variables['cache']
+            return logits[:, 0, :], variables["cache"]
 
         return tokens_to_logits
 
@@ -311,18 +309,18 @@ class EncoderDecoderModel:
         """
         method = method or self.decode_method
         if method not in DECODE_METHODS:
-            raise ValueError(f'method must be one of {DECODE_METHODS}, got {method!r}')
+            raise ValueError(f"method must be one of {DECODE_METHODS}, got {method!r}")
         num_decodes = num_decodes or self.num_decodes
         params_for_decoder = {**self.decoder_params, **(decoder_params or {})}
-        encoder_input_tokens = batch['encoder_input_tokens']
+        encoder_input_tokens = batch["encoder_input_tokens"]
         batch_size = encoder_input_tokens.shape[0]
         if max_decode_length is None:
-            if 'decoder_input_tokens' not in batch:
-                raise ValueError('pass max_decode_length or a batch with decoder_input_tokens')
-            max_decode_length = batch['decoder_input_tokens'].shape[1]
+            if "decoder_input_tokens" not in batch:
+                raise ValueError("pass max_decode_length or a batch with decoder_input_tokens")
+            max_decode_length = batch["decoder_input_tokens"].shape[1]
 
         if prompt_with_targets:
-            prompt = batch['decoder_input_tokens']
+            prompt = batch["decoder_input_tokens"]
             prompt = jnp.where(prompt == self.eos_id, 0, prompt)
         else:
             prompt = jnp.zeros((batch_size, max_decode_length), jnp.int32)
@@ -338,18 +336,18 @@ class EncoderDecoderModel:
             logits_mask_fn=logits_mask_fn,
             max_decode_len=max_decode_length,
         )
-        if method == 'beam':
+        if method == "beam":
             decode_fn = functools.partial(decoding.beam_search, **common)
         else:
-            if method == 'greedy':
-                params_for_decoder['temperature'] = 0.0
+            if method == "greedy":
+                params_for_decoder["temperature"] = 0.0
             if rng is not None:
-                params_for_decoder['decode_rng'] = rng
+                params_for_decoder["decode_rng"] = rng
             decode_fn = functools.partial(decoding.temperature_sample, **common)
         decodes, scores = decode_fn(prompt, cache, tokens_to_logits, **params_for_decoder)
         if return_all_decodes:
-            return decodes, {'scores': scores}
-        return decodes[:, -1, :], {'scores': scores[:, -1]}
+            return decodes, {"scores": scores}
+        return decodes[:, -1, :], {"scores": scores[:, -1]}
 
     def predict_batch(self, params: PyTree, batch: Batch, rng: Array | None = None, **kwargs) -> Array:
         """Best decode per example, ``[batch, max_len]`` (see ``predict_batch_with_aux`` for the arguments)."""

@@ -39,10 +39,10 @@ from iuie.model import layers
 Array = jax.Array
 
 REMAT_POLICIES = {
-    'none': None,  # no rematerialisation
-    'full': jax.checkpoint_policies.nothing_saveable,  # recompute everything in the backward pass
-    'dots': jax.checkpoint_policies.checkpoint_dots,  # keep matmul outputs, recompute the rest
-    'dots_with_no_batch_dims': jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims,
+    "none": None,  # no rematerialisation
+    "full": jax.checkpoint_policies.nothing_saveable,  # recompute everything in the backward pass
+    "dots": jax.checkpoint_policies.checkpoint_dots,  # keep matmul outputs, recompute the rest
+    "dots_with_no_batch_dims": jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims,
 }
 
 
@@ -76,22 +76,22 @@ class T5Config:
     num_decoder_layers: int = 8
     head_dim: int = 64
     mlp_dim: int = 1024
-    mlp_activations: tuple[str, ...] = ('gelu', 'linear')
+    mlp_activations: tuple[str, ...] = ("gelu", "linear")
     dropout_rate: float = 0.1
-    dtype: Any = 'bfloat16'
-    param_dtype: Any = 'float32'
+    dtype: Any = "bfloat16"
+    param_dtype: Any = "float32"
     logits_via_embedding: bool = False
     float32_attention_logits: bool = False
     relative_attention_num_buckets: int = 32
     relative_attention_max_distance: int = 128
     layer_norm_epsilon: float = 1e-6
-    remat_policy: str = 'none'
+    remat_policy: str = "none"
 
     def __post_init__(self):
         # Lists (from gin or JSON) become tuples so the config stays hashable.
-        object.__setattr__(self, 'mlp_activations', tuple(self.mlp_activations))
+        object.__setattr__(self, "mlp_activations", tuple(self.mlp_activations))
         if self.remat_policy not in REMAT_POLICIES:
-            raise ValueError(f'remat_policy must be one of {sorted(REMAT_POLICIES)}, got {self.remat_policy!r}')
+            raise ValueError(f"remat_policy must be one of {sorted(REMAT_POLICIES)}, got {self.remat_policy!r}")
 
     @property
     def compute_dtype(self) -> jnp.dtype:
@@ -104,7 +104,7 @@ class T5Config:
 
 def _maybe_remat(layer_cls: type[nn.Module], cfg: T5Config, training_graph: bool) -> type[nn.Module]:
     policy_name = cfg.remat_policy
-    if policy_name == 'none' or not training_graph:
+    if policy_name == "none" or not training_graph:
         return layer_cls
     return nn.remat(layer_cls, policy=REMAT_POLICIES[policy_name], prevent_cse=True)
 
@@ -121,17 +121,17 @@ def _mlp_sublayer(cfg: T5Config, deterministic: bool, x: Array) -> Array:
     calling layer's children, with T5X's names.
     """
     dt, pdt = cfg.compute_dtype, cfg.weight_dtype
-    y = layers.RMSNorm(cfg.layer_norm_epsilon, dtype=dt, param_dtype=pdt, name='pre_mlp_layer_norm')(x)
+    y = layers.RMSNorm(cfg.layer_norm_epsilon, dtype=dt, param_dtype=pdt, name="pre_mlp_layer_norm")(x)
     y = layers.MlpBlock(
         intermediate_dim=cfg.mlp_dim,
         activations=cfg.mlp_activations,
         dropout_rate=cfg.dropout_rate,
         dtype=dt,
         param_dtype=pdt,
-        name='mlp',
+        name="mlp",
     )(y, deterministic=deterministic)
     y = _dropout(cfg, deterministic, y) + x
-    return nn.with_logical_constraint(y, ('batch', 'length', 'embed'))
+    return nn.with_logical_constraint(y, ("batch", "length", "embed"))
 
 
 class EncoderLayer(nn.Module):
@@ -146,7 +146,7 @@ class EncoderLayer(nn.Module):
         dt, pdt = cfg.compute_dtype, cfg.weight_dtype
         norm = lambda name: layers.RMSNorm(cfg.layer_norm_epsilon, dtype=dt, param_dtype=pdt, name=name)
 
-        x = norm('pre_attention_layer_norm')(inputs)
+        x = norm("pre_attention_layer_norm")(inputs)
         x = layers.MultiHeadAttention(
             num_heads=cfg.num_heads,
             head_dim=cfg.head_dim,
@@ -154,7 +154,7 @@ class EncoderLayer(nn.Module):
             dtype=dt,
             param_dtype=pdt,
             float32_logits=cfg.float32_attention_logits,
-            name='attention',
+            name="attention",
         )(x, x, mask, position_bias, deterministic=self.deterministic)
         x = _dropout(cfg, self.deterministic, x) + inputs
 
@@ -196,8 +196,8 @@ class DecoderLayer(nn.Module):
             name=name,
         )
 
-        x = norm('pre_self_attention_layer_norm')(inputs)
-        x = attention('self_attention')(
+        x = norm("pre_self_attention_layer_norm")(inputs)
+        x = attention("self_attention")(
             x,
             x,
             self_mask,
@@ -208,8 +208,8 @@ class DecoderLayer(nn.Module):
         )
         x = _dropout(cfg, self.deterministic, x) + inputs
 
-        y = norm('pre_cross_attention_layer_norm')(x)
-        y = attention('encoder_decoder_attention')(
+        y = norm("pre_cross_attention_layer_norm")(x)
+        y = attention("encoder_decoder_attention")(
             y, encoded, cross_mask, deterministic=self.deterministic, cache_kv=self.decode
         )
         y = _dropout(cfg, self.deterministic, y) + x
@@ -224,7 +224,7 @@ def _relpos_module(cfg: T5Config) -> layers.RelativePositionBiases:
         num_heads=cfg.num_heads,
         dtype=cfg.compute_dtype,
         param_dtype=cfg.weight_dtype,
-        name='relpos_bias',
+        name="relpos_bias",
     )
 
 
@@ -253,9 +253,9 @@ class Encoder(nn.Module):
         x = _dropout(cfg, deterministic, x).astype(cfg.compute_dtype)
         layer_cls = _maybe_remat(EncoderLayer, cfg, training_graph=not deterministic)
         for i in range(cfg.num_encoder_layers):
-            x = layer_cls(cfg, deterministic=deterministic, name=f'layers_{i}')(x, mask, position_bias)
+            x = layer_cls(cfg, deterministic=deterministic, name=f"layers_{i}")(x, mask, position_bias)
         x = layers.RMSNorm(
-            cfg.layer_norm_epsilon, dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, name='encoder_norm'
+            cfg.layer_norm_epsilon, dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, name="encoder_norm"
         )(x)
         return _dropout(cfg, deterministic, x, broadcast_length=False)
 
@@ -295,10 +295,10 @@ class Decoder(nn.Module):
         layer_cls = _maybe_remat(DecoderLayer, cfg, training_graph=not deterministic and not decode)
         for i in range(cfg.num_decoder_layers):
             y = layer_cls(
-                cfg, deterministic=deterministic, decode=decode, max_decode_length=max_decode_length, name=f'layers_{i}'
+                cfg, deterministic=deterministic, decode=decode, max_decode_length=max_decode_length, name=f"layers_{i}"
             )(y, encoded, self_mask, cross_mask, position_bias, decode_position)
         y = layers.RMSNorm(
-            cfg.layer_norm_epsilon, dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, name='decoder_norm'
+            cfg.layer_norm_epsilon, dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, name="decoder_norm"
         )(y)
         y = _dropout(cfg, deterministic, y)
 
@@ -308,12 +308,12 @@ class Decoder(nn.Module):
         else:
             logits = layers.DenseGeneral(
                 cfg.vocab_size,
-                kernel_axes=('embed', 'vocab'),
+                kernel_axes=("embed", "vocab"),
                 dtype=jnp.float32,  # logits in float32 for a stable softmax / loss
                 param_dtype=cfg.weight_dtype,
-                name='logits_dense',
+                name="logits_dense",
             )(y)
-        return nn.with_logical_constraint(logits, ('batch', 'length', 'vocab'))
+        return nn.with_logical_constraint(logits, ("batch", "length", "vocab"))
 
 
 class Transformer(nn.Module):
@@ -348,7 +348,7 @@ class Transformer(nn.Module):
     ) -> Array:
         """``[batch, len]`` tokens -> ``[batch, len, emb_dim]`` encodings."""
         if encoder_input_tokens.ndim != 2:
-            raise ValueError(f'encoder_input_tokens must be [batch, length], got {encoder_input_tokens.shape}')
+            raise ValueError(f"encoder_input_tokens must be [batch, length], got {encoder_input_tokens.shape}")
         valid = encoder_input_tokens > 0
         mask = layers.make_attention_mask(valid, valid)
         if encoder_segment_ids is not None:
@@ -384,11 +384,11 @@ class Transformer(nn.Module):
         """
         if decode:
             if encoder_segment_ids is not None or decoder_segment_ids is not None:
-                raise ValueError('packed inputs cannot be decoded step by step')
+                raise ValueError("packed inputs cannot be decoded step by step")
             if decoder_positions is None or max_decode_length is None:
-                raise ValueError('decode=True needs decoder_positions [batch, 1] and max_decode_length')
+                raise ValueError("decode=True needs decoder_positions [batch, 1] and max_decode_length")
             if decoder_input_tokens.shape[-1] != 1:
-                raise ValueError(f'decode=True takes one token per row, got {decoder_input_tokens.shape}')
+                raise ValueError(f"decode=True takes one token per row, got {decoder_input_tokens.shape}")
             key_slots = jnp.arange(max_decode_length)
             self_mask = (key_slots[None, None, None, :] <= decoder_positions[:, None, :, None]).astype(jnp.bool_)
             cross_mask = layers.make_attention_mask(
@@ -411,7 +411,7 @@ class Transformer(nn.Module):
                 )
             if encoder_segment_ids is not None:
                 if decoder_segment_ids is None:
-                    raise ValueError('packed encoder inputs need decoder_segment_ids too')
+                    raise ValueError("packed encoder inputs need decoder_segment_ids too")
                 cross_mask = layers.combine_masks(
                     cross_mask, layers.make_attention_mask(decoder_segment_ids, encoder_segment_ids, jnp.equal)
                 )

@@ -28,15 +28,15 @@ a dataset is built, not at import.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
 
 from iuie.ie import formats
 from iuie.ie import instructions as instructions_lib
-from iuie.pipeline import seqio_data
 from iuie.ie.records import Labels, Record
+from iuie.pipeline import seqio_data
 
 FORMATTED_FEATURES = ("inputs", "targets", "ground_truth", "instruction")
 FORMAT_CHUNK = 64
@@ -48,11 +48,19 @@ def _text(value: bytes | str | np.ndarray) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def format_record(record: Record | str | bytes, *, view: str, labels: Labels, dataset_name: str,
-                  split: str = "", index: int = 0,
-                  instruction_set: instructions_lib.InstructionSet | None = None,
-                  strategy: str = "single", seed: int = 0,
-                  reference_quirks: bool = False) -> formats.FormattedExample:
+def format_record(
+    record: Record | str | bytes,
+    *,
+    view: str,
+    labels: Labels,
+    dataset_name: str,
+    split: str = "",
+    index: int = 0,
+    instruction_set: instructions_lib.InstructionSet | None = None,
+    strategy: str = "single",
+    seed: int = 0,
+    reference_quirks: bool = False,
+) -> formats.FormattedExample:
     """One record as one view, with the instruction chosen as the options say (pure Python, no TF).
 
     With the ``multiple`` strategy the instruction is drawn from
@@ -62,14 +70,14 @@ def format_record(record: Record | str | bytes, *, view: str, labels: Labels, da
     if not isinstance(record, Record):
         record = Record.from_json(record)
     instruction_set = instruction_set or instructions_lib.DEFAULT_INSTRUCTIONS
-    rng = (instructions_lib.example_rng(seed, view, dataset_name, split, index)
-           if strategy == "multiple" else None)
+    rng = instructions_lib.example_rng(seed, view, dataset_name, split, index) if strategy == "multiple" else None
     instruction = instruction_set.choose(view, strategy, rng)
     return formats.format_view(view, record, labels, instruction, reference_quirks=reference_quirks)
 
 
-def format_view(dataset: tf.data.Dataset, *, view: str, labels: Labels | Callable[[], Labels],
-                dataset_name: str) -> tf.data.Dataset:
+def format_view(
+    dataset: tf.data.Dataset, *, view: str, labels: Labels | Callable[[], Labels], dataset_name: str
+) -> tf.data.Dataset:
     """Adds ``inputs``, ``targets``, ``ground_truth`` and ``instruction`` from each example's ``record``.
 
     ``labels``: the dataset's labels, or a callable returning them (a source's ``labels`` method), called
@@ -85,10 +93,18 @@ def format_view(dataset: tf.data.Dataset, *, view: str, labels: Labels | Callabl
     def py_format(records: np.ndarray, indices: np.ndarray, splits: np.ndarray):
         out = [[] for _ in FORMATTED_FEATURES]
         for record, index, split in zip(records, indices, splits):
-            example = format_record(_text(record), view=view, labels=resolved, dataset_name=dataset_name,
-                                    split=_text(split), index=int(index), instruction_set=instruction_set,
-                                    strategy=opts.instruction_strategy, seed=opts.instruction_seed,
-                                    reference_quirks=opts.reference_quirks)
+            example = format_record(
+                _text(record),
+                view=view,
+                labels=resolved,
+                dataset_name=dataset_name,
+                split=_text(split),
+                index=int(index),
+                instruction_set=instruction_set,
+                strategy=opts.instruction_strategy,
+                seed=opts.instruction_seed,
+                reference_quirks=opts.reference_quirks,
+            )
             for column, name in zip(out, FORMATTED_FEATURES):
                 column.append(getattr(example, name).encode("utf-8"))
         return tuple(np.array(column, dtype=object) for column in out)
@@ -97,8 +113,12 @@ def format_view(dataset: tf.data.Dataset, *, view: str, labels: Labels | Callabl
         size = tf.shape(batch["record"])[0]
         index = batch.get("index", tf.zeros([size], tf.int64))
         split = batch.get("split", tf.fill([size], ""))
-        outputs = tf.numpy_function(py_format, [batch["record"], tf.cast(index, tf.int64), split],
-                                    [tf.string] * len(FORMATTED_FEATURES), stateful=False)
+        outputs = tf.numpy_function(
+            py_format,
+            [batch["record"], tf.cast(index, tf.int64), split],
+            [tf.string] * len(FORMATTED_FEATURES),
+            stateful=False,
+        )
         out = dict(batch)
         for name, value in zip(FORMATTED_FEATURES, outputs):
             value.set_shape([None])

@@ -50,13 +50,14 @@ import random
 import shutil
 import tempfile
 import threading
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
-import gin
 import numpy as np
 import seqio
 import tensorflow as tf
 
+import gin
 from iuie.ie import instructions as instructions_lib
 from iuie.ie import metrics as metrics_lib
 from iuie.ie import records as records_lib
@@ -116,15 +117,27 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(DataOptions))
 
 
 @gin.configurable(module="iuie.pipeline.seqio_data")
-def data_options(data_dir: str | None = None, synthetic_dir: str | None = None,
-                 instruction_file: str | None = None, instruction_strategy: str | None = None,
-                 instruction_seed: int | None = None, reference_quirks: bool | None = None,
-                 use_sample_copies: bool | None = None, strict_records: bool | None = None) -> DataOptions:
+def data_options(
+    data_dir: str | None = None,
+    synthetic_dir: str | None = None,
+    instruction_file: str | None = None,
+    instruction_strategy: str | None = None,
+    instruction_seed: int | None = None,
+    reference_quirks: bool | None = None,
+    use_sample_copies: bool | None = None,
+    strict_records: bool | None = None,
+) -> DataOptions:
     """The options in force now. Gin binds the arguments; None means "not set here"."""
-    given = dict(data_dir=data_dir, synthetic_dir=synthetic_dir, instruction_file=instruction_file,
-                 instruction_strategy=instruction_strategy, instruction_seed=instruction_seed,
-                 reference_quirks=reference_quirks, use_sample_copies=use_sample_copies,
-                 strict_records=strict_records)
+    given = dict(
+        data_dir=data_dir,
+        synthetic_dir=synthetic_dir,
+        instruction_file=instruction_file,
+        instruction_strategy=instruction_strategy,
+        instruction_seed=instruction_seed,
+        reference_quirks=reference_quirks,
+        use_sample_copies=use_sample_copies,
+        strict_records=strict_records,
+    )
     values: dict[str, Any] = {}
     for name in _FIELDS:
         if name in _OVERRIDES:
@@ -165,7 +178,8 @@ def data_dir() -> str:
         raise DataNotFoundError(
             f"no IE INSTRUCTIONS data root is set: set the environment variable {ENV_DATA_DIR} to the folder "
             "holding NER/, RE/, EE/, EET/, EEA/, or bind iuie.pipeline.seqio_data.data_options.data_dir in gin, or call "
-            "seqio_tasks.set_data_dir(path)")
+            "seqio_tasks.set_data_dir(path)"
+        )
     return root
 
 
@@ -241,17 +255,24 @@ def _file_key(path: str, *extra: Any) -> tuple:
     return (os.path.abspath(path), st.st_size, st.st_mtime_ns) + extra
 
 
-def load_indexed(dataset_dir: str, task: str, split: str, *, labels: records_lib.Labels,
-                 limit: int | None = None, strict: bool = False
-                 ) -> tuple[list[tuple[int, records_lib.Record]], records_lib.LoadReport]:
+def load_indexed(
+    dataset_dir: str,
+    task: str,
+    split: str,
+    *,
+    labels: records_lib.Labels,
+    limit: int | None = None,
+    strict: bool = False,
+) -> tuple[list[tuple[int, records_lib.Record]], records_lib.LoadReport]:
     """The valid records of a seqio split (``validation`` reads ``dev.json``) with their file positions.
 
     ``limit`` keeps the first N entries of the file (the reference's cap) before validation. The positions
     (:attr:`iuie.ie.records.LoadReport.kept_indices`) are what sharding and the per-example instruction choice
     key on, so they do not move when an earlier record is skipped.
     """
-    records, report = records_lib.load_split(dataset_dir, task, SPLIT_FILES.get(split, split), labels=labels,
-                                             strict=strict, limit=limit)
+    records, report = records_lib.load_split(
+        dataset_dir, task, SPLIT_FILES.get(split, split), labels=labels, strict=strict, limit=limit
+    )
     return list(zip(report.kept_indices, records)), report
 
 
@@ -270,9 +291,16 @@ class LayoutSource(seqio.DataSource):
       limits: the first N records to keep per split (``{"train": 10000}`` for the ``_first10k`` Tasks).
     """
 
-    def __init__(self, task: str, name: str, *, root: str | os.PathLike | Callable[[], str] | None = None,
-                 splits: Sequence[str] = SPLITS, train_folder: str | None = None,
-                 limits: Mapping[str, int] | None = None):
+    def __init__(
+        self,
+        task: str,
+        name: str,
+        *,
+        root: str | os.PathLike | Callable[[], str] | None = None,
+        splits: Sequence[str] = SPLITS,
+        train_folder: str | None = None,
+        limits: Mapping[str, int] | None = None,
+    ):
         if task not in records_lib.TASKS:
             raise ValueError(f"unknown layout task {task!r}; expected one of {', '.join(records_lib.TASKS)}")
         unknown = set(splits) - set(SPLITS)
@@ -322,7 +350,8 @@ class LayoutSource(seqio.DataSource):
             raise DataNotFoundError(
                 f"{what} not found for dataset {self.name!r} ({self.task}, split {split!r}): expected {path} "
                 f"(data root {self.root!r}; layout <root>/<TASK>/<dataset>/{{train,dev,test}}.json + labels.json; "
-                "seqio's 'validation' split reads dev.json)")
+                "seqio's 'validation' split reads dev.json)"
+            )
         return path
 
     def list_shards(self, split: str) -> Sequence[str]:
@@ -340,8 +369,7 @@ class LayoutSource(seqio.DataSource):
         folder = self.dataset_dir()
         path = os.path.join(folder, records_lib.LABELS_FILE)
         if not os.path.isfile(path):
-            raise DataNotFoundError(f"labels.json not found for dataset {self.name!r} ({self.task}): "
-                                    f"expected {path}")
+            raise DataNotFoundError(f"labels.json not found for dataset {self.name!r} ({self.task}): expected {path}")
         key = _file_key(path, self.task)
         with _CACHE_LOCK:
             if key not in _LABELS:
@@ -351,8 +379,14 @@ class LayoutSource(seqio.DataSource):
     def _load(self, split: str) -> list[tuple[int, records_lib.Record]]:
         path = self.split_path(split)
         opts = data_options()
-        out, report = load_indexed(os.path.dirname(path), self.task, split, labels=self.labels(),
-                                   limit=self.limits.get(split), strict=opts.strict_records)
+        out, report = load_indexed(
+            os.path.dirname(path),
+            self.task,
+            split,
+            labels=self.labels(),
+            limit=self.limits.get(split),
+            strict=opts.strict_records,
+        )
         key = _file_key(path, self.limits.get(split), opts.strict_records, self.task)
         with _CACHE_LOCK:
             first = key not in _COUNTS
@@ -379,8 +413,9 @@ class LayoutSource(seqio.DataSource):
         "record": tf.TensorSpec([], tf.string),
     }
 
-    def iter_examples(self, split: str, shard_info: seqio.ShardInfo | None = None,
-                      shuffle_seed: int | None = None) -> Iterator[dict[str, Any]]:
+    def iter_examples(
+        self, split: str, shard_info: seqio.ShardInfo | None = None, shuffle_seed: int | None = None
+    ) -> Iterator[dict[str, Any]]:
         """The examples as Python dicts (what :meth:`get_dataset` wraps), for tools that need no TF."""
         loaded = self._load(split)
         if shard_info is not None:
@@ -390,9 +425,17 @@ class LayoutSource(seqio.DataSource):
         for index, record in loaded:
             yield {"index": index, "split": split, "record": record.to_json_string()}
 
-    def get_dataset(self, split: str = "train", shuffle: bool = True, seed: int | None = None,
-                    shard_info: seqio.ShardInfo | None = None, *, sequence_length=None, use_cached=False,
-                    num_epochs=1) -> tf.data.Dataset:
+    def get_dataset(
+        self,
+        split: str = "train",
+        shuffle: bool = True,
+        seed: int | None = None,
+        shard_info: seqio.ShardInfo | None = None,
+        *,
+        sequence_length=None,
+        use_cached=False,
+        num_epochs=1,
+    ) -> tf.data.Dataset:
         """The split's examples; deterministic unless ``shuffle`` without a ``seed``.
 
         ``shuffle`` permutes the whole split (after sharding) with ``random.Random(seed)``; without a seed
@@ -424,9 +467,11 @@ class LayoutSource(seqio.DataSource):
 
 
 def _stack(examples: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    return {"index": np.array([e["index"] for e in examples], np.int64),
-            "split": np.array([e["split"].encode() for e in examples], object),
-            "record": np.array([e["record"].encode("utf-8") for e in examples], object)}
+    return {
+        "index": np.array([e["index"] for e in examples], np.int64),
+        "split": np.array([e["split"].encode() for e in examples], object),
+        "record": np.array([e["record"].encode("utf-8") for e in examples], object),
+    }
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -435,8 +480,13 @@ def _stack(examples: list[dict[str, Any]]) -> dict[str, np.ndarray]:
 
 
 @gin.configurable(module="iuie.pipeline.seqio_data", denylist=["task", "view"])
-def mixing_rate(task: seqio.Task, view: str, maximum: int | None = DEFAULT_RATE_MAXIMUM,
-                view_weights: Mapping[str, float] | None = None, temperature: float = 1.0) -> float:
+def mixing_rate(
+    task: seqio.Task,
+    view: str,
+    maximum: int | None = DEFAULT_RATE_MAXIMUM,
+    view_weights: Mapping[str, float] | None = None,
+    temperature: float = 1.0,
+) -> float:
     """``weight(view) * min(examples, maximum)``, the paper's sampling as a seqio rate.
 
     ``examples`` is the Task's train count (seqio's cached stats when the Task is cached, else
@@ -446,8 +496,9 @@ def mixing_rate(task: seqio.Task, view: str, maximum: int | None = DEFAULT_RATE_
     """
     weights = DEFAULT_VIEW_WEIGHTS if view_weights is None else view_weights
     weight = float(weights.get(view, 1.0))
-    return seqio.mixing_rate_num_examples(task, maximum=None if maximum is None else maximum * weight,
-                                          scale=weight, temperature=temperature)
+    return seqio.mixing_rate_num_examples(
+        task, maximum=None if maximum is None else maximum * weight, scale=weight, temperature=temperature
+    )
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ import io
 import os
 import sys
 import tempfile
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 ENV_VOCAB = "IUIE_VOCAB"
 ENV_EXTRA_IDS = "IUIE_VOCAB_EXTRA_IDS"
@@ -168,8 +168,14 @@ _GENERAL_TEXT = (
 NORMALIZATION_RULE = "F8FF\tF8FE\n"
 
 
-def build(output: str | os.PathLike = DEFAULT_MODEL, *, vocab_size: int = DEFAULT_VOCAB_SIZE, seed: int = 0,
-          extra_texts: Iterable[str] = (), sizes: dict[str, int] | None = None) -> str:
+def build(
+    output: str | os.PathLike = DEFAULT_MODEL,
+    *,
+    vocab_size: int = DEFAULT_VOCAB_SIZE,
+    seed: int = 0,
+    extra_texts: Iterable[str] = (),
+    sizes: dict[str, int] | None = None,
+) -> str:
     """Trains the project's SentencePiece model and writes it to ``output``; returns the path.
 
     Unigram model like T5's; pad 0, eos 1, unk 2, no bos; ``byte_fallback``, no normalisation (but for
@@ -201,8 +207,13 @@ def build(output: str | os.PathLike = DEFAULT_MODEL, *, vocab_size: int = DEFAUL
             add_dummy_prefix=True,
             allow_whitespace_only_pieces=True,
             split_digits=True,
-            pad_id=PAD_ID, eos_id=EOS_ID, unk_id=UNK_ID, bos_id=-1,
-            pad_piece="<pad>", eos_piece="</s>", unk_piece="<unk>",
+            pad_id=PAD_ID,
+            eos_id=EOS_ID,
+            unk_id=UNK_ID,
+            bos_id=-1,
+            pad_piece="<pad>",
+            eos_piece="</s>",
+            unk_piece="<unk>",
             input_sentence_size=0,
             shuffle_input_sentence=False,
             num_threads=1,
@@ -231,10 +242,17 @@ def describe(path: str | os.PathLike | None = None) -> dict[str, object]:
     path = os.fspath(path) if path else vocabulary_path()
     sp = spm.SentencePieceProcessor(model_file=path)
     probe = "Text: Zoë met  Anna Berg in Zürich \n Answer: person: Anna Berg; location: Zürich {0}"
-    return {"path": path, "bytes": os.path.getsize(path), "pieces": sp.get_piece_size(),
-            "pad_id": sp.pad_id(), "eos_id": sp.eos_id(), "unk_id": sp.unk_id(), "bos_id": sp.bos_id(),
-            "round_trip": sp.decode(sp.encode(probe)) == probe,
-            "probe_tokens": len(sp.encode(probe))}
+    return {
+        "path": path,
+        "bytes": os.path.getsize(path),
+        "pieces": sp.get_piece_size(),
+        "pad_id": sp.pad_id(),
+        "eos_id": sp.eos_id(),
+        "unk_id": sp.unk_id(),
+        "bos_id": sp.bos_id(),
+        "round_trip": sp.decode(sp.encode(probe)) == probe,
+        "probe_tokens": len(sp.encode(probe)),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -244,8 +262,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--output", default=DEFAULT_MODEL, help="model file to write (default: the shipped one)")
     b.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE, help="upper bound on pieces")
     b.add_argument("--seed", type=int, default=0, help="seed of the synthetic corpus it is trained on")
-    b.add_argument("--extra-text", action="append", default=[],
-                   help="a text file whose lines are added to the training text (repeatable)")
+    b.add_argument(
+        "--extra-text",
+        action="append",
+        default=[],
+        help="a text file whose lines are added to the training text (repeatable)",
+    )
     i = sub.add_parser("info", help="describe a model file (default: the one the Tasks use)")
     i.add_argument("path", nargs="?", default=None)
     args = parser.parse_args(argv)

@@ -22,12 +22,13 @@ right after parsing.
 from __future__ import annotations
 
 import argparse
-import logging
 import difflib
 import importlib.util  # noqa: F401  (gin 0.5.0's resource reader uses importlib.util without importing it)
+import logging
 import os
 import re
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import gin
 
@@ -72,13 +73,19 @@ def rewrite_gin_args(argv: Sequence[str]) -> list[str]:
 
 
 def add_gin_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--gin_file", action="append", default=[],
-                        help="gin file to parse (repeatable, comma-separated lists allowed)")
-    parser.add_argument("--gin_bindings", action="append", default=[],
-                        help="a gin binding 'X = V' (repeatable); --gin.X=V is the same")
-    parser.add_argument("--gin_search_paths", action="append", default=[],
-                        help="folders to look gin includes up in (repeatable, comma-separated); iuie's own "
-                             "config roots are always appended")
+    parser.add_argument(
+        "--gin_file", action="append", default=[], help="gin file to parse (repeatable, comma-separated lists allowed)"
+    )
+    parser.add_argument(
+        "--gin_bindings", action="append", default=[], help="a gin binding 'X = V' (repeatable); --gin.X=V is the same"
+    )
+    parser.add_argument(
+        "--gin_search_paths",
+        action="append",
+        default=[],
+        help="folders to look gin includes up in (repeatable, comma-separated); iuie's own "
+        "config roots are always appended",
+    )
 
 
 def _split(values: Iterable[str]) -> list[str]:
@@ -138,7 +145,8 @@ def check_macros(bindings: Sequence[str]) -> None:
         hint = f"; did you mean {close[0]}?" if close else ""
         raise GinConfigError(
             f"unknown gin macro {macro!r} (from the binding {binding.strip()!r}): no configuration reads it"
-            f"{hint} Macros these gin files use: {', '.join(k for k in known if k in referenced)}")
+            f"{hint} Macros these gin files use: {', '.join(k for k in known if k in referenced)}"
+        )
 
 
 class DropMessages(logging.Filter):
@@ -152,8 +160,13 @@ class DropMessages(logging.Filter):
         return self.text not in str(record.msg)
 
 
-def parse(gin_files: Sequence[str], bindings: Sequence[str], search_paths: Sequence[str] = (),
-          *, check_unused_macros: bool = True) -> None:
+def parse(
+    gin_files: Sequence[str],
+    bindings: Sequence[str],
+    search_paths: Sequence[str] = (),
+    *,
+    check_unused_macros: bool = True,
+) -> None:
     """Clears gin, sets the search path (user folders, then iuie's roots), parses files then bindings."""
     from iuie import t5x_compat
 
@@ -167,8 +180,10 @@ def parse(gin_files: Sequence[str], bindings: Sequence[str], search_paths: Seque
         gin.add_config_file_search_path(path)
     for path in files:
         if not os.path.isfile(path) and not any(os.path.isfile(os.path.join(p, path)) for p in paths):
-            raise GinConfigError(f"gin file {path!r} not found (looked in the working directory and the gin "
-                                 f"search path: {', '.join(paths)})")
+            raise GinConfigError(
+                f"gin file {path!r} not found (looked in the working directory and the gin "
+                f"search path: {', '.join(paths)})"
+            )
     bindings = [b for b in bindings if b.strip()]
     # gin tries each search path in turn and logs "Path not found" at error level for every miss, even when
     # a later path holds the file; a file found nowhere is reported above, so those lines only mislead.

@@ -31,7 +31,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import jax
 import numpy as np
@@ -62,7 +63,7 @@ class ResumableIterator:
         """Batches handed out so far (the index of the next one)."""
         return self._position
 
-    def __iter__(self) -> "ResumableIterator":
+    def __iter__(self) -> ResumableIterator:
         return self
 
     def __next__(self) -> Any:
@@ -89,9 +90,7 @@ class Checkpointer:
         background thread (the train state can then be donated to the next step safely).
     """
 
-    def __init__(
-        self, directory: str, *, period: int = 1000, keep: int | None = 3, async_checkpointing: bool = True
-    ):
+    def __init__(self, directory: str, *, period: int = 1000, keep: int | None = 3, async_checkpointing: bool = True):
         self.directory = os.path.abspath(directory)
         self.period = int(period)
         options = ocp.CheckpointManagerOptions(
@@ -103,11 +102,9 @@ class Checkpointer:
         self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=(STATE_ITEM, DATA_ITEM))
 
     @classmethod
-    def from_config(cls, directory: str, config: Any) -> "Checkpointer":
+    def from_config(cls, directory: str, config: Any) -> Checkpointer:
         """From a ``configs.CheckpointConfig``."""
-        return cls(
-            directory, period=config.period, keep=config.keep, async_checkpointing=config.async_checkpointing
-        )
+        return cls(directory, period=config.period, keep=config.keep, async_checkpointing=config.async_checkpointing)
 
     def should_save(self, step: int) -> bool:
         return self.period > 0 and step > 0 and step % self.period == 0
@@ -147,7 +144,7 @@ class Checkpointer:
     def close(self) -> None:
         self._manager.close()
 
-    def __enter__(self) -> "Checkpointer":
+    def __enter__(self) -> Checkpointer:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -173,6 +170,7 @@ def _training_state_dir(path: str) -> str | None:
 
 def _check_tree(params: Any, abstract_params: Any, source: str) -> None:
     """Same parameter names and shapes, or an error listing the differences."""
+
     def shapes(tree):
         return {jax.tree_util.keystr(p): tuple(np.shape(x)) for p, x in jax.tree_util.tree_leaves_with_path(tree)}
 

@@ -30,7 +30,8 @@ from __future__ import annotations
 import datetime
 import logging
 import time
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -47,9 +48,7 @@ def create_writer(logdir: str | None, *, asynchronous: bool = True) -> Any:
 
     if logdir is None:
         return metric_writers.LoggingWriter()
-    return metric_writers.create_default_writer(
-        logdir, just_logging=jax.process_index() > 0, asynchronous=asynchronous
-    )
+    return metric_writers.create_default_writer(logdir, just_logging=jax.process_index() > 0, asynchronous=asynchronous)
 
 
 def format_duration(seconds: float) -> str:

@@ -41,7 +41,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -223,9 +224,7 @@ def check_rules_cover(abstract_boxed: Any, rules: Rules) -> None:
         raise ValueError(f"logical axes {missing} have no partitioning rule; add them to the rules")
 
 
-def optimizer_state_shardings(
-    optimizer: Any, abstract_params: Any, param_shardings: Any, mesh: Mesh
-) -> Any:
+def optimizer_state_shardings(optimizer: Any, abstract_params: Any, param_shardings: Any, mesh: Mesh) -> Any:
     """``NamedSharding``s for ``optimizer.init(params)`` that follow the parameters' shardings.
 
     ``jax.eval_shape(optimizer.init, params)`` gives the state's structure without allocating it. Every state
@@ -291,7 +290,7 @@ class Partitioner:
         mesh_shape: Sequence[int] | None = None,
         rule_overrides: Sequence[Sequence[Any]] = (),
         devices: Sequence[Any] | None = None,
-    ) -> "Partitioner":
+    ) -> Partitioner:
         rules = get_rules(preset, rule_overrides)  # validates the name first
         shape = PRESETS[preset].mesh_shape if mesh_shape is None else mesh_shape
         if mesh_shape is None and shape[1] > 1:
@@ -301,7 +300,7 @@ class Partitioner:
         return cls(mesh=make_mesh(shape, devices), rules=rules)
 
     @classmethod
-    def from_config(cls, config: Any, devices: Sequence[Any] | None = None) -> "Partitioner":
+    def from_config(cls, config: Any, devices: Sequence[Any] | None = None) -> Partitioner:
         """From a ``configs.PartitioningConfig`` (duck-typed: preset, mesh_shape, rule_overrides)."""
         return cls.create(config.preset, config.mesh_shape, config.rule_overrides, devices)
 

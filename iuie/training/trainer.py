@@ -22,7 +22,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import flax
 import flax.linen as nn
@@ -54,7 +55,7 @@ class TrainState:
     opt_state: PyTree
 
     @classmethod
-    def create(cls, params: PyTree, optimizer: optax.GradientTransformation) -> "TrainState":
+    def create(cls, params: PyTree, optimizer: optax.GradientTransformation) -> TrainState:
         return cls(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params))
 
 
@@ -299,9 +300,7 @@ def place_params(params: PyTree, abstract_params: PyTree) -> PyTree:
     return jax.tree.map(place, params, abstract_params)
 
 
-def state_from_params(
-    params: PyTree, optimizer: optax.GradientTransformation, layout: StateLayout
-) -> TrainState:
+def state_from_params(params: PyTree, optimizer: optax.GradientTransformation, layout: StateLayout) -> TrainState:
     """A train state at step 0 around given parameters (e.g. from ``checkpoints.load_initial_params``):
     parameters placed in their shardings and cast to the layout's dtypes, a fresh optimizer state."""
     params = place_params(params, layout.abstract.params)

@@ -22,8 +22,13 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 STEPS = 6
 TINY = TINY_MODEL_BINDINGS
 TRAIN_TINY = TINY + [
-    f"--gin.TRAIN_STEPS={STEPS}", "--gin.BATCH_SIZE=8", "--gin.LOG_PERIOD=2", "--gin.CHECKPOINT_PERIOD=3",
-    "--gin.configs.ScheduleConfig.warmup_steps=2", "--gin.TRAIN_EVAL_NUM_EXAMPLES=2", "--gin.EVAL_BATCH_SIZE=4",
+    f"--gin.TRAIN_STEPS={STEPS}",
+    "--gin.BATCH_SIZE=8",
+    "--gin.LOG_PERIOD=2",
+    "--gin.CHECKPOINT_PERIOD=3",
+    "--gin.configs.ScheduleConfig.warmup_steps=2",
+    "--gin.TRAIN_EVAL_NUM_EXAMPLES=2",
+    "--gin.EVAL_BATCH_SIZE=4",
 ]
 EVAL_TINY = TINY + ["--gin.EVAL_NUM_EXAMPLES=4", "--gin.EVAL_BATCH_SIZE=4"]
 
@@ -31,16 +36,22 @@ EVAL_TINY = TINY + ["--gin.EVAL_NUM_EXAMPLES=4", "--gin.EVAL_BATCH_SIZE=4"]
 def run(module: str, args: list[str], *, env: dict | None = None, timeout: int = 300):
     full_env = subprocess_env(**(env or {}))
     start = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=full_env, capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     return done, time.monotonic() - start
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     model_dir = tmp_path_factory.mktemp("train")
-    done, _ = run("iuie.train", ["--gin_file=t5x_configs/demo_cpu.gin", f"--gin.MODEL_DIR='{model_dir}'",
-                                 *TRAIN_TINY])
+    done, _ = run("iuie.train", ["--gin_file=t5x_configs/demo_cpu.gin", f"--gin.MODEL_DIR='{model_dir}'", *TRAIN_TINY])
     assert done.returncode == 0, done.stderr[-5000:]
     return model_dir
 
@@ -48,8 +59,16 @@ def trained(tmp_path_factory):
 @pytest.fixture(scope="module")
 def evaluated(trained):
     out = trained / "test"
-    done, _ = run("iuie.eval", ["--gin_file=runs/eval.gin", "--gin_file=t5x_configs/demo_cpu.gin",
-                                f"--gin.CHECKPOINT_PATH='{trained}'", f"--gin.EVAL_OUTPUT_DIR='{out}'", *EVAL_TINY])
+    done, _ = run(
+        "iuie.eval",
+        [
+            "--gin_file=runs/eval.gin",
+            "--gin_file=t5x_configs/demo_cpu.gin",
+            f"--gin.CHECKPOINT_PATH='{trained}'",
+            f"--gin.EVAL_OUTPUT_DIR='{out}'",
+            *EVAL_TINY,
+        ],
+    )
     assert done.returncode == 0, done.stderr[-5000:]
     return out
 
@@ -66,16 +85,25 @@ def test_train_writes_config_checkpoints_and_evaluation(trained):
 
 def test_train_resumes_at_the_checkpoint(trained):
     """A second run on the same MODEL_DIR resumes from step 6 and trains to the new TRAIN_STEPS."""
-    done, _ = run("iuie.train", ["--gin_file=t5x_configs/demo_cpu.gin", f"--gin.MODEL_DIR='{trained}'",
-                                 *TRAIN_TINY, f"--gin.TRAIN_STEPS={STEPS + 2}", "--gin.EVAL_AT_END=False"])
+    done, _ = run(
+        "iuie.train",
+        [
+            "--gin_file=t5x_configs/demo_cpu.gin",
+            f"--gin.MODEL_DIR='{trained}'",
+            *TRAIN_TINY,
+            f"--gin.TRAIN_STEPS={STEPS + 2}",
+            "--gin.EVAL_AT_END=False",
+        ],
+    )
     assert done.returncode == 0, done.stderr[-5000:]
     assert f"resumed from {trained / 'checkpoints'} step {STEPS}" in done.stderr
     assert (trained / "checkpoints" / str(STEPS + 2)).is_dir()
 
 
 def test_mistyped_macro_fails_fast(tmp_path):
-    done, seconds = run("iuie.train", ["--gin_file=t5x_configs/demo_cpu.gin", f"--gin.MODEL_DIR='{tmp_path}'",
-                                       "--gin.TRAIN_STEP=10"])
+    done, seconds = run(
+        "iuie.train", ["--gin_file=t5x_configs/demo_cpu.gin", f"--gin.MODEL_DIR='{tmp_path}'", "--gin.TRAIN_STEP=10"]
+    )
     assert done.returncode == 2, done.stderr[-3000:]
     assert "unknown gin macro 'TRAIN_STEP'" in done.stderr and "did you mean TRAIN_STEPS?" in done.stderr
     assert seconds < 30
@@ -83,8 +111,10 @@ def test_mistyped_macro_fails_fast(tmp_path):
 
 
 def test_unknown_binding_fails_fast(tmp_path):
-    done, seconds = run("iuie.train", ["--gin_file=t5x_configs/demo_cpu.gin", f"--gin.MODEL_DIR='{tmp_path}'",
-                                       "--gin.network.T5Config.emb_dimm=8"])
+    done, seconds = run(
+        "iuie.train",
+        ["--gin_file=t5x_configs/demo_cpu.gin", f"--gin.MODEL_DIR='{tmp_path}'", "--gin.network.T5Config.emb_dimm=8"],
+    )
     assert done.returncode == 2
     assert "emb_dimm" in done.stderr
     assert seconds < 30
@@ -92,9 +122,15 @@ def test_unknown_binding_fails_fast(tmp_path):
 
 def test_missing_data_path_fails_fast(tmp_path):
     missing = tmp_path / "no_such_data"
-    done, seconds = run("iuie.train", ["--gin_file=t5x_configs/demo_cpu.gin", f"--gin.MODEL_DIR='{tmp_path}'",
-                                       "--gin.MIXTURE_OR_TASK_NAME='iuie_ner_conll_2003'"],
-                        env={"IUIE_DATA_DIR": str(missing)})
+    done, seconds = run(
+        "iuie.train",
+        [
+            "--gin_file=t5x_configs/demo_cpu.gin",
+            f"--gin.MODEL_DIR='{tmp_path}'",
+            "--gin.MIXTURE_OR_TASK_NAME='iuie_ner_conll_2003'",
+        ],
+        env={"IUIE_DATA_DIR": str(missing)},
+    )
     assert done.returncode == 2, done.stderr[-3000:]
     assert str(missing) in done.stderr and "train.json" in done.stderr
     assert seconds < 30
@@ -108,21 +144,34 @@ def test_eval_predictions_rescore_to_the_same_numbers(evaluated, tmp_path):
         assert set(row["Instance"]) == {"id", "sentence", "label", "ground_truth", "instruction"}
     for mode in ("reference", "strict"):
         scored = tmp_path / f"{mode}.json"
-        done, _ = run("iuie.cli", ["score", str(evaluated / "predict_eval_predictions.jsonl"), "--mode", mode,
-                                   "--json", str(scored)])
+        done, _ = run(
+            "iuie.cli",
+            ["score", str(evaluated / "predict_eval_predictions.jsonl"), "--mode", mode, "--json", str(scored)],
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         assert json.loads(scored.read_text()) == json.loads((evaluated / f"report_{mode}.json").read_text())
 
 
 def test_infer_writes_structures_with_offsets(trained, tmp_path):
-    texts = [{"text": "Elena Olsen visited Zurich .", "task": "NER", "labels": ["person", "location"]},
-             {"text": "Elena Olsen works for Acme .", "task": "RE", "labels": ["work for", "live in"]}]
+    texts = [
+        {"text": "Elena Olsen visited Zurich .", "task": "NER", "labels": ["person", "location"]},
+        {"text": "Elena Olsen works for Acme .", "task": "RE", "labels": ["work for", "live in"]},
+    ]
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps(t) + "\n" for t in texts), encoding="utf-8")
     out = tmp_path / "infer"
-    done, _ = run("iuie.infer", ["--gin_file=runs/infer.gin", "--gin_file=t5x_configs/demo_cpu.gin",
-                                 f"--gin.CHECKPOINT_PATH='{trained}'", f"--gin.INFER_OUTPUT_DIR='{out}'",
-                                 f"--gin.INPUT_FILE='{source}'", "--gin.INFER_BATCH_SIZE=4", *TINY])
+    done, _ = run(
+        "iuie.infer",
+        [
+            "--gin_file=runs/infer.gin",
+            "--gin_file=t5x_configs/demo_cpu.gin",
+            f"--gin.CHECKPOINT_PATH='{trained}'",
+            f"--gin.INFER_OUTPUT_DIR='{out}'",
+            f"--gin.INPUT_FILE='{source}'",
+            "--gin.INFER_BATCH_SIZE=4",
+            *TINY,
+        ],
+    )
     assert done.returncode == 0, done.stderr[-5000:]
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert [(r["text"], r["task"]) for r in rows] == [(t["text"], t["task"]) for t in texts]
@@ -134,7 +183,7 @@ def test_infer_writes_structures_with_offsets(trained, tmp_path):
 def _check_offsets(node, text):
     if isinstance(node, dict):
         if {"text", "start", "end"} <= set(node) and node["start"] is not None:
-            assert text[node["start"]:node["end"]].lower() .replace(" ", "") == node["text"].lower().replace(" ", "")
+            assert text[node["start"] : node["end"]].lower().replace(" ", "") == node["text"].lower().replace(" ", "")
         for value in node.values():
             _check_offsets(value, text)
     elif isinstance(node, list):
@@ -148,14 +197,18 @@ def test_structures_carry_offsets_into_the_text():
     from iuie.ie import parsing
 
     text = "Elena Olsen met Elena Olsen in Zurich ."
-    parsed = parsing.parse("NER", "person: Elena Olsen; person: Elena Olsen; location: Zurich; location: Paris",
-                           ["person", "location"], sentence=text)
+    parsed = parsing.parse(
+        "NER",
+        "person: Elena Olsen; person: Elena Olsen; location: Zurich; location: Paris",
+        ["person", "location"],
+        sentence=text,
+    )
     got = infer.structures("NER", parsed.items, text)
     spans = [(s["type"], s["mention"]["start"], s["mention"]["end"]) for s in got]
     assert spans == [("person", 0, 11), ("person", 16, 27), ("location", 31, 37), ("location", None, None)]
     relation = infer.structures("RE", [("work for", "Elena Olsen", "Zurich")], text)[0]
-    assert text[relation["head"]["start"]:relation["head"]["end"]] == "Elena Olsen"
-    assert text[relation["tail"]["start"]:relation["tail"]["end"]] == "Zurich"
+    assert text[relation["head"]["start"] : relation["head"]["end"]] == "Elena Olsen"
+    assert text[relation["tail"]["start"] : relation["tail"]["end"]] == "Zurich"
     event = infer.structures("EE", [("attack", "met", (("place", "Zurich"),))], text)[0]
-    assert text[event["trigger"]["start"]:event["trigger"]["end"]] == "met"
+    assert text[event["trigger"]["start"] : event["trigger"]["end"]] == "met"
     assert event["arguments"][0]["argument"]["text"] == "Zurich"

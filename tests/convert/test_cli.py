@@ -31,8 +31,18 @@ def test_conll_end_to_end(tmp_path, capsys):
     src = conll_corpus(tmp_path / "raw")
     labels_map = tmp_path / "map.json"
     labels_map.write_text(json.dumps({"PER": "person", "LOC": "location"}))
-    rc = main(["convert-data", "conll", str(src), str(tmp_path / "out"), "--labels-map", str(labels_map),
-               "--dataset", "My Set"])
+    rc = main(
+        [
+            "convert-data",
+            "conll",
+            str(src),
+            str(tmp_path / "out"),
+            "--labels-map",
+            str(labels_map),
+            "--dataset",
+            "My Set",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert "train: 2 records" in out and "wrote " in out
@@ -40,7 +50,9 @@ def test_conll_end_to_end(tmp_path, capsys):
     assert folder.splits == ("train", "dev", "test")
     train, _ = folder.load("train", strict=True)
     assert [(e.name, e.type, e.start, e.end) for e in train[0].entities] == [
-        ("John Smith", "person", 0, 10), ("Rome", "location", 19, 23)]
+        ("John Smith", "person", 0, 10),
+        ("Rome", "location", 19, 23),
+    ]
     assert json.loads((tmp_path / "out/NER/My Set/labels.json").read_text()) == ["location", "person"]
     report = json.loads((tmp_path / "out/NER/My Set/conversion_report.json").read_text())
     assert report["labels"]["mapped"] == {"LOC": "location", "PER": "person"}
@@ -49,8 +61,19 @@ def test_conll_end_to_end(tmp_path, capsys):
     # The folder exists: refused without --overwrite, replaced (no stale split left) with it.
     rc = main(["convert-data", "conll", str(src / "train.txt"), str(tmp_path / "out"), "--dataset", "My Set"])
     assert rc == 2 and "pass --overwrite" in capsys.readouterr().err
-    rc = main(["convert-data", "conll", str(src / "train.txt"), str(tmp_path / "out"), "--dataset", "My Set",
-               "--overwrite", "--unknown-labels", "keep"])
+    rc = main(
+        [
+            "convert-data",
+            "conll",
+            str(src / "train.txt"),
+            str(tmp_path / "out"),
+            "--dataset",
+            "My Set",
+            "--overwrite",
+            "--unknown-labels",
+            "keep",
+        ]
+    )
     assert rc == 0 and folder.splits == ("train",)
     assert json.loads((tmp_path / "out/NER/My Set/labels.json").read_text()) == ["LOC", "PER"]
 
@@ -66,8 +89,10 @@ def test_errors_exit_2_naming_file_and_line(tmp_path, capsys):
     assert main(["convert-data", "conll", str(bad), str(tmp_path / "out"), "--task", "RE"]) == 2
     assert "gives NER records, not RE" in capsys.readouterr().err
     (tmp_path / "map.json").write_text('{"PER": 3}')
-    assert main(["convert-data", "conll", str(bad), str(tmp_path / "out"), "--labels-map",
-                 str(tmp_path / "map.json")]) == 2
+    assert (
+        main(["convert-data", "conll", str(bad), str(tmp_path / "out"), "--labels-map", str(tmp_path / "map.json")])
+        == 2
+    )
     assert "label map entry 'PER'" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
         main(["convert-data", "xml", str(bad), str(tmp_path / "out")])
@@ -78,33 +103,84 @@ def test_brat_jsonl_fewrel_through_the_cli(tmp_path, capsys):
     brat = tmp_path / "brat"
     brat.mkdir()
     (brat / "a.txt").write_text("North and South Korea met. Seoul hosted.")
-    (brat / "a.ann").write_text("T1\tGPE 0 5;16 21\tNorth Korea\nT2\tGPE 10 21\tSouth Korea\n"
-                                "T3\tGPE 27 32\tSeoul\n")
-    assert main(["convert-data", "brat", str(brat), str(tmp_path / "out"), "--no-sentence-split",
-                 "--discontinuous", "merge", "--split", "test"]) == 0
+    (brat / "a.ann").write_text("T1\tGPE 0 5;16 21\tNorth Korea\nT2\tGPE 10 21\tSouth Korea\nT3\tGPE 27 32\tSeoul\n")
+    assert (
+        main(
+            [
+                "convert-data",
+                "brat",
+                str(brat),
+                str(tmp_path / "out"),
+                "--no-sentence-split",
+                "--discontinuous",
+                "merge",
+                "--split",
+                "test",
+            ]
+        )
+        == 0
+    )
     (record,), _ = DatasetFolder(str(tmp_path / "out"), "NER", "brat").load("test", strict=True)
     assert [(e.name, e.start) for e in record.entities] == [
-        ("North and South Korea", 0), ("South Korea", 10), ("Seoul", 27)]
+        ("North and South Korea", 0),
+        ("South Korea", 10),
+        ("Seoul", 27),
+    ]
     assert "discontinuous span merged" in capsys.readouterr().out
 
     jsonl = tmp_path / "rel.jsonl"
-    jsonl.write_text(json.dumps({"text": "Ann met Bob .", "entities": [
-        {"start": 0, "end": 3, "label": "PER"}, {"start": 8, "end": 11, "label": "PER"}],
-        "relations": [{"head": 0, "tail": 1, "label": "Other"}]}) + "\n")
+    jsonl.write_text(
+        json.dumps(
+            {
+                "text": "Ann met Bob .",
+                "entities": [{"start": 0, "end": 3, "label": "PER"}, {"start": 8, "end": 11, "label": "PER"}],
+                "relations": [{"head": 0, "tail": 1, "label": "Other"}],
+            }
+        )
+        + "\n"
+    )
     (tmp_path / "na.json").write_text('{"Other": "NA"}')
-    assert main(["convert-data", "jsonl", str(jsonl), str(tmp_path / "out"), "--labels-map",
-                 str(tmp_path / "na.json")]) == 0
+    assert (
+        main(["convert-data", "jsonl", str(jsonl), str(tmp_path / "out"), "--labels-map", str(tmp_path / "na.json")])
+        == 0
+    )
     (record,), _ = DatasetFolder(str(tmp_path / "out"), "RE", "rel").load("train", strict=True)
     assert record.relations[0].type == "NA"
     # NA marks "no relation": never a label.
     assert json.loads((tmp_path / "out/RE/rel/labels.json").read_text()) == []
 
     fewrel = tmp_path / "val_wiki.json"
-    fewrel.write_text(json.dumps({"P17": [{"tokens": ["Rome", "is", "in", "Italy"], "h": ["rome", "Q220", [[0]]],
-                                           "t": ["italy", "Q38", [[3]]]}]}))
+    fewrel.write_text(
+        json.dumps(
+            {
+                "P17": [
+                    {
+                        "tokens": ["Rome", "is", "in", "Italy"],
+                        "h": ["rome", "Q220", [[0]]],
+                        "t": ["italy", "Q38", [[3]]],
+                    }
+                ]
+            }
+        )
+    )
     (tmp_path / "pid2name.json").write_text(json.dumps({"P17": ["country", "sovereign state"]}))
-    assert main(["convert-data", "fewrel", str(fewrel), str(tmp_path / "out"), "--labels-map",
-                 str(tmp_path / "pid2name.json"), "--dataset", "FewRel", "--split", "dev"]) == 0
+    assert (
+        main(
+            [
+                "convert-data",
+                "fewrel",
+                str(fewrel),
+                str(tmp_path / "out"),
+                "--labels-map",
+                str(tmp_path / "pid2name.json"),
+                "--dataset",
+                "FewRel",
+                "--split",
+                "dev",
+            ]
+        )
+        == 0
+    )
     (record,), _ = DatasetFolder(str(tmp_path / "out"), "RE", "FewRel").load("dev", strict=True)
     assert (record.relations[0].head.name, record.relations[0].type) == ("Rome", "country")
 
@@ -122,7 +198,9 @@ def test_label_map_rules():
     assert normalize_label("creative-work") == "creative work"
     assert normalize_label("PER") == "per"
     assert parse_label_map({"P17": ["country", "sovereign state"], "PER": "person"}).names == {
-        "P17": "country", "PER": "person"}
+        "P17": "country",
+        "PER": "person",
+    }
     assert LabelMap({"PER": "person"}).name("PER") == ("person", True)
     assert LabelMap({}, unknown="keep").name("Live_In") == ("Live_In", False)
     with pytest.raises(ConversionError, match="expected a non-empty name"):
@@ -131,11 +209,22 @@ def test_label_map_rules():
         parse_label_map(["person"])
 
 
-@pytest.mark.parametrize("name,split", [
-    ("train.txt", "train"), ("eng.testa", "dev"), ("eng.testb", "test"), ("btc.dev", "dev"),
-    ("val_wiki.json", "dev"), ("train.ADE0.json", "train"), ("devel.tsv", "dev"), ("validation.jsonl", "dev"),
-    ("emerging.test.annotated", "test"), ("wnut17train.conll", None), ("pid2name.json", None),
-    ("train_test.txt", None),
-])
+@pytest.mark.parametrize(
+    "name,split",
+    [
+        ("train.txt", "train"),
+        ("eng.testa", "dev"),
+        ("eng.testb", "test"),
+        ("btc.dev", "dev"),
+        ("val_wiki.json", "dev"),
+        ("train.ADE0.json", "train"),
+        ("devel.tsv", "dev"),
+        ("validation.jsonl", "dev"),
+        ("emerging.test.annotated", "test"),
+        ("wnut17train.conll", None),
+        ("pid2name.json", None),
+        ("train_test.txt", None),
+    ],
+)
 def test_split_names(name, split):
     assert split_of(name) == split

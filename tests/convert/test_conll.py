@@ -20,24 +20,62 @@ from iuie.ie.records import DatasetFolder
 
 # Multi-token entities, two adjacent entities of one type (the B- in the middle), a type with '-' in it.
 BIO = [
-    [("EU", "B-ORG"), ("rejects", "O"), ("German", "B-MISC"), ("call", "O"), ("to", "O"),
-     ("boycott", "O"), ("British", "B-MISC"), ("lamb", "O"), (".", "O")],
-    [("Peter", "B-PER"), ("Blackburn", "I-PER"), ("Anna", "B-PER"), ("Maria", "I-PER"), ("Smith", "I-PER"),
-     ("met", "O"), ("Bob", "B-PER"), ("in", "O"), ("New", "B-LOC"), ("York", "I-LOC"), ("City", "I-LOC")],
+    [
+        ("EU", "B-ORG"),
+        ("rejects", "O"),
+        ("German", "B-MISC"),
+        ("call", "O"),
+        ("to", "O"),
+        ("boycott", "O"),
+        ("British", "B-MISC"),
+        ("lamb", "O"),
+        (".", "O"),
+    ],
+    [
+        ("Peter", "B-PER"),
+        ("Blackburn", "I-PER"),
+        ("Anna", "B-PER"),
+        ("Maria", "I-PER"),
+        ("Smith", "I-PER"),
+        ("met", "O"),
+        ("Bob", "B-PER"),
+        ("in", "O"),
+        ("New", "B-LOC"),
+        ("York", "I-LOC"),
+        ("City", "I-LOC"),
+    ],
     [("Star", "B-creative-work"), ("Wars", "I-creative-work")],
     [("Nothing", "O"), ("here", "O")],
 ]
 
 BIOES = [
-    [("Peter", "B-PER"), ("Blackburn", "E-PER"), ("Anna", "B-PER"), ("Maria", "I-PER"), ("Smith", "E-PER"),
-     ("met", "O"), ("Bob", "S-PER"), ("Carl", "S-PER"), ("in", "O"), ("New", "B-LOC"), ("York", "I-LOC"),
-     ("City", "E-LOC")],
+    [
+        ("Peter", "B-PER"),
+        ("Blackburn", "E-PER"),
+        ("Anna", "B-PER"),
+        ("Maria", "I-PER"),
+        ("Smith", "E-PER"),
+        ("met", "O"),
+        ("Bob", "S-PER"),
+        ("Carl", "S-PER"),
+        ("in", "O"),
+        ("New", "B-LOC"),
+        ("York", "I-LOC"),
+        ("City", "E-LOC"),
+    ],
     [("EU", "S-ORG"), ("says", "O")],
 ]
 
 IOB1 = [
-    [("Peter", "I-PER"), ("Blackburn", "I-PER"), ("Anna", "B-PER"), ("met", "O"), ("Bob", "I-PER"),
-     ("in", "O"), ("Paris", "I-LOC")],
+    [
+        ("Peter", "I-PER"),
+        ("Blackburn", "I-PER"),
+        ("Anna", "B-PER"),
+        ("met", "O"),
+        ("Bob", "I-PER"),
+        ("in", "O"),
+        ("Paris", "I-LOC"),
+    ],
 ]
 
 
@@ -114,8 +152,11 @@ def test_offsets_by_hand_and_adjacent_entities(tmp_path):
     second = load(tmp_path / "out", "train")[1]
     assert second["sentence"] == "Peter Blackburn Anna Maria Smith met Bob in New York City"
     assert [(e["name"], e["type"], e["pos"]) for e in second["entities"]] == [
-        ("Peter Blackburn", "PER", [0, 15]), ("Anna Maria Smith", "PER", [16, 32]), ("Bob", "PER", [37, 40]),
-        ("New York City", "LOC", [44, 57])]
+        ("Peter Blackburn", "PER", [0, 15]),
+        ("Anna Maria Smith", "PER", [16, 32]),
+        ("Bob", "PER", [37, 40]),
+        ("New York City", "LOC", [44, 57]),
+    ]
     assert load(tmp_path / "out", "train")[3]["entities"] == []
 
 
@@ -124,8 +165,7 @@ def test_label_map_and_labels_json(tmp_path):
     label_map = LabelMap({"PER": "person", "LOC": "location", "ORG": "organization", "MISC": "miscellaneous"})
     result = convert("conll", str(src), str(tmp_path / "out"), ConvertOptions(label_map=label_map))
     # 'creative-work' is not in the map: normalized (documented rule) and listed in the report.
-    assert labels(tmp_path / "out", "train") == ["creative work", "location", "miscellaneous", "organization",
-                                                 "person"]
+    assert labels(tmp_path / "out", "train") == ["creative work", "location", "miscellaneous", "organization", "person"]
     assert result.report.labels_unmapped == {"creative-work": "creative work"}
     assert result.report.label_counts["PER"] == 3
     types = {e["type"] for r in load(tmp_path / "out", "train") for e in r["entities"]}
@@ -148,30 +188,52 @@ def test_splits_and_columns(tmp_path):
     # tag first, token second (the original MIT corpora), tab separated, a token with a space inside.
     lines = ["B-TITLE\tStar Wars", "I-TITLE\tEpisode", "O\tby", "B-DIRECTOR\tLucas", ""]
     (tmp_path / "mit.bio").write_text("\n".join(lines))
-    convert("conll", str(tmp_path / "mit.bio"), str(tmp_path / "out"),
-            ConvertOptions(token_column=1, tag_column=0, separator="tab", split="test"))
+    convert(
+        "conll",
+        str(tmp_path / "mit.bio"),
+        str(tmp_path / "out"),
+        ConvertOptions(token_column=1, tag_column=0, separator="tab", split="test"),
+    )
     record = load(tmp_path / "out", "mit", "test")[0]
     assert record["sentence"] == "Star Wars Episode by Lucas"
-    assert [(e["name"], e["type"]) for e in record["entities"]] == [("Star Wars Episode", "title"),
-                                                                   ("Lucas", "director")]
+    assert [(e["name"], e["type"]) for e in record["entities"]] == [
+        ("Star Wars Episode", "title"),
+        ("Lucas", "director"),
+    ]
 
 
 def test_ill_formed_sequences_are_decoded_by_the_rule_and_counted(tmp_path):
     bio = [[("a", "O"), ("b", "I-PER"), ("c", "I-PER"), ("d", "I-LOC"), ("e", "B-LOC"), ("f", "I-LOC")]]
-    convert("conll", str(write_columns(tmp_path / "bio.txt", bio)), str(tmp_path / "out"),
-            ConvertOptions(scheme="BIO", label_map=LabelMap(unknown="keep")))
+    convert(
+        "conll",
+        str(write_columns(tmp_path / "bio.txt", bio)),
+        str(tmp_path / "out"),
+        ConvertOptions(scheme="BIO", label_map=LabelMap(unknown="keep")),
+    )
     report = json.loads((tmp_path / "out/NER/bio/conversion_report.json").read_text())
     assert report["changed"] == {"I- tag not continuing an entity of its type: starts a new entity": 2}
     assert [(e["name"], e["type"]) for e in load(tmp_path / "out", "bio")[0]["entities"]] == [
-        ("b c", "PER"), ("d", "LOC"), ("e f", "LOC")]
+        ("b c", "PER"),
+        ("d", "LOC"),
+        ("e f", "LOC"),
+    ]
 
     bioes = [[("a", "B-PER"), ("b", "O"), ("c", "E-LOC"), ("d", "B-ORG"), ("e", "I-ORG")]]
-    result = convert("conll", str(write_columns(tmp_path / "bioes.txt", bioes)), str(tmp_path / "out"),
-                     ConvertOptions(label_map=LabelMap(unknown="keep")))
-    assert dict(result.report.changed) == {"entity not closed by E-: ends at its last tagged token": 2,
-                                           "E- tag not closing an entity of its type: one-token entity": 1}
+    result = convert(
+        "conll",
+        str(write_columns(tmp_path / "bioes.txt", bioes)),
+        str(tmp_path / "out"),
+        ConvertOptions(label_map=LabelMap(unknown="keep")),
+    )
+    assert dict(result.report.changed) == {
+        "entity not closed by E-: ends at its last tagged token": 2,
+        "E- tag not closing an entity of its type: one-token entity": 1,
+    }
     assert [(e["name"], e["type"]) for e in load(tmp_path / "out", "bioes")[0]["entities"]] == [
-        ("a", "PER"), ("c", "LOC"), ("d e", "ORG")]
+        ("a", "PER"),
+        ("c", "LOC"),
+        ("d e", "ORG"),
+    ]
 
 
 def test_tab_columns_strip_and_remove_whitespace_tokens(tmp_path):
@@ -186,11 +248,14 @@ def test_tab_columns_strip_and_remove_whitespace_tokens(tmp_path):
     assert result.report.dropped["whitespace-only token with an entity tag removed"] == 1
 
 
-@pytest.mark.parametrize("content,line,message", [
-    ("EU B-ORG\nsays X-ORG\n", 2, "'X-ORG' is neither O nor"),
-    ("EU B-ORG\n\nsays\n", 3, "expected a token column and a tag column"),
-    ("EU S-ORG\n", 1, "does not belong to the BIO scheme"),
-])
+@pytest.mark.parametrize(
+    "content,line,message",
+    [
+        ("EU B-ORG\nsays X-ORG\n", 2, "'X-ORG' is neither O nor"),
+        ("EU B-ORG\n\nsays\n", 3, "expected a token column and a tag column"),
+        ("EU S-ORG\n", 1, "does not belong to the BIO scheme"),
+    ],
+)
 def test_malformed_input_names_file_and_line(tmp_path, content, line, message):
     path = tmp_path / "train.txt"
     path.write_text(content)

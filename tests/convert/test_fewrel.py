@@ -17,15 +17,41 @@ from iuie.convert.pipeline import ConvertOptions, convert
 from iuie.convert.report import ConversionError
 from iuie.ie.records import DatasetFolder
 
-TOKENS = ["Merpati", "flight", "106", "departed", "Jakarta", "(", "CGK", ")", "on", "a", "domestic", "flight",
-          "to", "Tanjung", "Pandan", "(", "TJQ", ")", "."]
+TOKENS = [
+    "Merpati",
+    "flight",
+    "106",
+    "departed",
+    "Jakarta",
+    "(",
+    "CGK",
+    ")",
+    "on",
+    "a",
+    "domestic",
+    "flight",
+    "to",
+    "Tanjung",
+    "Pandan",
+    "(",
+    "TJQ",
+    ")",
+    ".",
+]
 FEWREL = {
     "P931": [{"tokens": TOKENS, "h": ["tjq", "Q1331049", [[16]]], "t": ["tanjung pandan", "Q3056359", [[13, 14]]]}],
-    "P17": [{"tokens": ["Lake", "Geneva", "lies", "in", "Switzerland", "and", "France"],
-             "h": ["lake geneva", "Q6403", [[0, 1]]], "t": ["switzerland", "Q39", [[4], [6]]]}],
+    "P17": [
+        {
+            "tokens": ["Lake", "Geneva", "lies", "in", "Switzerland", "and", "France"],
+            "h": ["lake geneva", "Q6403", [[0, 1]]],
+            "t": ["switzerland", "Q39", [[4], [6]]],
+        }
+    ],
 }
-PID2NAME = {"P931": ["place served by transport hub", "territorial entity or entities served by this hub"],
-            "P17": ["country", "sovereign state of this item"]}
+PID2NAME = {
+    "P931": ["place served by transport hub", "territorial entity or entities served by this hub"],
+    "P17": ["country", "sovereign state of this item"],
+}
 
 
 @pytest.fixture()
@@ -42,7 +68,7 @@ def test_fewrel_with_pid2name(files, tmp_path):
     options = ConvertOptions(label_map=load_label_map(str(files / "pid2name.json")), dataset="FewRel")
     result = convert("fewrel", str(files), str(tmp_path / "out"), options)
     folder = DatasetFolder(str(tmp_path / "out"), "RE", "FewRel")
-    assert folder.splits == ("train", "dev")          # val_wiki -> dev; pid2name.json names no split
+    assert folder.splits == ("train", "dev")  # val_wiki -> dev; pid2name.json names no split
     train, _ = folder.load("train", strict=True)
     first = train[0]
     assert first.sentence == " ".join(TOKENS)
@@ -66,15 +92,18 @@ def test_list_form_and_unmapped_code(tmp_path):
     path.write_text(json.dumps(items))
     result = convert("fewrel", str(path), str(tmp_path / "out"), ConvertOptions(split="test"))
     (record,), _ = DatasetFolder(str(tmp_path / "out"), "RE", "wiki").load("test", strict=True)
-    assert record.relations[0].type == "p17"            # no map: normalized, and listed
+    assert record.relations[0].type == "p17"  # no map: normalized, and listed
     assert result.report.labels_unmapped == {"P17": "p17"}
 
 
-@pytest.mark.parametrize("instance,message", [
-    ({"tokens": ["a", "b"], "h": ["a", "Q1", [[0]]], "t": ["c", "Q2", [[5]]]}, "not indices into the 2 tokens"),
-    ({"tokens": ["a", "b"], "h": ["a", "Q1", [[0]]]}, "expected \\[name, id, \\[\\[token positions"),
-    ({"tokens": "a b", "h": ["a", "Q1", [[0]]], "t": ["b", "Q2", [[1]]]}, "'tokens' must be"),
-])
+@pytest.mark.parametrize(
+    "instance,message",
+    [
+        ({"tokens": ["a", "b"], "h": ["a", "Q1", [[0]]], "t": ["c", "Q2", [[5]]]}, "not indices into the 2 tokens"),
+        ({"tokens": ["a", "b"], "h": ["a", "Q1", [[0]]]}, "expected \\[name, id, \\[\\[token positions"),
+        ({"tokens": "a b", "h": ["a", "Q1", [[0]]], "t": ["b", "Q2", [[1]]]}, "'tokens' must be"),
+    ],
+)
 def test_malformed_instances(tmp_path, instance, message):
     path = tmp_path / "train.json"
     path.write_text(json.dumps({"P1": [instance]}))

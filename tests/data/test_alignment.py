@@ -38,14 +38,17 @@ def test_used_occurrences_are_shared_across_strings_of_one_call_only():
     assert align(sentence, ["New York"]) == [(0, 8)]  # a fresh call starts afresh
 
 
-@pytest.mark.parametrize("sentence, text, span", [
-    ("He moved to New  York .", "new york", (12, 21)),           # case and a double space
-    ("Patients with Parkinson ' s disease", "Parkinson's disease", (14, 35)),  # tokenised apostrophe
-    ("born in the U . S . in 1950", "U.S.", (12, 19)),
-    ("Richmond , Va is", "Richmond, Va", (0, 13)),
-    ("the “Big Apple” nickname", '"big apple"', (4, 15)),        # curly quotes
-    ("the Bank ’s chief", "Bank's", (4, 11)),
-])
+@pytest.mark.parametrize(
+    "sentence, text, span",
+    [
+        ("He moved to New  York .", "new york", (12, 21)),  # case and a double space
+        ("Patients with Parkinson ' s disease", "Parkinson's disease", (14, 35)),  # tokenised apostrophe
+        ("born in the U . S . in 1950", "U.S.", (12, 19)),
+        ("Richmond , Va is", "Richmond, Va", (0, 13)),
+        ("the “Big Apple” nickname", '"big apple"', (4, 15)),  # curly quotes
+        ("the Bank ’s chief", "Bank's", (4, 11)),
+    ],
+)
 def test_fallback_normalisation(sentence, text, span):
     assert exact_occurrences(sentence, text) == []
     assert align(sentence, [text]) == [span]

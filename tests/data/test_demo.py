@@ -10,9 +10,9 @@ from __future__ import annotations
 import io
 
 from iuie import cli
+from iuie.commands import demo
 from iuie.ie import instructions
 from iuie.ie import records as R
-from iuie.commands import demo
 
 
 def test_demo_scores_gold_at_100_and_perturbed_below(tmp_path):
@@ -23,8 +23,11 @@ def test_demo_scores_gold_at_100_and_perturbed_below(tmp_path):
         key = "trigger_f1" if view == "EE" else "f1"
         assert strict[view]["synthetic (gold)"][key] == 100.0, view
         assert strict[view]["synthetic (perturbed)"][key] < 100.0, view
-    na_pairs = sum(rel.type == "NA" for rec in R.DatasetFolder(str(tmp_path), "RE", "synthetic").load("test")[0]
-                   for rel in rec.relations)
+    na_pairs = sum(
+        rel.type == "NA"
+        for rec in R.DatasetFolder(str(tmp_path), "RE", "synthetic").load("test")[0]
+        for rel in rec.relations
+    )
     assert na_pairs > 0
     for view in instructions.VIEWS:
         gold = reference[view]["synthetic (gold)"]
@@ -39,8 +42,21 @@ def test_demo_scores_gold_at_100_and_perturbed_below(tmp_path):
 
 
 def test_demo_command_writes_json(tmp_path):
-    assert cli.main(["demo", "--quick", "--workdir", str(tmp_path / "w"), "--test-size", "40",
-                     "--json", str(tmp_path / "s.json")]) == 0
+    assert (
+        cli.main(
+            [
+                "demo",
+                "--quick",
+                "--workdir",
+                str(tmp_path / "w"),
+                "--test-size",
+                "40",
+                "--json",
+                str(tmp_path / "s.json"),
+            ]
+        )
+        == 0
+    )
     import json
 
     scores = json.loads((tmp_path / "s.json").read_text())

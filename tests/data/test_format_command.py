@@ -64,8 +64,24 @@ def toy_root(tmp_path):
 def test_writes_one_json_line_per_record_in_file_order(ie_instructions, shared_data, tmp_path):
     paper_file = shared_data / "instructuie_configs" / "instruction_config.json"
     out = tmp_path / "out.jsonl"
-    rc = main(["format", str(ie_instructions), "--task", "ner", "--dataset", "CoNLL 2003", "--split", "test",
-               "--instructions", str(paper_file), "--limit", "25", "--output", str(out)])
+    rc = main(
+        [
+            "format",
+            str(ie_instructions),
+            "--task",
+            "ner",
+            "--dataset",
+            "CoNLL 2003",
+            "--split",
+            "test",
+            "--instructions",
+            str(paper_file),
+            "--limit",
+            "25",
+            "--output",
+            str(out),
+        ]
+    )
     assert rc == 0
     rows = read_lines(out)
     assert [r["index"] for r in rows] == list(range(25))
@@ -79,16 +95,22 @@ def test_writes_one_json_line_per_record_in_file_order(ie_instructions, shared_d
         assert Record.from_json(row["record"]) == record
         example = format_view("NER", record, folder.labels(), instruction)
         assert (row["inputs"], row["targets"], row["ground_truth"], row["instruction"]) == (
-            example.inputs, example.targets, example.ground_truth, example.instruction)
+            example.inputs,
+            example.targets,
+            example.ground_truth,
+            example.instruction,
+        )
     assert rows[0]["inputs"] == (
-        "Please list all entity words in the text that fit the category.Output format is \"type1: word1; "
-        "type2: word2\". \nOption: location, miscellaneous, organization, person \n"
-        "Text: SOCCER - JAPAN GET LUCKY WIN , CHINA IN SURPRISE DEFEAT . \nAnswer:")
+        'Please list all entity words in the text that fit the category.Output format is "type1: word1; '
+        'type2: word2". \nOption: location, miscellaneous, organization, person \n'
+        "Text: SOCCER - JAPAN GET LUCKY WIN , CHINA IN SURPRISE DEFEAT . \nAnswer:"
+    )
 
 
 def test_auxiliary_views_read_their_source_folder(ie_instructions, capsys):
-    rc = main(["format", str(ie_instructions), "--task", "EPR", "--dataset", "conll04", "--split", "dev",
-               "--limit", "3"])
+    rc = main(
+        ["format", str(ie_instructions), "--task", "EPR", "--dataset", "conll04", "--split", "dev", "--limit", "3"]
+    )
     assert rc == 0
     captured = capsys.readouterr()
     rows = [json.loads(line) for line in captured.out.splitlines()]
@@ -100,8 +122,27 @@ def test_auxiliary_views_read_their_source_folder(ie_instructions, capsys):
 def test_multiple_strategy_is_reproducible_and_independent_of_limit(ie_instructions, tmp_path):
     def run(seed, limit, name):
         out = tmp_path / name
-        assert main(["format", str(ie_instructions), "--task", "RE", "--dataset", "conll04", "--strategy",
-                     "multiple", "--seed", str(seed), "--limit", str(limit), "-o", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "format",
+                    str(ie_instructions),
+                    "--task",
+                    "RE",
+                    "--dataset",
+                    "conll04",
+                    "--strategy",
+                    "multiple",
+                    "--seed",
+                    str(seed),
+                    "--limit",
+                    str(limit),
+                    "-o",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         return [r["instruction"] for r in read_lines(out)]
 
     first = run(1, 40, "a.jsonl")
@@ -150,8 +191,17 @@ def test_limit_reads_only_the_first_records(toy_root, capsys):
 
 def test_reference_quirks_flag(tmp_path, capsys):
     sentence = "The bug wasn't fixed ."
-    record = {"sentence": sentence, "events": [{"trigger": "wasn't fixed", "type": "patch", "pos": [8, 20],
-                                                "arguments": [{"name": "The bug", "role": "issue", "pos": [0, 7]}]}]}
+    record = {
+        "sentence": sentence,
+        "events": [
+            {
+                "trigger": "wasn't fixed",
+                "type": "patch",
+                "pos": [8, 20],
+                "arguments": [{"name": "The bug", "role": "issue", "pos": [0, 7]}],
+            }
+        ],
+    }
     root = tmp_path / "data"
     write_dataset(root, "EET", "toy", [record], {"patch": ["issue"]})
     for flags, target in (([], " patch: wasn't fixed"), (["--reference-quirks"], " patch: wasn#$%#t fixed")):

@@ -79,7 +79,8 @@ def test_ner():
         inputs="Do it. \nOption: person, location \nText: Alice met Bob in Paris . \nAnswer:",
         targets=" person: Alice; person: Bob",
         ground_truth=" person: Alice; person: Bob",
-        instruction="Do it. \nOption: person, location \nText: {0} \nAnswer:")
+        instruction="Do it. \nOption: person, location \nText: {0} \nAnswer:",
+    )
 
 
 def test_es_lists_every_entity_whatever_its_type():
@@ -92,14 +93,19 @@ def test_es_lists_every_entity_whatever_its_type():
 def test_et_lists_the_counting_entities_after_the_text():
     record = ner_record(("Alice", "person"), ("Bob", ""), ("Paris", "location"))
     example = format_view("ET", record, NER_LABELS, INSTR)
-    assert example.inputs == ("Do it. \nOption: person, location \nText: Alice met Bob in Paris . \n"
-                              " Entities: Alice, Paris \nAnswer:")
+    assert example.inputs == (
+        "Do it. \nOption: person, location \nText: Alice met Bob in Paris . \n Entities: Alice, Paris \nAnswer:"
+    )
     assert example.instruction == "Do it. \nOption: person, location \nText: {0} \n Entities: Alice, Paris \nAnswer:"
     assert example.targets == example.ground_truth == " person: Alice; location: Paris"
 
 
-RELATIONS = (("Alice", "work for", "Acme"), ("Acme", "located in", "Paris"), ("Alice", "NA", "Paris"),
-             ("Paris", "", "Acme"))
+RELATIONS = (
+    ("Alice", "work for", "Acme"),
+    ("Acme", "located in", "Paris"),
+    ("Alice", "NA", "Paris"),
+    ("Paris", "", "Acme"),
+)
 
 
 def test_re_ground_truth_lists_na_relations_too():
@@ -118,8 +124,10 @@ def test_ep():
 
 def test_epr_has_two_spaces_after_entity_pairs():
     example = format_view("EPR", re_record(*RELATIONS), RE_LABELS, INSTR)
-    assert example.inputs == ("Do it. \nOption: work for, located in \nText: Alice works for Acme in Paris . \n"
-                              " Entity Pairs:  Alice, Acme; Acme, Paris \nAnswer:")
+    assert example.inputs == (
+        "Do it. \nOption: work for, located in \nText: Alice works for Acme in Paris . \n"
+        " Entity Pairs:  Alice, Acme; Acme, Paris \nAnswer:"
+    )
     assert example.targets == " work for: Alice, Acme; located in: Acme, Paris"
     assert example.ground_truth == " work for: Alice, Acme; located in: Acme, Paris; NA: Alice, Paris; NA: Paris, Acme"
 
@@ -128,9 +136,13 @@ def test_ee_prints_python_lists_and_its_own_spacing():
     example = format_view("EE", ee_record(ATTACK, DIE), EE_LABELS, INSTR)
     assert example.inputs == (
         "Do it. \n Option: Event type: ['attack', 'die'], Arguments type: ['attacker', 'place', 'victim']. \n"
-        "Text: Rebels attacked the town and two people died . \nAnswer:")
-    assert example.targets == example.ground_truth == (
-        " ( attack: attacked,  Rebels: attacker, the town: place) , ( die: died,  two people: victim) ")
+        "Text: Rebels attacked the town and two people died . \nAnswer:"
+    )
+    assert (
+        example.targets
+        == example.ground_truth
+        == (" ( attack: attacked,  Rebels: attacker, the town: place) , ( die: died,  two people: victim) ")
+    )
 
 
 def test_ee_event_without_arguments_and_na_events():
@@ -142,15 +154,18 @@ def test_ee_event_without_arguments_and_na_events():
 
 def test_eet():
     example = format_view("EET", ee_record(ATTACK, DIE), EET_LABELS, INSTR)
-    assert example.inputs == ("Do it. \n Option: attack, die \nText: Rebels attacked the town and two people died . "
-                              "\nAnswer:")
+    assert example.inputs == (
+        "Do it. \n Option: attack, die \nText: Rebels attacked the town and two people died . \nAnswer:"
+    )
     assert example.targets == example.ground_truth == " attack: attacked; die: died"
 
 
 def test_eea_gives_the_event_type_and_its_roles():
     example = format_view("EEA", ee_record(ATTACK), EEA_LABELS, INSTR)
-    assert example.inputs == ("Do it. \nEvent type: attack \n  Option: attacker, place \n"
-                              "Text: Rebels attacked the town and two people died . \nAnswer:")
+    assert example.inputs == (
+        "Do it. \nEvent type: attack \n  Option: attacker, place \n"
+        "Text: Rebels attacked the town and two people died . \nAnswer:"
+    )
     assert example.instruction == "Do it. \nEvent type: attack \n  Option: attacker, place \nText: {0} \nAnswer:"
     # Argument text first, then its role; joined by ";" with the space each item carries.
     assert example.targets == example.ground_truth == " Rebels: attacker; the town: place"
@@ -161,20 +176,35 @@ def test_eea_gives_the_event_type_and_its_roles():
 # ---------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("view, record, labels, inputs_tail", [
-    ("NER", ner_record(), NER_LABELS, " \nAnswer:"),
-    ("NER", ner_record(("Bob", "NA"), ("Paris", "")), NER_LABELS, " \nAnswer:"),
-    ("ES", ner_record(), NER_LABELS, " \nAnswer:"),
-    ("ET", ner_record(("Bob", "NA")), NER_LABELS, " \n Entities:  \nAnswer:"),
-    ("RE", re_record(), RE_LABELS, " \nAnswer:"),
-    ("EP", re_record(("Alice", "NA", "Acme")), RE_LABELS, " \nAnswer:"),
-    ("EPR", re_record(), RE_LABELS, " \n Entity Pairs:   \nAnswer:"),
-    ("EE", ee_record(), EE_LABELS, " \nAnswer:"),
-    ("EE", ee_record(event(EE_S, "died", "NA")), EE_LABELS, " \nAnswer:"),
-    ("EET", ee_record(event(EE_S, "died", "")), EET_LABELS, " \nAnswer:"),
-    ("EEA", ee_record(event(EE_S, "died", "die")), EEA_LABELS, " \nAnswer:"),
-], ids=["NER-no-entity", "NER-only-NA", "ES-no-entity", "ET-only-NA", "RE-no-relation", "EP-only-NA",
-        "EPR-no-relation", "EE-no-event", "EE-NA-event", "EET-untyped-event", "EEA-no-argument"])
+@pytest.mark.parametrize(
+    "view, record, labels, inputs_tail",
+    [
+        ("NER", ner_record(), NER_LABELS, " \nAnswer:"),
+        ("NER", ner_record(("Bob", "NA"), ("Paris", "")), NER_LABELS, " \nAnswer:"),
+        ("ES", ner_record(), NER_LABELS, " \nAnswer:"),
+        ("ET", ner_record(("Bob", "NA")), NER_LABELS, " \n Entities:  \nAnswer:"),
+        ("RE", re_record(), RE_LABELS, " \nAnswer:"),
+        ("EP", re_record(("Alice", "NA", "Acme")), RE_LABELS, " \nAnswer:"),
+        ("EPR", re_record(), RE_LABELS, " \n Entity Pairs:   \nAnswer:"),
+        ("EE", ee_record(), EE_LABELS, " \nAnswer:"),
+        ("EE", ee_record(event(EE_S, "died", "NA")), EE_LABELS, " \nAnswer:"),
+        ("EET", ee_record(event(EE_S, "died", "")), EET_LABELS, " \nAnswer:"),
+        ("EEA", ee_record(event(EE_S, "died", "die")), EEA_LABELS, " \nAnswer:"),
+    ],
+    ids=[
+        "NER-no-entity",
+        "NER-only-NA",
+        "ES-no-entity",
+        "ET-only-NA",
+        "RE-no-relation",
+        "EP-only-NA",
+        "EPR-no-relation",
+        "EE-no-event",
+        "EE-NA-event",
+        "EET-untyped-event",
+        "EEA-no-argument",
+    ],
+)
 def test_empty_answers_are_none(view, record, labels, inputs_tail):
     example = format_view(view, record, labels, INSTR)
     assert example.targets == example.ground_truth == " None"
@@ -210,8 +240,10 @@ def test_single_quotes_in_events_are_kept_by_default():
     record = ee_record(QUOTE_EVENT, sentence=QUOTE_S)
     example = format_view("EE", record, QUOTE_LABELS_EE, INSTR)
     # str() of a list shows a label holding ' in double quotes, as the reference's f-string does.
-    assert example.inputs == ("Do it. \n Option: Event type: [\"rebels' attack\"], Arguments type: ['attacker']. "
-                              "\nText: The rebels' raid didn't stop . \nAnswer:")
+    assert example.inputs == (
+        "Do it. \n Option: Event type: [\"rebels' attack\"], Arguments type: ['attacker']. "
+        "\nText: The rebels' raid didn't stop . \nAnswer:"
+    )
     assert example.targets == " ( rebels' attack: didn't stop,  rebels': attacker) "
     assert format_view("EET", record, QUOTE_ROLES, INSTR).targets == " rebels' attack: didn't stop"
 
@@ -263,8 +295,10 @@ def test_newlines_in_sentence_instruction_and_labels():
     labels = Labels.from_json(["two\nlines"], "RE")
     record = Record(sentence, relations=(Relation(ent(sentence, "first"), "two\nlines", ent(sentence, "second")),))
     example = format_view("EPR", record, labels, "Line one.\nLine two. \n")
-    assert example.inputs == ("Line one.\nLine two. \nOption: two\nlines \nText: first line\nsecond line \n"
-                              " Entity Pairs:  first, second \nAnswer:")
+    assert example.inputs == (
+        "Line one.\nLine two. \nOption: two\nlines \nText: first line\nsecond line \n"
+        " Entity Pairs:  first, second \nAnswer:"
+    )
     assert example.targets == " two\nlines: first, second"
 
 
@@ -354,8 +388,17 @@ def test_unknown_view():
 
 
 def test_source_task():
-    assert SOURCE_TASK == {"NER": "NER", "ES": "NER", "ET": "NER", "RE": "RE", "EP": "RE", "EPR": "RE",
-                           "EE": "EE", "EET": "EET", "EEA": "EEA"}
+    assert SOURCE_TASK == {
+        "NER": "NER",
+        "ES": "NER",
+        "ET": "NER",
+        "RE": "RE",
+        "EP": "RE",
+        "EPR": "RE",
+        "EE": "EE",
+        "EET": "EET",
+        "EEA": "EEA",
+    }
     assert tuple(SOURCE_TASK) == VIEWS
 
 
@@ -379,9 +422,10 @@ def test_paper_ner_on_the_first_conll_2003_test_record(paper, ie_instructions):
     records, labels = first_test_record(ie_instructions, "NER", "CoNLL 2003")
     example = format_view("NER", records[0], labels, paper.choose("NER", "single"))
     assert example.inputs == (
-        "Please list all entity words in the text that fit the category.Output format is \"type1: word1; "
-        "type2: word2\". \nOption: location, miscellaneous, organization, person \n"
-        "Text: SOCCER - JAPAN GET LUCKY WIN , CHINA IN SURPRISE DEFEAT . \nAnswer:")
+        'Please list all entity words in the text that fit the category.Output format is "type1: word1; '
+        'type2: word2". \nOption: location, miscellaneous, organization, person \n'
+        "Text: SOCCER - JAPAN GET LUCKY WIN , CHINA IN SURPRISE DEFEAT . \nAnswer:"
+    )
     assert example.targets == example.ground_truth == " location: JAPAN; person: CHINA"
 
 
@@ -390,11 +434,15 @@ def test_paper_re_on_conll04(paper, ie_instructions):
     example = format_view("RE", records[1], labels, paper.choose("RE", "single"))
     assert example.inputs == (
         "Given a phrase that describes the relationship between two words, extract the words and the lexical "
-        "relationship between them. The output format should be \"relation1: word1, word2; relation2: word3, "
-        "word4\". \nOption: kill, live in, located in, organization based in, work for \n"
-        "Text: PERUGIA , Italy ( AP ) \nAnswer:")
-    assert example.targets == example.ground_truth == (
-        " located in: PERUGIA, Italy; organization based in: AP, PERUGIA; organization based in: AP, Italy")
+        'relationship between them. The output format should be "relation1: word1, word2; relation2: word3, '
+        'word4". \nOption: kill, live in, located in, organization based in, work for \n'
+        "Text: PERUGIA , Italy ( AP ) \nAnswer:"
+    )
+    assert (
+        example.targets
+        == example.ground_truth
+        == (" located in: PERUGIA, Italy; organization based in: AP, PERUGIA; organization based in: AP, Italy")
+    )
 
 
 def test_paper_epr_on_a_semeval_record_with_only_na(paper, ie_instructions):
@@ -402,16 +450,19 @@ def test_paper_epr_on_a_semeval_record_with_only_na(paper, ie_instructions):
     example = format_view("EPR", records[11], labels, paper.choose("EPR", "single"))
     assert example.inputs == (
         "Given options, please tell me the relationships of all the listed entity pairs.Output format is "
-        "\"relation1: word1, word2; relation2: word3, word4\". \nOption: cause effect, component whole, "
+        '"relation1: word1, word2; relation2: word3, word4". \nOption: cause effect, component whole, '
         "content container, entity destination, entity origin, instrument agency, member collection, "
         "message topic, product producer \nText: On a friend's advice, I purchased a sauerkraut and kimchi maker "
-        "here and it is just fabulous (and cheap too). \n Entity Pairs:   \nAnswer:")
+        "here and it is just fabulous (and cheap too). \n Entity Pairs:   \nAnswer:"
+    )
     assert (example.targets, example.ground_truth) == (" None", " NA: kimchi, maker")
 
 
 def test_paper_ee_eet_eea_on_the_first_casie_test_record(paper, ie_instructions):
-    sentence = ("With a bunch of security fixes released and more on the way, details have been made public of a "
-                "Bluetooth bug that potentially allows miscreants to commandeer nearby devices.")
+    sentence = (
+        "With a bunch of security fixes released and more on the way, details have been made public of a "
+        "Bluetooth bug that potentially allows miscreants to commandeer nearby devices."
+    )
     records, labels = first_test_record(ie_instructions, "EE", "CASIE")
     ee = format_view("EE", records[0], labels, paper.choose("EE", "single"))
     assert ee.inputs == (
@@ -421,27 +472,33 @@ def test_paper_ee_eet_eea_on_the_first_casie_test_record(paper, ie_instructions)
         "'compromised data', 'cve', 'damage amount', 'discoverer', 'issues addressed', 'number of data', "
         "'number of victim', 'patch', 'patch number', 'payment method', 'place', 'price', 'purpose', "
         "'releaser', 'supported platform', 'time', 'tool', 'trusted entity', 'victim', 'vulnerability', "
-        "'vulnerable system', 'vulnerable system owner', 'vulnerable system version']. \nText: " + sentence
-        + " \nAnswer:")
-    assert ee.targets == (" ( patch vulnerability: released,  security fixes: patch) , "
-                          "( discover vulnerability: have been made public,  a Bluetooth bug: vulnerability) ")
+        "'vulnerable system', 'vulnerable system owner', 'vulnerable system version']. \nText: "
+        + sentence
+        + " \nAnswer:"
+    )
+    assert ee.targets == (
+        " ( patch vulnerability: released,  security fixes: patch) , "
+        "( discover vulnerability: have been made public,  a Bluetooth bug: vulnerability) "
+    )
 
     records, labels = first_test_record(ie_instructions, "EET", "CASIE")
     eet = format_view("EET", records[0], labels, paper.choose("EET", "single"))
     # The paper's EET instruction ends in ". " with no newline: two spaces before "Option".
     assert eet.inputs == (
         "Please tell me event type and its trigger word from given type options. Output format is "
-        "\"type: trigger\".  Option: databreach, discover vulnerability, patch vulnerability, phishing, ransom \n"
-        "Text: " + sentence + " \nAnswer:")
+        '"type: trigger".  Option: databreach, discover vulnerability, patch vulnerability, phishing, ransom \n'
+        "Text: " + sentence + " \nAnswer:"
+    )
     assert eet.targets == " patch vulnerability: released; discover vulnerability: have been made public"
 
     records, labels = first_test_record(ie_instructions, "EEA", "CASIE")
     eea = format_view("EEA", records[0], labels, paper.choose("EEA", "single"))
     assert eea.inputs == (
         "Given event type and trigger, please tell me the arguments of all the listed option. Output format is "
-        "\"name1: role1; name2: role2\". \nEvent type: patch vulnerability \n  Option: cve, issues addressed, "
+        '"name1: role1; name2: role2". \nEvent type: patch vulnerability \n  Option: cve, issues addressed, '
         "patch, patch number, releaser, supported platform, time, vulnerability, vulnerable system, "
-        "vulnerable system version \nText: " + sentence + " \nAnswer:")
+        "vulnerable system version \nText: " + sentence + " \nAnswer:"
+    )
     assert eea.targets == " security fixes: patch"
 
 
@@ -449,9 +506,11 @@ def test_a_real_trigger_with_a_quote(ie_instructions):
     records, labels = first_test_record(ie_instructions, "EE", "CASIE")
     record = records[169]
     assert format_view("EE", record, labels, INSTR).targets == (
-        " ( discover vulnerability: hasn't been publicly disclosed,  The vulnerability: vulnerability) ")
+        " ( discover vulnerability: hasn't been publicly disclosed,  The vulnerability: vulnerability) "
+    )
     assert format_view("EE", record, labels, INSTR, reference_quirks=True).targets == (
-        " ( discover vulnerability: hasn#$%#t been publicly disclosed,  The vulnerability: vulnerability) ")
+        " ( discover vulnerability: hasn#$%#t been publicly disclosed,  The vulnerability: vulnerability) "
+    )
 
 
 def test_a_real_entity_with_braces_in_the_et_view(paper, ie_instructions):
@@ -467,12 +526,12 @@ def test_a_real_entity_with_braces_in_the_et_view(paper, ie_instructions):
         example.instruction.format(record.sentence)
 
 
-VIEWS_OF = {"NER": ("NER", "ES", "ET"), "RE": ("RE", "EP", "EPR"), "EE": ("EE",), "EET": ("EET",),
-            "EEA": ("EEA",)}
+VIEWS_OF = {"NER": ("NER", "ES", "ET"), "RE": ("RE", "EP", "EPR"), "EE": ("EE",), "EET": ("EET",), "EEA": ("EEA",)}
 
 
 def all_datasets():
     from tests.conftest import SHARED_DATA
+
     root = SHARED_DATA / "IE_INSTRUCTIONS"
     found = find_datasets(root) if root.is_dir() else []
     return [pytest.param(d, id=f"{d.task}/{d.name}") for d in found] or [pytest.param(None, id="no-data")]

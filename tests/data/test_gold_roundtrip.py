@@ -30,12 +30,21 @@ from iuie.ie.metrics import Gold, reference_example, reference_normalise, score
 formats = pytest.importorskip("iuie.ie.formats")
 
 LIMIT = int(os.environ.get("IUIE_ROUNDTRIP_LIMIT", "300")) or None
-SOURCE = {"NER": "NER", "ES": "NER", "ET": "NER", "RE": "RE", "EP": "RE", "EPR": "RE",
-          "EE": "EE", "EET": "EET", "EEA": "EEA"}
+SOURCE = {
+    "NER": "NER",
+    "ES": "NER",
+    "ET": "NER",
+    "RE": "RE",
+    "EP": "RE",
+    "EPR": "RE",
+    "EE": "EE",
+    "EET": "EET",
+    "EEA": "EEA",
+}
 INSTRUCTION = "Extract what the options name. "
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(root, task):
     """(where, labels, records) per split; loaded once per task, several views read each."""
     out = []
@@ -82,8 +91,9 @@ def _known_reference_shortfall(view, gold, target):
     """Why the reference's own rules cannot give this example full marks, or None."""
     counts = reference_example(view, gold.ground_truth, target)
     if view in ("RE", "EPR"):
-        na_items = {reference_normalise(item) for item in gold.ground_truth.split(";")
-                    if item.strip().startswith("NA:")}
+        na_items = {
+            reference_normalise(item) for item in gold.ground_truth.split(";") if item.strip().startswith("NA:")
+        }
         return "NA relations" if counts == {"tp": counts["tp"], "fp": 0, "fn": len(na_items)} and na_items else None
     if view == "EEA" and any(c in gold.ground_truth for c in "’{}"):
         return "EEA double normalisation"

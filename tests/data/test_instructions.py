@@ -18,43 +18,51 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iuie.ie.instructions import (DEFAULT_INSTRUCTIONS, STRATEGIES, VIEWS, InstructionError, InstructionSet,
-                               canonical_view, example_rng, instruction_set, load_instruction_file)
+from iuie.ie.instructions import (
+    DEFAULT_INSTRUCTIONS,
+    STRATEGIES,
+    VIEWS,
+    InstructionError,
+    InstructionSet,
+    canonical_view,
+    example_rng,
+    instruction_set,
+    load_instruction_file,
+)
 
 # The paper's first instruction for each view, written out from its file.
 PAPER_FIRST = {
     "NER": "Please list all entity words in the text that fit the category.Output format is "
-           "\"type1: word1; type2: word2\". \n",
+    '"type1: word1; type2: word2". \n',
     "RE": "Given a phrase that describes the relationship between two words, extract the words and the lexical "
-          "relationship between them. The output format should be \"relation1: word1, word2; relation2: word3, "
-          "word4\". \n",
+    'relationship between them. The output format should be "relation1: word1, word2; relation2: word3, '
+    'word4". \n',
     "EE": "Locate the role in the text that participated in the event based on the event type and return it in "
-          "the event list. \n",
-    "ES": "Please list all entity words in the text that fit the category. Output format is \"word1, word2\". \n",
+    "the event list. \n",
+    "ES": 'Please list all entity words in the text that fit the category. Output format is "word1, word2". \n',
     "ET": "Given options, please tell me the categories of all the listed entity words.Output format is "
-          "\"type1: word1; type2: word2\". \n",
+    '"type1: word1; type2: word2". \n',
     "EP": "Please list all entity pairs containing a certain relationship in the given options.Output format is "
-          "\"word1, word2; word3, word4\". \n",
+    '"word1, word2; word3, word4". \n',
     "EPR": "Given options, please tell me the relationships of all the listed entity pairs.Output format is "
-           "\"relation1: word1, word2; relation2: word3, word4\". \n",
+    '"relation1: word1, word2; relation2: word3, word4". \n',
     "EEA": "Given event type and trigger, please tell me the arguments of all the listed option. Output format is "
-           "\"name1: role1; name2: role2\". \n",
+    '"name1: role1; name2: role2". \n',
     # The only one without the trailing newline.
-    "EET": "Please tell me event type and its trigger word from given type options. Output format is "
-           "\"type: trigger\". ",
+    "EET": 'Please tell me event type and its trigger word from given type options. Output format is "type: trigger". ',
 }
 
 # The answer format each view's default instructions must state (what iuie.ie.formats produces).
 FORMAT_STATED = {
-    "NER": "\"type1: word1; type2: word2\"",
-    "ES": "\"word1, word2\"",
-    "ET": "\"type1: word1; type2: word2\"",
-    "RE": "\"relation1: word1, word2; relation2: word3, word4\"",
-    "EP": "\"word1, word2; word3, word4\"",
-    "EPR": "\"relation1: word1, word2; relation2: word3, word4\"",
+    "NER": '"type1: word1; type2: word2"',
+    "ES": '"word1, word2"',
+    "ET": '"type1: word1; type2: word2"',
+    "RE": '"relation1: word1, word2; relation2: word3, word4"',
+    "EP": '"word1, word2; word3, word4"',
+    "EPR": '"relation1: word1, word2; relation2: word3, word4"',
     "EE": "( type1: trigger1, word1: role1, word2: role2 )",
-    "EET": "\"type1: trigger1; type2: trigger2\"",
-    "EEA": "\"word1: role1; word2: role2\"",
+    "EET": '"type1: trigger1; type2: trigger2"',
+    "EEA": '"word1: role1; word2: role2"',
 }
 
 
@@ -122,7 +130,7 @@ def test_default_instructions_state_the_output_format(view):
     for text in texts:
         assert FORMAT_STATED[view] in text, text
         # Every answer format can be empty; the instruction says how.
-        assert "\"None\"" in text
+        assert '"None"' in text
         # Ends like the paper's, so the options start on their own line.
         assert text.endswith(" \n")
         # A brace would break the reference's str.format if this text were fed to it.
@@ -152,28 +160,37 @@ def test_instruction_sets_copy_their_input_and_pickle():
 
 
 def test_multiple_strategy_is_deterministic_for_a_seed_and_varies_across_records():
-    picks = [DEFAULT_INSTRUCTIONS.choose("RE", "multiple", example_rng(3, "RE", "conll04", "train", i))
-             for i in range(60)]
-    again = [DEFAULT_INSTRUCTIONS.choose("RE", "multiple", example_rng(3, "RE", "conll04", "train", i))
-             for i in range(60)]
+    picks = [
+        DEFAULT_INSTRUCTIONS.choose("RE", "multiple", example_rng(3, "RE", "conll04", "train", i)) for i in range(60)
+    ]
+    again = [
+        DEFAULT_INSTRUCTIONS.choose("RE", "multiple", example_rng(3, "RE", "conll04", "train", i)) for i in range(60)
+    ]
     assert picks == again
     # Three instructions and 60 records: every one of them is drawn.
     assert set(picks) == set(DEFAULT_INSTRUCTIONS.get("RE"))
-    other_seed = [DEFAULT_INSTRUCTIONS.choose("RE", "multiple", example_rng(4, "RE", "conll04", "train", i))
-                  for i in range(60)]
+    other_seed = [
+        DEFAULT_INSTRUCTIONS.choose("RE", "multiple", example_rng(4, "RE", "conll04", "train", i)) for i in range(60)
+    ]
     assert other_seed != picks
 
 
 def test_example_rng_follows_its_documented_derivation():
     # A string seed: random hashes it with SHA-512, so this is stable across processes and PYTHONHASHSEED.
-    assert example_rng(7, "NER", "CoNLL 2003", "test", 12).random() == \
-        random.Random("7:NER:CoNLL 2003:test:12").random()
+    assert (
+        example_rng(7, "NER", "CoNLL 2003", "test", 12).random() == random.Random("7:NER:CoNLL 2003:test:12").random()
+    )
 
 
 def test_example_rng_depends_on_every_part_of_the_key():
     base = example_rng(0, "NER", "d", "test", 5).random()
-    for key in [(1, "NER", "d", "test", 5), (0, "ES", "d", "test", 5), (0, "NER", "e", "test", 5),
-                (0, "NER", "d", "dev", 5), (0, "NER", "d", "test", 6)]:
+    for key in [
+        (1, "NER", "d", "test", 5),
+        (0, "ES", "d", "test", 5),
+        (0, "NER", "e", "test", 5),
+        (0, "NER", "d", "dev", 5),
+        (0, "NER", "d", "test", 6),
+    ]:
         assert example_rng(*key).random() != base
 
 
@@ -204,9 +221,15 @@ def test_views_are_accepted_in_any_case():
 
 
 def test_unknown_instruction_type_names_the_file_and_the_entry(tmp_path):
-    path = write_json(tmp_path / "bad.json", {"NER": [
-        {"instruction_type": "zero-shot", "instruction": "a"},
-        {"instruction_type": "one-shot", "instruction": "b"}]})
+    path = write_json(
+        tmp_path / "bad.json",
+        {
+            "NER": [
+                {"instruction_type": "zero-shot", "instruction": "a"},
+                {"instruction_type": "one-shot", "instruction": "b"},
+            ]
+        },
+    )
     with pytest.raises(InstructionError) as info:
         load_instruction_file(path)
     message = str(info.value)
@@ -214,10 +237,14 @@ def test_unknown_instruction_type_names_the_file_and_the_entry(tmp_path):
 
 
 def test_missing_view_is_an_error_only_when_requested(tmp_path):
-    path = write_json(tmp_path / "ner_only.json", {
-        "NER": [{"instruction_type": "zero-shot", "instruction": "n"}],
-        # Few-shot entries are checked and dropped: ES ends up with no usable instruction.
-        "ES": [{"instruction_type": "few-shot", "instruction": "e"}]})
+    path = write_json(
+        tmp_path / "ner_only.json",
+        {
+            "NER": [{"instruction_type": "zero-shot", "instruction": "n"}],
+            # Few-shot entries are checked and dropped: ES ends up with no usable instruction.
+            "ES": [{"instruction_type": "few-shot", "instruction": "e"}],
+        },
+    )
     instructions = load_instruction_file(path)
     assert instructions.views == ("NER",)
     assert instructions.choose("NER") == "n"
@@ -226,14 +253,17 @@ def test_missing_view_is_an_error_only_when_requested(tmp_path):
     assert str(path) in str(info.value) and "'ES'" in str(info.value) and "views it has: NER" in str(info.value)
 
 
-@pytest.mark.parametrize("content, expected", [
-    ("[1, 2]", "expected an object"),
-    ('{"NER": "text"}', "task 'NER': expected a list"),
-    ('{"NER": ["text"]}', "task 'NER' entry 0: expected an object"),
-    ('{"NER": [{"instruction_type": "zero-shot"}]}', "task 'NER' entry 0: 'instruction' must be a string"),
-    ('{"NER": [{"instruction": "x"}]}', "unknown instruction_type None"),
-    ("{not json", "unreadable JSON"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ("[1, 2]", "expected an object"),
+        ('{"NER": "text"}', "task 'NER': expected a list"),
+        ('{"NER": ["text"]}', "task 'NER' entry 0: expected an object"),
+        ('{"NER": [{"instruction_type": "zero-shot"}]}', "task 'NER' entry 0: 'instruction' must be a string"),
+        ('{"NER": [{"instruction": "x"}]}', "unknown instruction_type None"),
+        ("{not json", "unreadable JSON"),
+    ],
+)
 def test_malformed_files_are_clear_errors(tmp_path, content, expected):
     path = tmp_path / "instructions.json"
     path.write_text(content, encoding="utf-8")

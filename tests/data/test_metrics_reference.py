@@ -34,19 +34,23 @@ def counts(view, ground_truth, prediction):
 # fmt
 # ---------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, expected", [
-    ("  Person :  New   York ; LOCATION: Paris  ", "person:new york;located:paris"),
-    ("Parkinson ' s disease", "parkinson's disease"),
-    ("( a , b )", "(a,b)"),
-    ("under_score - dash . dot", "under_score-dash.dot"),
-    ("{curly} braces", "curly braces"),
-    ("a,,b..c;;d", "a,b.c;d"),
-    ("a , , b", "a,b"),               # spaces go first, then the commas collapse
-    ("Bank 's", "bank's"),
-    ("Bank ’s", "bank 's"),           # ’ becomes ' only after the spaces around ' were removed
-    ("relocation", "relocated"),      # a plain substring replacement
-    ("tab\tand\nnewline", "tab and newline"),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("  Person :  New   York ; LOCATION: Paris  ", "person:new york;located:paris"),
+        ("Parkinson ' s disease", "parkinson's disease"),
+        ("( a , b )", "(a,b)"),
+        ("under_score - dash . dot", "under_score-dash.dot"),
+        ("{curly} braces", "curly braces"),
+        ("a,,b..c;;d", "a,b.c;d"),
+        ("a , , b", "a,b"),  # spaces go first, then the commas collapse
+        ("Bank 's", "bank's"),
+        ("Bank ’s", "bank 's"),  # ’ becomes ' only after the spaces around ' were removed
+        ("relocation", "relocated"),  # a plain substring replacement
+        ("tab\tand\nnewline", "tab and newline"),
+    ],
+)
 def test_reference_normalisation(text, expected):
     assert reference_normalise(text) == expected
 
@@ -55,16 +59,17 @@ def test_reference_normalisation(text, expected):
 # NER (and ET, ES, EP, which follow its rules)
 # ---------------------------------------------------------------------------------------------------------
 
+
 def test_ner_micro_counts():
     # truth {person:bob, located:paris}; pred {person:bob, located:paris, person:alice}
     assert counts("NER", " person: Bob; location: Paris", "person: bob;location:Paris; person: Alice") == (2, 1, 0)
 
 
 def test_none_matches_none():
-    assert counts("NER", " None", "None") == (1, 0, 0)         # {none} vs {none}
+    assert counts("NER", " None", "None") == (1, 0, 0)  # {none} vs {none}
     assert counts("NER", " None", " person: Bob") == (0, 1, 1)
     assert counts("NER", " person: Bob", " None") == (0, 1, 1)
-    assert counts("NER", " None", "") == (0, 1, 1)             # {""} is an item too
+    assert counts("NER", " None", "") == (0, 1, 1)  # {""} is an item too
 
 
 def test_location_becomes_located_on_both_sides():
@@ -109,6 +114,7 @@ def test_zero_denominators_give_zero():
 # RE: items holding ':', and the NA rule
 # ---------------------------------------------------------------------------------------------------------
 
+
 def test_re_keeps_only_items_with_a_colon():
     assert counts("RE", " work for: Bob, ACME", " work for: Bob, ACME; Bob, ACME; None") == (1, 0, 0)
 
@@ -143,6 +149,7 @@ def test_epr_follows_re():
 # EE, EET: sentence accuracy
 # ---------------------------------------------------------------------------------------------------------
 
+
 def test_ee_accuracy_ignores_argument_and_event_order():
     truth = " ( attack: fired, gun: instrument, Bob: attacker) , ( die: died, None) "
     assert counts("EE", truth, "(die: died, None), (attack: fired, Bob: attacker, gun: instrument)") == 1
@@ -160,7 +167,7 @@ def test_ee_score_reports_accuracy():
 
 def test_eet_is_an_exact_match_of_the_normalised_string():
     assert counts("EET", " attack: fired; die: died", "Attack : fired;die:died") == 1
-    assert counts("EET", " attack: fired; die: died", " die: died; attack: fired") == 0   # order matters
+    assert counts("EET", " attack: fired; die: died", " die: died; attack: fired") == 0  # order matters
     result = score("EET", [Gold("EET", None, " attack: fired")] * 2, [" attack: fired", " None"], "reference")
     assert result["accuracy"] == 50.0
 
@@ -169,9 +176,10 @@ def test_eet_is_an_exact_match_of_the_normalised_string():
 # EEA: the truth is split before fmt
 # ---------------------------------------------------------------------------------------------------------
 
+
 def test_eea_micro_counts():
     assert counts("EEA", " gun: instrument; Bob: attacker", " Bob: attacker; Ann: victim") == (1, 1, 1)
-    assert counts("EEA", " None", " None") == (0, 0, 0)        # items need a ':'
+    assert counts("EEA", " None", " None") == (0, 0, 0)  # items need a ':'
 
 
 def test_eea_truth_is_normalised_once_and_the_prediction_twice():
@@ -185,6 +193,7 @@ def test_eea_truth_is_normalised_once_and_the_prediction_twice():
 # ---------------------------------------------------------------------------------------------------------
 # seqio plumbing
 # ---------------------------------------------------------------------------------------------------------
+
 
 def test_postprocess_and_metric_fn_with_seqio_bytes():
     record = Record("Bob met Ann.", (Entity("Bob", "person", 0, 3),))
@@ -216,6 +225,7 @@ def test_bad_arguments_raise():
 # The reference's own evaluator, when a checkout is available
 # ---------------------------------------------------------------------------------------------------------
 
+
 def _reference_evaluator():
     root = os.environ.get("IUIE_REFERENCE_REPO")
     if not root:
@@ -243,11 +253,27 @@ def _reference_evaluator():
 
 def test_agrees_with_the_reference_evaluator():
     ref = _reference_evaluator()
-    classes = {"NER": ref.EvaluatorNER, "RE": ref.EvaluatorRE, "EE": ref.EvaluatorEvent,
-               "EET": ref.EvaluatorEET, "EEA": ref.EvaluatorEEA}
+    classes = {
+        "NER": ref.EvaluatorNER,
+        "RE": ref.EvaluatorRE,
+        "EE": ref.EvaluatorEvent,
+        "EET": ref.EvaluatorEET,
+        "EEA": ref.EvaluatorEEA,
+    }
     rng = random.Random(1234)
-    alphabet = list("ab ,:;()._'-{}’") + ["na", "NA", "None", "location", ",na,", "  ", "\t", "arguments:",
-                                           " ( ", ") , ( ", ": "]
+    alphabet = list("ab ,:;()._'-{}’") + [
+        "na",
+        "NA",
+        "None",
+        "location",
+        ",na,",
+        "  ",
+        "\t",
+        "arguments:",
+        " ( ",
+        ") , ( ",
+        ": ",
+    ]
 
     def text():
         return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 20)))
@@ -256,8 +282,10 @@ def test_agrees_with_the_reference_evaluator():
         for _ in range(1500):
             truth, pred = text(), text()
             evaluator = cls()
-            evaluator.add({"Instance": {"ground_truth": truth, "sentence": "s", "instruction": "Option: a \n"},
-                           "Dataset": "d"}, pred)
+            evaluator.add(
+                {"Instance": {"ground_truth": truth, "sentence": "s", "instruction": "Option: a \n"}, "Dataset": "d"},
+                pred,
+            )
             ours = reference_example(view, truth, pred)
             if view in ("EE", "EET"):
                 assert evaluator.metric.scores[-1] == ours["correct"], (view, truth, pred)

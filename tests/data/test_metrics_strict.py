@@ -21,12 +21,19 @@ BOB1, ANN, BOB2, PARIS = (0, 3), (8, 11), (16, 19), (23, 28)
 
 
 def ent(name, type_, span):
-    assert S[span[0]:span[1]] == name
+    assert S[span[0] : span[1]] == name
     return Entity(name, type_, *span)
 
 
-NER_RECORD = Record(S, (ent("Bob", "person", BOB1), ent("Ann", "person", ANN), ent("Bob", "person", BOB2),
-                        ent("Paris", "location", PARIS)))
+NER_RECORD = Record(
+    S,
+    (
+        ent("Bob", "person", BOB1),
+        ent("Ann", "person", ANN),
+        ent("Bob", "person", BOB2),
+        ent("Paris", "location", PARIS),
+    ),
+)
 
 
 def strict(view, record, prediction, labels=None):
@@ -40,6 +47,7 @@ def tpfp(result, prefix=""):
 # ---------------------------------------------------------------------------------------------------------
 # NER, ET, ES
 # ---------------------------------------------------------------------------------------------------------
+
 
 def test_ner_repeated_mentions_hallucination_and_wrong_type():
     # Bob -> (person, BOB1) TP; Bob -> (person, BOB2) TP (the next unmatched gold occurrence); Paris TP;
@@ -78,8 +86,7 @@ def test_wrong_boundary_is_a_false_positive_and_a_miss():
 
 
 def test_fallback_alignment_of_tokenised_text():
-    record = Record("Patients with Parkinson ' s disease .",
-                    (Entity("Parkinson ' s disease", "disease", 14, 35),))
+    record = Record("Patients with Parkinson ' s disease .", (Entity("Parkinson ' s disease", "disease", 14, 35),))
     assert tpfp(strict("NER", record, " disease: Parkinson's disease")) == (1, 0, 0, 0)
     assert tpfp(strict("NER", record, " Disease: parkinson's disease")) == (0, 1, 1, 0)  # the type is exact
 
@@ -116,12 +123,18 @@ R = "Bob works for ACME in Paris and Ann works for ACME ."
 def rel(type_, head, head_start, tail, tail_start):
     h = Entity(head, "", head_start, head_start + len(head))
     t = Entity(tail, "", tail_start, tail_start + len(tail))
-    assert R[h.start:h.end] == head and R[t.start:t.end] == tail
+    assert R[h.start : h.end] == head and R[t.start : t.end] == tail
     return Relation(h, type_, t)
 
 
-RE_RECORD = Record(R, relations=(rel("work for", "Bob", 0, "ACME", 14), rel("work for", "Ann", 32, "ACME", 46),
-                                 rel("NA", "Bob", 0, "Paris", 22)))
+RE_RECORD = Record(
+    R,
+    relations=(
+        rel("work for", "Bob", 0, "ACME", 14),
+        rel("work for", "Ann", 32, "ACME", 46),
+        rel("NA", "Bob", 0, "Paris", 22),
+    ),
+)
 
 
 def test_re_repeated_tail_and_na():
@@ -153,19 +166,24 @@ E = "Hackers attacked the bank and stole data from the bank ."
 
 
 def arg(name, role, start):
-    assert E[start:start + len(name)] == name
+    assert E[start : start + len(name)] == name
     return Argument(name, role, start, start + len(name))
 
 
-EE_RECORD = Record(E, events=(
-    Event("attacked", "attack", 8, 16, (arg("Hackers", "attacker", 0), arg("the bank", "victim", 17))),
-    Event("stole", "databreach", 30, 35, (arg("data", "compromised data", 36), arg("the bank", "victim", 46))),
-))
+EE_RECORD = Record(
+    E,
+    events=(
+        Event("attacked", "attack", 8, 16, (arg("Hackers", "attacker", 0), arg("the bank", "victim", 17))),
+        Event("stole", "databreach", 30, 35, (arg("data", "compromised data", 36), arg("the bank", "victim", 46))),
+    ),
+)
 
 
 def test_ee_triggers_and_arguments_are_scored_separately():
-    prediction = (" ( attack: attacked, Hackers: attacker, the bank: victim) ,"
-                  " ( databreach: stole, data: compromised data, the bank: victim) ")
+    prediction = (
+        " ( attack: attacked, Hackers: attacker, the bank: victim) ,"
+        " ( databreach: stole, data: compromised data, the bank: victim) "
+    )
     result = strict("EE", EE_RECORD, prediction)
     assert tpfp(result, "trigger_") == (2, 0, 0, 0)
     # "the bank" twice with the same role: the two gold occurrences (17 and 46) are matched in turn.
@@ -180,7 +198,7 @@ def test_ee_argument_counts_without_its_trigger_but_with_its_event_type():
     result = strict("EE", EE_RECORD, prediction)
     assert tpfp(result, "trigger_") == (0, 2, 2, 0)
     assert tpfp(result, "argument_") == (1, 1, 3, 0)
-    assert (result["tp"], result["fp"], result["fn"]) == (0, 2, 2)   # the top level is the trigger score
+    assert (result["tp"], result["fp"], result["fn"]) == (0, 2, 2)  # the top level is the trigger score
 
 
 def test_ee_hallucinations_are_summed():
@@ -209,6 +227,7 @@ def test_strict_needs_the_record():
 # ---------------------------------------------------------------------------------------------------------
 # Gold rebuilt from text (prediction files without a record)
 # ---------------------------------------------------------------------------------------------------------
+
 
 def test_gold_from_text_matches_the_record_when_mentions_are_unambiguous():
     target = " person: Bob; person: Ann; person: Bob; location: Paris"

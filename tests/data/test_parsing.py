@@ -18,19 +18,25 @@ CONLL04 = ["kill", "live in", "located in", "organization based in", "work for"]
 # Well-formed outputs, one per view (exactly as the reference writes targets)
 # ---------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("view, text, items", [
-    ("NER", " person: Bob; location: Paris", (("person", "Bob"), ("location", "Paris"))),
-    ("ET", " person: Bob; location: Paris", (("person", "Bob"), ("location", "Paris"))),
-    ("ES", " Bob, Paris", (("Bob",), ("Paris",))),
-    ("RE", " live in: Bob, Paris; work for: Bob, ACME",
-     (("live in", "Bob", "Paris"), ("work for", "Bob", "ACME"))),
-    ("EPR", " live in: Bob, Paris", (("live in", "Bob", "Paris"),)),
-    ("EP", " Bob, Paris; Bob, ACME", (("Bob", "Paris"), ("Bob", "ACME"))),
-    ("EE", " ( attack: fired, gun: instrument, Bob: attacker) , ( die: died, None) ",
-     (("attack", "fired", (("instrument", "gun"), ("attacker", "Bob"))), ("die", "died", ()))),
-    ("EET", " attack: fired; die: died", (("attack", "fired"), ("die", "died"))),
-    ("EEA", " gun: instrument; Bob: attacker", (("instrument", "gun"), ("attacker", "Bob"))),
-])
+
+@pytest.mark.parametrize(
+    "view, text, items",
+    [
+        ("NER", " person: Bob; location: Paris", (("person", "Bob"), ("location", "Paris"))),
+        ("ET", " person: Bob; location: Paris", (("person", "Bob"), ("location", "Paris"))),
+        ("ES", " Bob, Paris", (("Bob",), ("Paris",))),
+        ("RE", " live in: Bob, Paris; work for: Bob, ACME", (("live in", "Bob", "Paris"), ("work for", "Bob", "ACME"))),
+        ("EPR", " live in: Bob, Paris", (("live in", "Bob", "Paris"),)),
+        ("EP", " Bob, Paris; Bob, ACME", (("Bob", "Paris"), ("Bob", "ACME"))),
+        (
+            "EE",
+            " ( attack: fired, gun: instrument, Bob: attacker) , ( die: died, None) ",
+            (("attack", "fired", (("instrument", "gun"), ("attacker", "Bob"))), ("die", "died", ())),
+        ),
+        ("EET", " attack: fired; die: died", (("attack", "fired"), ("die", "died"))),
+        ("EEA", " gun: instrument; Bob: attacker", (("instrument", "gun"), ("attacker", "Bob"))),
+    ],
+)
 def test_well_formed_output(view, text, items):
     parsed = parse(view, text)
     assert parsed == Parsed(view, text, items, 0)
@@ -53,8 +59,9 @@ def test_view_name_is_case_insensitive_and_unknown_views_raise():
 # Input types
 # ---------------------------------------------------------------------------------------------------------
 
+
 def test_bytes_are_decoded_and_kept_as_text():
-    parsed = parse("NER", " person: Zoë".encode("utf-8"))
+    parsed = parse("NER", " person: Zoë".encode())
     assert parsed.text == " person: Zoë" and parsed.items == (("person", "Zoë"),)
 
 
@@ -71,12 +78,16 @@ def test_non_string_input_goes_through_str():
 # Spaces and truncation
 # ---------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text", [
-    "person:Bob;location:Paris",
-    "  person :  Bob ;  location :Paris  ",
-    " person: Bob;; location: Paris;",
-    " person: Bob; None; location: Paris",
-])
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "person:Bob;location:Paris",
+        "  person :  Bob ;  location :Paris  ",
+        " person: Bob;; location: Paris;",
+        " person: Bob; None; location: Paris",
+    ],
+)
 def test_missing_and_extra_spaces_and_empty_pieces(text):
     parsed = parse("NER", text)
     assert parsed.items == (("person", "Bob"), ("location", "Paris")) and parsed.malformed == 0
@@ -132,6 +143,7 @@ def test_event_missing_type_separator_is_malformed():
 # Mentions holding separators
 # ---------------------------------------------------------------------------------------------------------
 
+
 def test_mentions_holding_colons():
     # Types come first, so the first ':' ends the type (rule 4); roles come last (rule 5).
     assert parse("NER", " misc: Cosmos : A Personal Voyage").items == (("misc", "Cosmos : A Personal Voyage"),)
@@ -162,8 +174,7 @@ def test_entity_spans_with_commas_inside_mentions():
     text = " Bob, Richmond , Va, Washington, D.C."
     assert parse("ES", text).items == (("Bob",), ("Richmond , Va",), ("Washington",), ("D.C.",))
     # With the sentence, "Washington" and "D.C." both occur, so the canonical reading still wins (rule 7).
-    assert parse("ES", text, sentence=sentence).items == (("Bob",), ("Richmond , Va",), ("Washington",),
-                                                          ("D.C.",))
+    assert parse("ES", text, sentence=sentence).items == (("Bob",), ("Richmond , Va",), ("Washington",), ("D.C.",))
     # A mention ending in a comma (annotation noise in WNUT-17) is kept when the sentence has it.
     sentence = "Hello R'lyeh, and Bob"
     assert parse("ES", " R'lyeh,, Bob", sentence=sentence).items == (("R'lyeh,",), ("Bob",))
@@ -173,8 +184,7 @@ def test_entity_spans_with_commas_inside_mentions():
 def test_semicolon_inside_a_mention_needs_the_sentence():
     sentence = "He signed with Simon &amp; Schuster in May ."
     text = " organization: Simon &amp; Schuster; date: May"
-    assert parse("NER", text, sentence=sentence).items == (("organization", "Simon &amp; Schuster"),
-                                                           ("date", "May"))
+    assert parse("NER", text, sentence=sentence).items == (("organization", "Simon &amp; Schuster"), ("date", "May"))
     parsed = parse("NER", text)
     assert parsed.items == (("organization", "Simon &amp"), ("date", "May")) and parsed.malformed == 1
     # A truncated piece after it is not glued on when the glued mention is not in the sentence.
@@ -183,12 +193,22 @@ def test_semicolon_inside_a_mention_needs_the_sentence():
 
 
 def test_event_arguments_with_parentheses_commas_and_colons():
-    text = (" ( attack: hit, SFMTA (The San Francisco Municipal Transportation Authority): victim,"
-            " October, 2016: time, $17,000: price) ")
+    text = (
+        " ( attack: hit, SFMTA (The San Francisco Municipal Transportation Authority): victim,"
+        " October, 2016: time, $17,000: price) "
+    )
     parsed = parse("EE", text)
-    assert parsed.items == (("attack", "hit", (
-        ("victim", "SFMTA (The San Francisco Municipal Transportation Authority)"),
-        ("time", "October, 2016"), ("price", "$17,000"))),)
+    assert parsed.items == (
+        (
+            "attack",
+            "hit",
+            (
+                ("victim", "SFMTA (The San Francisco Municipal Transportation Authority)"),
+                ("time", "October, 2016"),
+                ("price", "$17,000"),
+            ),
+        ),
+    )
 
 
 def test_event_trigger_and_first_argument_split_by_the_sentence():
@@ -205,6 +225,7 @@ def test_single_quote_substitute_is_read_back_in_events():
 # ---------------------------------------------------------------------------------------------------------
 # Options (labels)
 # ---------------------------------------------------------------------------------------------------------
+
 
 def test_options_are_matched_longest_first_and_canonicalised():
     labels = ["organization", "organization based in"]

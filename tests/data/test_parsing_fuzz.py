@@ -30,8 +30,13 @@ RANDOM, ROUND_TRIP, NEAR_VALID = 500, 450, 250
 
 
 def _settings(n: int):
-    return settings(max_examples=n, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+    return settings(
+        max_examples=n,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
 
 
 # Generated strings parsed, per (property, view).
@@ -45,6 +50,7 @@ def test_budget():
 # ---------------------------------------------------------------------------------------------------------
 # Well-typedness
 # ---------------------------------------------------------------------------------------------------------
+
 
 def _is_text(x) -> bool:
     return isinstance(x, str) and x == x.strip() and x != ""
@@ -79,12 +85,15 @@ def parse_quietly(view, text, labels=None, sentence=None) -> Parsed:
 
 # One string draw each (cheap): a separator-heavy alphabet, and any text at all.
 random_text = st.one_of(st.text(alphabet="ab ;,:()#$%Noe\n", max_size=40), st.text(max_size=30))
-random_labels = st.one_of(st.none(), st.lists(st.text(alphabet="ab :;,()x", min_size=1, max_size=8),
-                                              max_size=4),
-                          st.tuples(st.lists(st.text(alphabet="ab :;x", max_size=5), max_size=3),
-                                    st.lists(st.text(alphabet="ab :;x", max_size=5), max_size=3)).map(list))
-random_input = st.one_of(random_text, random_text.map(lambda s: s.encode("utf-8")), st.binary(max_size=30),
-                         st.none())
+random_labels = st.one_of(
+    st.none(),
+    st.lists(st.text(alphabet="ab :;,()x", min_size=1, max_size=8), max_size=4),
+    st.tuples(
+        st.lists(st.text(alphabet="ab :;x", max_size=5), max_size=3),
+        st.lists(st.text(alphabet="ab :;x", max_size=5), max_size=3),
+    ).map(list),
+)
+random_input = st.one_of(random_text, random_text.map(lambda s: s.encode("utf-8")), st.binary(max_size=30), st.none())
 
 
 @pytest.mark.parametrize("view", VIEWS)
@@ -155,8 +164,9 @@ def well_formed(draw, view: str):
     for _ in range(n):
         arguments = tuple((draw(_role), draw(_EE_MENTION)) for _ in range(draw(_ARG_COUNT)))
         items.append((draw(_type), draw(_EE_MENTION), arguments))
-    text = ",".join(" ( {}: {}, {}) ".format(t, trig, ",".join(f" {a}: {r}" for r, a in args) or "None")
-                    for t, trig, args in items)
+    text = ",".join(
+        " ( {}: {}, {}) ".format(t, trig, ",".join(f" {a}: {r}" for r, a in args) or "None") for t, trig, args in items
+    )
     return (text or " None"), items
 
 
@@ -192,6 +202,7 @@ def _mentions(view, item):
 # Near-valid outputs
 # ---------------------------------------------------------------------------------------------------------
 
+
 @st.composite
 def near_valid(draw, view: str):
     text, _ = draw(well_formed(view))
@@ -200,9 +211,9 @@ def near_valid(draw, view: str):
     if edit == "cut":
         return text[:i]
     if edit == "drop":
-        return text[:i] + text[i + 1:]
+        return text[:i] + text[i + 1 :]
     if edit == "double":
-        return text[:i] + text[i:i + 1] * 2 + text[i + 1:]
+        return text[:i] + text[i : i + 1] * 2 + text[i + 1 :]
     if edit == "space":
         return text[:i] + " " + text[i:]
     return text.replace(" ", "")

@@ -32,10 +32,18 @@ def ent(name, etype, pos=None):
 
 
 def test_valid_ner_record_keeps_offsets(tmp_path):
-    ds, _ = write_dataset(tmp_path, "NER", "toy", [
-        {"sentence": "Ada lives in Paris .", "entities": [ent("Ada", "person", [0, 3]), ent("Paris", "location", [13, 18])]},
-        {"sentence": "Nothing here .", "entities": []},
-    ])
+    ds, _ = write_dataset(
+        tmp_path,
+        "NER",
+        "toy",
+        [
+            {
+                "sentence": "Ada lives in Paris .",
+                "entities": [ent("Ada", "person", [0, 3]), ent("Paris", "location", [13, 18])],
+            },
+            {"sentence": "Nothing here .", "entities": []},
+        ],
+    )
     recs, report = ds.load("train", strict=True)
     assert recs[0].entities == (R.Entity("Ada", "person", 0, 3), R.Entity("Paris", "location", 13, 18))
     assert recs[1].entities == ()
@@ -43,7 +51,7 @@ def test_valid_ner_record_keeps_offsets(tmp_path):
 
 
 def test_unreadable_json_names_the_file(tmp_path):
-    ds, path = write_dataset(tmp_path, "NER", "toy", None, raw="[{\"sentence\": ")
+    ds, path = write_dataset(tmp_path, "NER", "toy", None, raw='[{"sentence": ')
     with pytest.raises(R.RecordError, match="unreadable JSON") as e:
         ds.load("train")
     assert e.value.path == path and path in str(e.value)
@@ -55,15 +63,22 @@ def test_top_level_must_be_a_list(tmp_path):
         ds.load("train")
 
 
-@pytest.mark.parametrize("record, field, reason", [
-    ({"entities": []}, "sentence", "missing field"),
-    ({"sentence": "Ada ."}, "entities", "missing field"),
-    ({"sentence": 3, "entities": []}, "sentence", "wrong field type"),
-    ({"sentence": "Ada .", "entities": [{"type": "person", "pos": [0, 3]}]}, "entities[0].name", "missing field"),
-    ({"sentence": "Ada .", "entities": [ent("Ada", "person", [0, "3"])]}, "entities[0].pos", "malformed pos"),
-    ({"sentence": "Ada .", "entities": [ent("Ada", "robot", [0, 3])]}, "entities[0].type", "label not in labels.json"),
-    ({"sentence": "Ada .", "entities": [ent("", "person", [0, 0])]}, "entities[0].name", "empty mention"),
-])
+@pytest.mark.parametrize(
+    "record, field, reason",
+    [
+        ({"entities": []}, "sentence", "missing field"),
+        ({"sentence": "Ada ."}, "entities", "missing field"),
+        ({"sentence": 3, "entities": []}, "sentence", "wrong field type"),
+        ({"sentence": "Ada .", "entities": [{"type": "person", "pos": [0, 3]}]}, "entities[0].name", "missing field"),
+        ({"sentence": "Ada .", "entities": [ent("Ada", "person", [0, "3"])]}, "entities[0].pos", "malformed pos"),
+        (
+            {"sentence": "Ada .", "entities": [ent("Ada", "robot", [0, 3])]},
+            "entities[0].type",
+            "label not in labels.json",
+        ),
+        ({"sentence": "Ada .", "entities": [ent("", "person", [0, 0])]}, "entities[0].name", "empty mention"),
+    ],
+)
 def test_bad_records_name_file_record_and_field(tmp_path, record, field, reason):
     good = {"sentence": "Ada .", "entities": [ent("Ada", "person", [0, 3])]}
     ds, path = write_dataset(tmp_path, "NER", "toy", [good, record])
@@ -77,17 +92,22 @@ def test_bad_records_name_file_record_and_field(tmp_path, record, field, reason)
     assert report.examples and path in report.examples[0]
 
 
-@pytest.mark.parametrize("pos, reason", [
-    (None, R.REASON_POS_MISSING),
-    ([9, 14], R.REASON_POS_MISMATCH),       # token offsets or shifted offsets
-    ([40, 45], "pos out of range: re-aligned by text"),
-])
+@pytest.mark.parametrize(
+    "pos, reason",
+    [
+        (None, R.REASON_POS_MISSING),
+        ([9, 14], R.REASON_POS_MISMATCH),  # token offsets or shifted offsets
+        ([40, 45], "pos out of range: re-aligned by text"),
+    ],
+)
 def test_offsets_are_realigned_in_lenient_mode_and_refused_in_strict(tmp_path, pos, reason):
     sentence = "In Paris , Paris Hilton met Ada ."
-    ds, path = write_dataset(tmp_path, "NER", "toy", [{"sentence": sentence, "entities": [ent("Paris", "location", pos)]}])
+    ds, path = write_dataset(
+        tmp_path, "NER", "toy", [{"sentence": sentence, "entities": [ent("Paris", "location", pos)]}]
+    )
     recs, report = ds.load("train")
     (entity,) = recs[0].entities
-    assert sentence[entity.start:entity.end] == "Paris"
+    assert sentence[entity.start : entity.end] == "Paris"
     assert report.realigned == {reason: 1} and report.kept == 1
     with pytest.raises(R.RecordError) as e:
         ds.load("train", strict=True)
@@ -95,7 +115,9 @@ def test_offsets_are_realigned_in_lenient_mode_and_refused_in_strict(tmp_path, p
 
 
 def test_mention_absent_from_sentence(tmp_path):
-    ds, path = write_dataset(tmp_path, "NER", "toy", [{"sentence": "Ada .", "entities": [ent("Bob", "person", [0, 3])]}])
+    ds, path = write_dataset(
+        tmp_path, "NER", "toy", [{"sentence": "Ada .", "entities": [ent("Bob", "person", [0, 3])]}]
+    )
     with pytest.raises(R.RecordError) as e:  # strict: the offsets are refused before any search
         ds.load("train", strict=True)
     assert e.value.field == "entities[0].pos"
@@ -106,8 +128,14 @@ def test_mention_absent_from_sentence(tmp_path):
 
 def test_realignment_prefers_the_occurrence_nearest_the_given_start():
     sentence = "Paris met Paris in Paris ."
-    rec, realigned = R.parse_record({"sentence": sentence, "entities": [ent("Paris", "location", [12, 17])]},
-                                    "NER", None, path="x", index=0, strict=False)
+    rec, realigned = R.parse_record(
+        {"sentence": sentence, "entities": [ent("Paris", "location", [12, 17])]},
+        "NER",
+        None,
+        path="x",
+        index=0,
+        strict=False,
+    )
     assert (rec.entities[0].start, rec.entities[0].end) == (10, 15)
     assert sum(realigned.values()) == 1
 
@@ -123,9 +151,16 @@ def test_re_labels_checked_on_relation_type_not_on_entity_types(tmp_path):
     rel = {"head": ent("Ada", "", [0, 3]), "type": "work for", "tail": ent("IBM", "org", [14, 17])}
     na = {"head": ent("Ada", "", [0, 3]), "type": "NA", "tail": ent("IBM", "org", [14, 17])}
     bad = {"head": ent("Ada", "", [0, 3]), "type": "owns", "tail": ent("IBM", "org", [14, 17])}
-    ds, _ = write_dataset(tmp_path, "RE", "toy", [{"sentence": "Ada works for IBM .", "relations": [rel, na]},
-                                                  {"sentence": "Ada works for IBM .", "relations": [bad]}],
-                          labels=["work for"])
+    ds, _ = write_dataset(
+        tmp_path,
+        "RE",
+        "toy",
+        [
+            {"sentence": "Ada works for IBM .", "relations": [rel, na]},
+            {"sentence": "Ada works for IBM .", "relations": [bad]},
+        ],
+        labels=["work for"],
+    )
     recs, report = ds.load("train")
     assert [r.type for r in recs[0].relations] == ["work for", "NA"]
     assert report.skipped == {"label not in labels.json": 1}
@@ -152,9 +187,13 @@ def test_eea_record_needs_exactly_one_event(tmp_path):
 
 def test_event_roles_checked_against_the_event_type(tmp_path):
     args = [{"name": "Rebels", "role": "participant", "pos": [0, 6]}]
-    ds, _ = write_dataset(tmp_path, "EET", "toy",
-                          [{"sentence": "Rebels attacked Kyiv .", "events": [event("attacked", "attack", [7, 15], args)]}],
-                          labels=EE_LABELS)
+    ds, _ = write_dataset(
+        tmp_path,
+        "EET",
+        "toy",
+        [{"sentence": "Rebels attacked Kyiv .", "events": [event("attacked", "attack", [7, 15], args)]}],
+        labels=EE_LABELS,
+    )
     with pytest.raises(R.RecordError) as e:
         ds.load("train", strict=True)
     assert e.value.field == "events[0].arguments[0].role"
@@ -170,8 +209,9 @@ def test_ee_labels_shape_is_two_lists(tmp_path):
 
 
 def test_record_json_round_trip():
-    rec = R.Record("Ada attacked Bob .", events=(R.Event("attacked", "attack", 4, 12,
-                                                         (R.Argument("Ada", "attacker", 0, 3),)),))
+    rec = R.Record(
+        "Ada attacked Bob .", events=(R.Event("attacked", "attack", 4, 12, (R.Argument("Ada", "attacker", 0, 3),)),)
+    )
     assert R.Record.from_json(rec.to_json_string()) == rec
     assert R.Record.from_json(rec.to_json()) == rec
 

@@ -18,20 +18,28 @@ from iuie.commands.score import options_from_instruction
 from iuie.ie.records import Entity, Record
 
 S1 = "Bob met Ann in Paris ."
-R1 = Record(S1, (Entity("Bob", "person", 0, 3), Entity("Ann", "person", 8, 11),
-                 Entity("Paris", "location", 15, 20)))
+R1 = Record(S1, (Entity("Bob", "person", 0, 3), Entity("Ann", "person", 8, 11), Entity("Paris", "location", 15, 20)))
 S2 = "Bob works for ACME ."
 NER_INSTRUCTION = "Find entities. Option: person, location \nText: {0} \nAnswer:"
 RE_INSTRUCTION = "Find relations. Option: work for, live in \nText: {0} \nAnswer:"
-EE_INSTRUCTION = ("Find events. Option: Event type: ['attack'], Arguments type: ['attacker', 'victim']. \n"
-                  "Text: {0} \nAnswer:")
+EE_INSTRUCTION = (
+    "Find events. Option: Event type: ['attack'], Arguments type: ['attacker', 'victim']. \nText: {0} \nAnswer:"
+)
 
 
 def row(task, dataset, sentence, ground_truth, prediction, instruction="", record=None):
-    out = {"Task": task, "Dataset": dataset,
-           "Instance": {"id": "0", "sentence": sentence, "label": ground_truth, "ground_truth": ground_truth,
-                        "instruction": instruction},
-           "Prediction": prediction}
+    out = {
+        "Task": task,
+        "Dataset": dataset,
+        "Instance": {
+            "id": "0",
+            "sentence": sentence,
+            "label": ground_truth,
+            "ground_truth": ground_truth,
+            "instruction": instruction,
+        },
+        "Prediction": prediction,
+    }
     if record is not None:
         out["record"] = record.to_json()
     return out
@@ -39,15 +47,28 @@ def row(task, dataset, sentence, ground_truth, prediction, instruction="", recor
 
 ROWS = [
     # NER/CoNLL: TP 2 (Bob, Paris), FP 1 (location: Ann), FN 1 (person: Ann), both modes.
-    row("NER", "CoNLL", S1, " person: Bob; person: Ann; location: Paris",
-        " person: Bob; location: Ann; location: Paris", NER_INSTRUCTION, R1),
+    row(
+        "NER",
+        "CoNLL",
+        S1,
+        " person: Bob; person: Ann; location: Paris",
+        " person: Bob; location: Ann; location: Paris",
+        NER_INSTRUCTION,
+        R1,
+    ),
     # NER/ZZ: a perfect prediction; no record (strict rebuilds the gold from the text).
     row("NER", "zz", S1, " person: Bob", " person: Bob", NER_INSTRUCTION),
     # RE: the NA relation is in ground_truth only. Reference: TP 1, FN 1 (na:...). Strict: TP 1.
     row("RE", "conll04", S2, " work for: Bob, ACME; NA: ACME, Bob", " work for: Bob, ACME", RE_INSTRUCTION),
     # EE: reordered arguments are still correct (accuracy 100); strict: trigger and both arguments match.
-    row("EE", "CASIE", "Hackers attacked the bank .", " ( attack: attacked, Hackers: attacker, the bank: victim) ",
-        "( attack: attacked, the bank: victim, Hackers: attacker)", EE_INSTRUCTION),
+    row(
+        "EE",
+        "CASIE",
+        "Hackers attacked the bank .",
+        " ( attack: attacked, Hackers: attacker, the bank: victim) ",
+        "( attack: attacked, the bank: victim, Hackers: attacker)",
+        EE_INSTRUCTION,
+    ),
 ]
 
 
@@ -102,23 +123,46 @@ def test_options_are_read_back_from_the_reference_template():
     assert options_from_instruction("NER", NER_INSTRUCTION) == ["person", "location"]
     assert options_from_instruction("EE", EE_INSTRUCTION) == [["attack"], ["attacker", "victim"]]
     assert options_from_instruction("EEA", "Event type: attack \n  Option: attacker, victim \nText: {0}") == [
-        "attacker", "victim"]
+        "attacker",
+        "victim",
+    ]
     assert options_from_instruction("NER", "no options here") is None
 
 
-@pytest.mark.parametrize("line, field, message", [
-    ("not json", None, "not valid JSON"),
-    ("[1, 2]", None, "expected a JSON object"),
-    (json.dumps({"Dataset": "d", "Instance": {}, "Prediction": ""}), "Task", "missing"),
-    (json.dumps({"Task": "POS", "Dataset": "d", "Instance": {}, "Prediction": ""}), "Task", "unknown task"),
-    (json.dumps({"Task": "NER", "Dataset": "d", "Instance": {"sentence": "s"}, "Prediction": ""}),
-     "Instance.ground_truth", "missing"),
-    (json.dumps({"Task": "NER", "Dataset": "d", "Instance": {"ground_truth": " None", "sentence": "s"},
-                 "Prediction": 3}), "Prediction", "expected str, got int"),
-    (json.dumps({"Task": "NER", "Dataset": "d", "Instance": {"ground_truth": " None", "sentence": "Bob"},
-                 "Prediction": "", "record": {"sentence": "Bob", "entities": [
-                     {"name": "Bob", "type": "person", "pos": [1, 3]}]}}), "record.entities[0].pos", "'ob'"),
-])
+@pytest.mark.parametrize(
+    "line, field, message",
+    [
+        ("not json", None, "not valid JSON"),
+        ("[1, 2]", None, "expected a JSON object"),
+        (json.dumps({"Dataset": "d", "Instance": {}, "Prediction": ""}), "Task", "missing"),
+        (json.dumps({"Task": "POS", "Dataset": "d", "Instance": {}, "Prediction": ""}), "Task", "unknown task"),
+        (
+            json.dumps({"Task": "NER", "Dataset": "d", "Instance": {"sentence": "s"}, "Prediction": ""}),
+            "Instance.ground_truth",
+            "missing",
+        ),
+        (
+            json.dumps(
+                {"Task": "NER", "Dataset": "d", "Instance": {"ground_truth": " None", "sentence": "s"}, "Prediction": 3}
+            ),
+            "Prediction",
+            "expected str, got int",
+        ),
+        (
+            json.dumps(
+                {
+                    "Task": "NER",
+                    "Dataset": "d",
+                    "Instance": {"ground_truth": " None", "sentence": "Bob"},
+                    "Prediction": "",
+                    "record": {"sentence": "Bob", "entities": [{"name": "Bob", "type": "person", "pos": [1, 3]}]},
+                }
+            ),
+            "record.entities[0].pos",
+            "'ob'",
+        ),
+    ],
+)
 def test_bad_row_names_file_line_and_field(tmp_path, capsys, line, field, message):
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps(ROWS[0]) + "\n" + line + "\n", encoding="utf-8")
@@ -149,8 +193,12 @@ def test_missing_or_empty_file(tmp_path, capsys):
 
 def test_command_line_entry_point(predictions):
     # The real `iuie` dispatcher in a fresh interpreter: help line and a run.
-    done = subprocess.run([sys.executable, "-m", "iuie.cli", "score", str(predictions), "--mode", "strict"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "iuie.cli", "score", str(predictions), "--mode", "strict"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "Relation extraction (strict)" in done.stdout
 
@@ -164,13 +212,13 @@ def test_report_tables_and_average():
     report.add("RE", "A-set", {"precision": 100.0, "recall": 50.0, "f1": 200 / 3, "tp": 1, "fp": 0, "fn": 1})
     report.add("NER", "x", {"precision": 0.0, "recall": 0.0, "f1": 0.0, "tp": 0, "fp": 0, "fn": 0})
     data = report.to_json()
-    assert list(data) == ["NER", "RE"]                       # main tasks in the paper's order
+    assert list(data) == ["NER", "RE"]  # main tasks in the paper's order
     assert list(data["RE"]) == ["A-set", "b-set", "Average"]  # datasets sorted ignoring case
     assert data["RE"]["Average"] == {"precision": 75.0, "recall": 75.0, "f1": pytest.approx(200 / 3)}
     text = report.to_text()
     assert text.index("NER:") < text.index("RE:")
     average_line = [line for line in text.splitlines() if line.startswith("Average")][-1]
     assert average_line.split() == ["Average", "75.00", "75.00", "66.67"]
-    assert Report("reference", data).to_json() == data       # reads its own JSON back
+    assert Report("reference", data).to_json() == data  # reads its own JSON back
     with pytest.raises(ValueError, match="Average"):
         report.add("RE", "Average", {})

@@ -61,8 +61,9 @@ def test_splits_are_disjoint_and_seeds_differ():
 
 def test_only_the_split_labels_triplets_are_kept():
     head, tail = R.Entity("A", "", 0, 1), R.Entity("B", "", 6, 7)
-    rec = R.Record("A and B", relations=(R.Relation(head, "x", tail), R.Relation(head, "y", tail),
-                                          R.Relation(head, "NA", tail)))
+    rec = R.Record(
+        "A and B", relations=(R.Relation(head, "x", tail), R.Relation(head, "y", tail), R.Relation(head, "NA", tail))
+    )
     (kept,) = Z.filter_labels([rec], ["y"])
     assert [r.type for r in kept.relations] == ["y"]
     assert Z.relation_labels([rec]) == ["x", "y"]  # NA is no label

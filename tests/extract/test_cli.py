@@ -17,8 +17,16 @@ TEXTS = ["Anna Berg lives in Oslo .", "Felix Dahl works for Atlas Motors . He li
 
 
 def iuie(*args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "iuie.cli", "extract", *args], cwd=REPO, env=subprocess_env(),
-                          input=stdin, capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "iuie.cli", "extract", *args],
+        cwd=REPO,
+        env=subprocess_env(),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 def check_lines(lines, texts, field):
@@ -30,7 +38,7 @@ def check_lines(lines, texts, field):
             spans = [item] if field == "entities" else [item["head"], item["tail"]]
             for span in spans:
                 if span["start"] is not None:
-                    assert record["text"][span["start"]:span["end"]] == span["text"]
+                    assert record["text"][span["start"] : span["end"]] == span["text"]
     return records
 
 
@@ -38,8 +46,21 @@ def test_plain_text_file_to_jsonl_file(trained_checkpoint, tmp_path):
     source = tmp_path / "texts.txt"
     source.write_text("\n".join(TEXTS) + "\n\n", encoding="utf-8")
     out = tmp_path / "out.jsonl"
-    done = iuie("--checkpoint", str(trained_checkpoint), "--task", "ner", "--labels", "person, location",
-                "--input", str(source), "--output", str(out), "--max-decode-length", "12", "--constrained")
+    done = iuie(
+        "--checkpoint",
+        str(trained_checkpoint),
+        "--task",
+        "ner",
+        "--labels",
+        "person, location",
+        "--input",
+        str(source),
+        "--output",
+        str(out),
+        "--max-decode-length",
+        "12",
+        "--constrained",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     records = check_lines(out.read_text(encoding="utf-8").splitlines(), TEXTS, "entities")
     assert all(e["type"] in ("person", "location") for r in records for e in r["entities"])
@@ -48,25 +69,39 @@ def test_plain_text_file_to_jsonl_file(trained_checkpoint, tmp_path):
 
 def test_jsonl_stdin_to_stdout_keeps_extra_fields(trained_checkpoint):
     lines = "".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(TEXTS))
-    done = iuie("--checkpoint", str(trained_checkpoint / "checkpoints"), "--task", "re", "--labels",
-                "work for,live in", "--max-decode-length", "12", stdin=lines)
+    done = iuie(
+        "--checkpoint",
+        str(trained_checkpoint / "checkpoints"),
+        "--task",
+        "re",
+        "--labels",
+        "work for,live in",
+        "--max-decode-length",
+        "12",
+        stdin=lines,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     records = check_lines(done.stdout.splitlines(), TEXTS, "relations")
     assert [r["id"] for r in records] == [0, 1]
     assert all(r["task"] == "re" for r in records)
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--checkpoint", "/nonexistent/ckpt", "--task", "ner", "--labels", "person"], "does not exist"),
-    (["--checkpoint", ".", "--task", "srl", "--labels", "person"], "unknown task 'srl'"),
-    (["--checkpoint", ".", "--task", "ner", "--labels", " , "], "label list is empty"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--checkpoint", "/nonexistent/ckpt", "--task", "ner", "--labels", "person"], "does not exist"),
+        (["--checkpoint", ".", "--task", "srl", "--labels", "person"], "unknown task 'srl'"),
+        (["--checkpoint", ".", "--task", "ner", "--labels", " , "], "label list is empty"),
+    ],
+)
 def test_clear_errors(args, message, capsys):
     assert cli.main(["extract", *args]) == 2
     assert message in capsys.readouterr().err
 
 
 def test_folder_without_a_checkpoint_is_a_clear_error(tmp_path, capsys):
-    assert cli.main(["extract", "--checkpoint", str(tmp_path), "--task", "ner", "--labels", "a",
-                     "--input", "/dev/null"]) == 2
+    assert (
+        cli.main(["extract", "--checkpoint", str(tmp_path), "--task", "ner", "--labels", "a", "--input", "/dev/null"])
+        == 2
+    )
     assert "cannot load checkpoint" in capsys.readouterr().err

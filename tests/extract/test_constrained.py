@@ -10,17 +10,36 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from iuie.pipeline import vocab
 from iuie.extraction.constrained import Constrainer, Grammar, grammar_for
 from iuie.ie.parsing import parse
+from iuie.pipeline import vocab
 from tests.extract.conftest import random_extractor
 
-WORDS = ["Anna", "Berg", "lives", "in", "Oslo", "the", "bank", "fired", "rockets", "at", "base", "x", "works",
-         "for", "Atlas", "Motors", "2024", "a"]
+WORDS = [
+    "Anna",
+    "Berg",
+    "lives",
+    "in",
+    "Oslo",
+    "the",
+    "bank",
+    "fired",
+    "rockets",
+    "at",
+    "base",
+    "x",
+    "works",
+    "for",
+    "Atlas",
+    "Motors",
+    "2024",
+    "a",
+]
 LABELS = ["person", "location", "organization", "work for", "live in", "attack", "die", "weapon", "time", "org"]
 
-sentences = st.tuples(st.lists(st.sampled_from(WORDS), min_size=1, max_size=12),
-                      st.sampled_from(["", " .", ".", " , again", "!"])).map(lambda t: " ".join(t[0]) + t[1])
+sentences = st.tuples(
+    st.lists(st.sampled_from(WORDS), min_size=1, max_size=12), st.sampled_from(["", " .", ".", " , again", "!"])
+).map(lambda t: " ".join(t[0]) + t[1])
 label_lists = st.lists(st.sampled_from(LABELS), min_size=1, max_size=4, unique=True)
 
 
@@ -73,8 +92,13 @@ def random_decode(constrainer, grammar, rng, length=40):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(view=st.sampled_from(["NER", "RE", "EE"]), sentence=sentences, labels=label_lists,
-       roles=label_lists, seed=st.integers(0, 2**31 - 1))
+@given(
+    view=st.sampled_from(["NER", "RE", "EE"]),
+    sentence=sentences,
+    labels=label_lists,
+    roles=label_lists,
+    seed=st.integers(0, 2**31 - 1),
+)
 def test_random_logits_never_leave_the_grammar(constrainer, vocabulary, view, sentence, labels, roles, seed):
     roles = roles if view == "EE" else []
     grammar = grammar_for(view, sentence, options(view, labels, roles))
@@ -96,7 +120,8 @@ def test_gold_targets_are_never_forbidden(constrainer, vocabulary, synthetic_roo
 
     records, _ = DatasetFolder(synthetic_root, view, "synthetic").load("test", limit=40)
     labels = __import__("iuie.ie.records", fromlist=["load_labels"]).load_labels(
-        synthetic_root / view / "synthetic", view)
+        synthetic_root / view / "synthetic", view
+    )
     for record in records:
         target = format_view(view, record, labels, DEFAULT_INSTRUCTIONS.choose(view)).targets
         grammar = grammar_for(view, record.sentence, labels)
@@ -131,5 +156,7 @@ def test_model_decoding_under_constraints(model_extractors, sentences, labels, s
 
 @pytest.fixture(scope="module")
 def model_extractors():
-    return [random_extractor(seed=s, max_input_tokens=256, max_decode_length=24, batch_size=4, constrained=True)
-            for s in (0, 1)]
+    return [
+        random_extractor(seed=s, max_input_tokens=256, max_decode_length=24, batch_size=4, constrained=True)
+        for s in (0, 1)
+    ]

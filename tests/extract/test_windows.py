@@ -14,7 +14,8 @@ from tests.extract.conftest import random_extractor
 
 BUDGET = 110
 LONG = " ".join(f"Sentence {i} says that Anna Berg met Felix Dahl in Oslo on day {i}." for i in range(12)) + (
-    "\nA second paragraph about Atlas Motors!  And a final question?")
+    "\nA second paragraph about Atlas Motors!  And a final question?"
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +31,10 @@ def test_split_sentences_trims_and_keeps_order():
 
 
 @pytest.mark.filterwarnings("ignore::iuie.extraction.extractor.WindowWarning")
-@pytest.mark.parametrize("task,labels", [("ner", ["person", "location"]), ("re", ["met", "live in"]),
-                                         ("ee", [["meeting"], ["participant", "place"]])])
+@pytest.mark.parametrize(
+    "task,labels",
+    [("ner", ["person", "location"]), ("re", ["met", "live in"]), ("ee", [["meeting"], ["participant", "place"]])],
+)
 def test_long_text_windows_keep_offsets(extractor, task, labels):
     view = extractor_view(task)
     instruction = extractor.instructions.choose(view)
@@ -44,12 +47,15 @@ def test_long_text_windows_keep_offsets(extractor, task, labels):
     for start, end in result.windows:
         assert len(extractor._encode(view, _labels(task, labels), instruction, LONG[start:end])) <= budget
     assert [w[0] for w in result.windows] == sorted(w[0] for w in result.windows)
-    spans = list(result.entities) + [s for r in result.relations for s in (r.head, r.tail)] + [
-        s for e in result.events for s in (e.trigger, *e.arguments)]
+    spans = (
+        list(result.entities)
+        + [s for r in result.relations for s in (r.head, r.tail)]
+        + [s for e in result.events for s in (e.trigger, *e.arguments)]
+    )
     assert result.unaligned == 0
     for span in spans:
         assert span.aligned
-        assert LONG[span.start:span.end] == span.text
+        assert LONG[span.start : span.end] == span.text
         assert any(ws <= span.start and span.end <= we for ws, we in result.windows)
 
 
@@ -78,7 +84,7 @@ def test_sentence_over_budget_is_cut_with_a_warning_or_refused_in_strict_mode(ex
     covered = " ".join(sentence[s:e] for s, e in result.windows)
     assert covered == sentence
     for span in result.entities:
-        assert sentence[span.start:span.end] == span.text
+        assert sentence[span.start : span.end] == span.text
 
     strict = random_extractor(max_input_tokens=BUDGET, max_decode_length=4, batch_size=4, strict=True)
     with pytest.raises(InputTooLongError, match="does not fit"):

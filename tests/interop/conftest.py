@@ -15,8 +15,17 @@ import numpy as np
 import pytest
 import tensorstore as ts
 
-HF_DIMS = dict(vocab_size=64, d_model=16, d_kv=4, d_ff=24, num_layers=2, num_decoder_layers=3, num_heads=3,
-               relative_attention_num_buckets=8, relative_attention_max_distance=20)
+HF_DIMS = dict(
+    vocab_size=64,
+    d_model=16,
+    d_kv=4,
+    d_ff=24,
+    num_layers=2,
+    num_decoder_layers=3,
+    num_heads=3,
+    relative_attention_num_buckets=8,
+    relative_attention_max_distance=20,
+)
 
 
 def make_hf_model(seed: int = 0, untie: bool = True):
@@ -60,7 +69,7 @@ def save_torch_bin(model, folder, max_tensors_per_shard: int | None = None) -> N
         torch.save(state, os.path.join(folder, "pytorch_model.bin"))
         return
     names = list(state)
-    chunks = [names[i:i + max_tensors_per_shard] for i in range(0, len(names), max_tensors_per_shard)]
+    chunks = [names[i : i + max_tensors_per_shard] for i in range(0, len(names), max_tensors_per_shard)]
     weight_map = {}
     for i, chunk in enumerate(chunks):
         shard = f"pytorch_model-{i + 1:05d}-of-{len(chunks):05d}.bin"
@@ -103,16 +112,28 @@ def _pack_ndarray(obj):
 
 def _spec(name: str, array: np.ndarray, *, gcs: bool, dtype) -> dict:
     """T5X's ``_get_spec`` (local or gs:// checkpoint dir) after ``ts.Spec(...).to_json()``."""
-    metadata = {"compressor": {"id": "gzip"}, "shape": list(array.shape),
-                # Several chunks per array, so that reading is not a single-chunk special case.
-                "chunks": [max(1, array.shape[0] // 2)] + list(array.shape[1:])}
+    metadata = {
+        "compressor": {"id": "gzip"},
+        "shape": list(array.shape),
+        # Several chunks per array, so that reading is not a single-chunk special case.
+        "chunks": [max(1, array.shape[0] // 2)] + list(array.shape[1:]),
+    }
     path = name.replace("/", ".")
     if gcs:
-        spec = {"driver": "zarr", "dtype": np.dtype(dtype).name, "path": path, "metadata": metadata,
-                "kvstore": {"driver": "gcs", "bucket": "t5x-dummy-bucket"}}
+        spec = {
+            "driver": "zarr",
+            "dtype": np.dtype(dtype).name,
+            "path": path,
+            "metadata": metadata,
+            "kvstore": {"driver": "gcs", "bucket": "t5x-dummy-bucket"},
+        }
     else:
-        spec = {"driver": "zarr", "dtype": np.dtype(dtype).name, "metadata": metadata,
-                "kvstore": {"driver": "file", "path": path}}
+        spec = {
+            "driver": "zarr",
+            "dtype": np.dtype(dtype).name,
+            "metadata": metadata,
+            "kvstore": {"driver": "file", "path": path},
+        }
     return ts.Spec(spec).to_json()
 
 
@@ -142,13 +163,19 @@ def write_t5x_checkpoint(ckpt_dir, state_dict: dict, *, gcs: bool = False, save_
 
 def _adafactor_states(params: dict) -> dict:
     """Factored second-moment slots as Adafactor keeps them (one per kernel), to be skipped on reading."""
+
     def slots(node):
         if isinstance(node, dict):
             return {k: slots(v) for k, v in node.items()}
         if node.ndim == 2:
-            return {"v_row": np.ones(node.shape[0], np.float32), "v_col": np.ones(node.shape[1], np.float32),
-                    "v": np.zeros(1, np.float32), "m": np.zeros(1, np.float32)}
+            return {
+                "v_row": np.ones(node.shape[0], np.float32),
+                "v_col": np.ones(node.shape[1], np.float32),
+                "v": np.zeros(1, np.float32),
+                "m": np.zeros(1, np.float32),
+            }
         return {"v": np.ones_like(node), "m": np.zeros(1, np.float32)}
+
     return slots(params)
 
 

@@ -31,8 +31,7 @@ def test_hf_to_iuie_to_hf_is_bit_exact_and_loads_in_transformers(hf_model, hf_fo
     for name, array in hf_tensors(hf_model).items():
         if name not in ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight"):
             assert np.array_equal(state[name], array), name
-    _, info = transformers.T5ForConditionalGeneration.from_pretrained(str(tmp_path / "hf"),
-                                                                      output_loading_info=True)
+    _, info = transformers.T5ForConditionalGeneration.from_pretrained(str(tmp_path / "hf"), output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"]
 
 
@@ -43,8 +42,7 @@ def test_t5x_to_hf_and_iuie(hf_model, hf_folders, tmp_path):
     converted = hf.params_to_hf_state(hf.load_hf_params(str(tmp_path / "hf"))[0])
     np.testing.assert_array_equal(converted["lm_head.weight"], hf_tensors(hf_model)["lm_head.weight"])
 
-    assert _convert(tmp_path / "t5x", tmp_path / "iuie", "--from", "t5x", "--to", "iuie", "--dtype",
-                    "bfloat16") == 0
+    assert _convert(tmp_path / "t5x", tmp_path / "iuie", "--from", "t5x", "--to", "iuie", "--dtype", "bfloat16") == 0
     loaded, fields = t5x.read_iuie_params(str(tmp_path / "iuie"), dtype=None)
     assert loaded["decoder"]["logits_dense"]["kernel"].dtype.name == "bfloat16"
     assert fields["param_dtype"] == "bfloat16" and fields["num_encoder_layers"] == 2
@@ -57,8 +55,7 @@ def test_errors(hf_folders, tmp_path, capsys):
     (tmp_path / "taken").mkdir()
     assert _convert(hf_folders["safetensors"], tmp_path / "taken", "--from", "hf", "--to", "hf") == 2
     assert "DST exists already" in capsys.readouterr().err
-    assert _convert(hf_folders["safetensors"], tmp_path / "taken", "--from", "hf", "--to", "hf",
-                    "--overwrite") == 0
+    assert _convert(hf_folders["safetensors"], tmp_path / "taken", "--from", "hf", "--to", "hf", "--overwrite") == 0
     assert os.path.isfile(tmp_path / "taken" / "model.safetensors")
 
     assert _convert(hf_folders["safetensors"], tmp_path / "x", "--from", "onnx", "--to", "hf") == 2

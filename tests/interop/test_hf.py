@@ -49,15 +49,20 @@ def test_iuie_tree_orientation(hf_model, hf_folders):
     d, heads, d_kv, vocab = HF_DIMS["d_model"], HF_DIMS["num_heads"], HF_DIMS["d_kv"], HF_DIMS["vocab_size"]
     layer = params["decoder"]["layers_1"]
     assert layer["encoder_decoder_attention"]["query"]["kernel"].shape == (d, heads * d_kv)
-    np.testing.assert_array_equal(layer["encoder_decoder_attention"]["out"]["kernel"],
-                                  ref["decoder.block.1.layer.1.EncDecAttention.o.weight"].T)
-    np.testing.assert_array_equal(params["encoder"]["relpos_bias"]["rel_embedding"],
-                                  ref["encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"].T)
+    np.testing.assert_array_equal(
+        layer["encoder_decoder_attention"]["out"]["kernel"], ref["decoder.block.1.layer.1.EncDecAttention.o.weight"].T
+    )
+    np.testing.assert_array_equal(
+        params["encoder"]["relpos_bias"]["rel_embedding"],
+        ref["encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"].T,
+    )
     np.testing.assert_array_equal(params["decoder"]["logits_dense"]["kernel"], ref["lm_head.weight"].T)
     assert params["decoder"]["logits_dense"]["kernel"].shape == (d, vocab)
     np.testing.assert_array_equal(params["token_embedder"]["embedding"], ref["shared.weight"])
-    np.testing.assert_array_equal(params["decoder"]["layers_2"]["pre_cross_attention_layer_norm"]["scale"],
-                                  ref["decoder.block.2.layer.1.layer_norm.weight"])
+    np.testing.assert_array_equal(
+        params["decoder"]["layers_2"]["pre_cross_attention_layer_norm"]["scale"],
+        ref["decoder.block.2.layer.1.layer_norm.weight"],
+    )
 
 
 def test_export_loads_in_transformers_without_missing_or_unexpected_keys(hf_model, hf_folders, tmp_path):
@@ -67,15 +72,21 @@ def test_export_loads_in_transformers_without_missing_or_unexpected_keys(hf_mode
     hf.save_hf(params, fields, str(tmp_path / "out"))
     assert sorted(os.listdir(tmp_path / "out")) == ["config.json", "model.safetensors"]
     loaded, info = transformers.T5ForConditionalGeneration.from_pretrained(
-            str(tmp_path / "out"), output_loading_info=True)
+        str(tmp_path / "out"), output_loading_info=True
+    )
     assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
     assert loaded.lm_head.weight is not loaded.shared.weight
     reloaded = hf_tensors(loaded)
     for name, array in hf_tensors(hf_model).items():
         np.testing.assert_array_equal(reloaded[name], array, err_msg=name)
     config = loaded.config
-    assert (config.num_layers, config.num_decoder_layers, config.relative_attention_num_buckets,
-            config.relative_attention_max_distance, config.feed_forward_proj) == (2, 3, 8, 20, "gated-gelu")
+    assert (
+        config.num_layers,
+        config.num_decoder_layers,
+        config.relative_attention_num_buckets,
+        config.relative_attention_max_distance,
+        config.feed_forward_proj,
+    ) == (2, 3, 8, 20, "gated-gelu")
 
 
 def test_split_attention_layout_round_trip(hf_model, hf_folders):
@@ -95,8 +106,9 @@ def test_bfloat16_kept_with_dtype_none(tmp_path):
     assert params["token_embedder"]["embedding"].dtype == ml_dtypes.bfloat16
     state = hf.params_to_hf_state(params)
     expected = model.state_dict()["decoder.block.2.layer.2.DenseReluDense.wo.weight"]
-    np.testing.assert_array_equal(state["decoder.block.2.layer.2.DenseReluDense.wo.weight"].astype(np.float32),
-                                  expected.float().numpy())
+    np.testing.assert_array_equal(
+        state["decoder.block.2.layer.2.DenseReluDense.wo.weight"].astype(np.float32), expected.float().numpy()
+    )
 
 
 def test_lm_head_omitted_by_transformers5_comes_from_shared(tmp_path):
@@ -104,8 +116,7 @@ def test_lm_head_omitted_by_transformers5_comes_from_shared(tmp_path):
     model = make_hf_model(untie=False)
     model.save_pretrained(str(tmp_path / "tied"))
     params, _ = hf.load_hf_params(str(tmp_path / "tied"))
-    np.testing.assert_array_equal(params["decoder"]["logits_dense"]["kernel"],
-                                  params["token_embedder"]["embedding"].T)
+    np.testing.assert_array_equal(params["decoder"]["logits_dense"]["kernel"], params["token_embedder"]["embedding"].T)
 
 
 def _copy_with_config(src: str, dst, **changes) -> str:
@@ -125,12 +136,15 @@ def _copy_with_config(src: str, dst, **changes) -> str:
     return str(dst)
 
 
-@pytest.mark.parametrize("changes, message", [
+@pytest.mark.parametrize(
+    "changes, message",
+    [
         ({"feed_forward_proj": "relu"}, "'feed_forward_proj'"),
         ({"scale_decoder_outputs": True}, "'scale_decoder_outputs'"),
         ({"scale_decoder_outputs": None, "tie_word_embeddings": True}, "'tie_word_embeddings'"),
         ({"d_kv": None}, "'d_kv' is missing"),
-])
+    ],
+)
 def test_config_errors_name_file_and_key(hf_folders, tmp_path, changes, message):
     folder = _copy_with_config(hf_folders["safetensors"], tmp_path / "bad", **changes)
     with pytest.raises(hf.CheckpointError, match=message) as error:
@@ -144,25 +158,37 @@ def test_unexpected_and_missing_tensors_are_named_with_their_file(hf_folders, tm
     state = load_file(os.path.join(hf_folders["safetensors"], "model.safetensors"))
     extra = _copy_with_config(hf_folders["safetensors"], tmp_path / "extra")
     os.remove(os.path.join(extra, "model.safetensors"))
-    save_file({**state, "encoder.block.9.layer.0.layer_norm.weight": np.ones(16, np.float32)},
-              os.path.join(extra, "model.safetensors"), metadata={"format": "pt"})
-    with pytest.raises(hf.CheckpointError, match=r"model\.safetensors: unexpected tensor "
-                                                 r"'encoder\.block\.9\.layer\.0\.layer_norm\.weight'"):
+    save_file(
+        {**state, "encoder.block.9.layer.0.layer_norm.weight": np.ones(16, np.float32)},
+        os.path.join(extra, "model.safetensors"),
+        metadata={"format": "pt"},
+    )
+    with pytest.raises(
+        hf.CheckpointError,
+        match=r"model\.safetensors: unexpected tensor "
+        r"'encoder\.block\.9\.layer\.0\.layer_norm\.weight'",
+    ):
         hf.load_hf_params(extra)
 
     missing = _copy_with_config(hf_folders["safetensors"], tmp_path / "missing")
     os.remove(os.path.join(missing, "model.safetensors"))
     del state["decoder.block.1.layer.2.DenseReluDense.wi_1.weight"]
     save_file(state, os.path.join(missing, "model.safetensors"), metadata={"format": "pt"})
-    with pytest.raises(hf.CheckpointError, match=r"model\.safetensors: missing tensor.*"
-                                                 r"decoder\.block\.1\.layer\.2\.DenseReluDense\.wi_1\.weight"):
+    with pytest.raises(
+        hf.CheckpointError,
+        match=r"model\.safetensors: missing tensor.*"
+        r"decoder\.block\.1\.layer\.2\.DenseReluDense\.wi_1\.weight",
+    ):
         hf.load_hf_params(missing)
 
 
 def test_shape_that_does_not_fit_the_config_is_named(hf_folders, tmp_path):
     folder = _copy_with_config(hf_folders["safetensors"], tmp_path / "wide", d_ff=32)
-    with pytest.raises(hf.CheckpointError, match=r"model\.safetensors: tensor '.*DenseReluDense\.w.*' has shape "
-                                                 r"\((24, 16|16, 24)\); the config says \((32, 16|16, 32)\)"):
+    with pytest.raises(
+        hf.CheckpointError,
+        match=r"model\.safetensors: tensor '.*DenseReluDense\.w.*' has shape "
+        r"\((24, 16|16, 24)\); the config says \((32, 16|16, 32)\)",
+    ):
         hf.load_hf_params(folder)
 
 
@@ -170,8 +196,9 @@ def test_lm_head_is_required_where_the_config_unties_it(hf_folders, tmp_path):
     """A transformers 4 config (tie_word_embeddings=false) promises an lm_head of its own."""
     model = make_hf_model(untie=False)
     model.save_pretrained(str(tmp_path / "tied"))
-    folder = _copy_with_config(str(tmp_path / "tied"), tmp_path / "v4", scale_decoder_outputs=None,
-                               tie_word_embeddings=False)
+    folder = _copy_with_config(
+        str(tmp_path / "tied"), tmp_path / "v4", scale_decoder_outputs=None, tie_word_embeddings=False
+    )
     with pytest.raises(hf.CheckpointError, match=r"missing tensor\(s\) \['lm_head\.weight'\]"):
         hf.load_hf_params(folder)
 

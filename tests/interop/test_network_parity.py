@@ -40,13 +40,14 @@ def test_converted_tree_matches_network_init(imported):
 
     params, config = imported
     tokens = jnp.ones((1, 4), jnp.int32)
-    shapes = jax.eval_shape(lambda: network.Transformer(config).init(
-            jax.random.key(0), tokens, tokens, tokens, enable_dropout=False))
+    shapes = jax.eval_shape(
+        lambda: network.Transformer(config).init(jax.random.key(0), tokens, tokens, tokens, enable_dropout=False)
+    )
     expected = meta.unbox(shapes)["params"]
-    flat_expected = {jax.tree_util.keystr(k): (v.shape, v.dtype)
-                     for k, v in jax.tree_util.tree_leaves_with_path(expected)}
-    flat_actual = {jax.tree_util.keystr(k): (v.shape, v.dtype)
-                   for k, v in jax.tree_util.tree_leaves_with_path(params)}
+    flat_expected = {
+        jax.tree_util.keystr(k): (v.shape, v.dtype) for k, v in jax.tree_util.tree_leaves_with_path(expected)
+    }
+    flat_actual = {jax.tree_util.keystr(k): (v.shape, v.dtype) for k, v in jax.tree_util.tree_leaves_with_path(params)}
     assert flat_actual == flat_expected
 
 
@@ -55,12 +56,15 @@ def test_logits_equal_transformers(hf_model, imported):
 
     params, config = imported
     encoder, decoder_input, targets = _tokens()
-    logits = network.Transformer(config).apply({"params": params}, encoder, decoder_input, targets,
-                                               enable_dropout=False)
+    logits = network.Transformer(config).apply(
+        {"params": params}, encoder, decoder_input, targets, enable_dropout=False
+    )
     with torch.no_grad():
-        reference = hf_model(input_ids=torch.from_numpy(encoder).long(),
-                             attention_mask=torch.from_numpy(encoder > 0).long(),
-                             decoder_input_ids=torch.from_numpy(decoder_input).long()).logits.numpy()
+        reference = hf_model(
+            input_ids=torch.from_numpy(encoder).long(),
+            attention_mask=torch.from_numpy(encoder > 0).long(),
+            decoder_input_ids=torch.from_numpy(decoder_input).long(),
+        ).logits.numpy()
     logits = np.asarray(logits)
     assert logits.shape == reference.shape == (2, 11, 64)
     assert np.abs(reference).max() > 0.1  # not a comparison of near-zero outputs

@@ -22,6 +22,7 @@ import pytest
 from iuie.interop import hf, t5x
 from tests.interop.conftest import t5x_train_state, write_t5x_checkpoint
 
+
 @pytest.fixture(scope="module")
 def hf_params(hf_folders):
     return hf.load_hf_params(hf_folders["safetensors"])
@@ -70,8 +71,9 @@ def test_reads_orbax_format_t5x_checkpoint(hf_params, tmp_path):
     import orbax.checkpoint as ocp
 
     params, _ = hf_params
-    ocp.PyTreeCheckpointer().save(str(tmp_path / "checkpoint_5" / "state"),
-                                  {"target": params, "state": {"step": np.asarray(5, np.int32)}})
+    ocp.PyTreeCheckpointer().save(
+        str(tmp_path / "checkpoint_5" / "state"), {"target": params, "state": {"step": np.asarray(5, np.int32)}}
+    )
     _assert_trees_equal(t5x.load_t5x(str(tmp_path / "checkpoint_5")), params)
 
 
@@ -86,8 +88,18 @@ def test_split_layout_from_t5x(hf_params, tmp_path):
 def test_inferred_config_matches_hf_config(hf_params):
     params, fields = hf_params
     inferred = t5x.infer_config_fields(params)
-    for key in ("vocab_size", "emb_dim", "num_heads", "num_encoder_layers", "num_decoder_layers", "head_dim",
-                "mlp_dim", "mlp_activations", "logits_via_embedding", "relative_attention_num_buckets"):
+    for key in (
+        "vocab_size",
+        "emb_dim",
+        "num_heads",
+        "num_encoder_layers",
+        "num_decoder_layers",
+        "head_dim",
+        "mlp_dim",
+        "mlp_activations",
+        "logits_via_embedding",
+        "relative_attention_num_buckets",
+    ):
         assert inferred[key] == fields[key], key
     assert inferred["relative_attention_max_distance"] == 128  # T5X's constant; the shapes cannot tell.
 
@@ -98,16 +110,22 @@ def test_missing_tensorstore_array_is_named(hf_params, tmp_path):
     params, _ = hf_params
     write_t5x_checkpoint(tmp_path / "checkpoint_2", t5x_train_state(params))
     shutil.rmtree(tmp_path / "checkpoint_2" / "target.decoder.layers_1.mlp.wi_0.kernel")
-    with pytest.raises(hf.CheckpointError, match=r"target\.decoder\.layers_1\.mlp\.wi_0\.kernel.*"
-                                                 r"'target/decoder/layers_1/mlp/wi_0/kernel'"):
+    with pytest.raises(
+        hf.CheckpointError,
+        match=r"target\.decoder\.layers_1\.mlp\.wi_0\.kernel.*"
+        r"'target/decoder/layers_1/mlp/wi_0/kernel'",
+    ):
         t5x.load_t5x(str(tmp_path / "checkpoint_2"))
 
 
 def test_pre_0_1_14_tensorstore_spec_with_path_beside_kvstore(tmp_path):
     """tensorstore < 0.1.14 wrote the array path next to ``kvstore``, not in it (T5X still reads both)."""
-    old = {"driver": "zarr", "kvstore": {"driver": "gcs", "bucket": "t5x-dummy-bucket"},
-           "path": "target.token_embedder.embedding", "metadata": {"shape": [4, 2], "chunks": [4, 2],
-                                                                   "compressor": {"id": "gzip"}}}
+    old = {
+        "driver": "zarr",
+        "kvstore": {"driver": "gcs", "bucket": "t5x-dummy-bucket"},
+        "path": "target.token_embedder.embedding",
+        "metadata": {"shape": [4, 2], "chunks": [4, 2], "compressor": {"id": "gzip"}},
+    }
     local = t5x._local_spec(old, str(tmp_path))
     assert local["kvstore"] == {"driver": "file", "path": str(tmp_path / "target.token_embedder.embedding")}
     assert "path" not in local and local["metadata"] == {"shape": [4, 2]}

@@ -19,28 +19,54 @@ from iuie.model.network import T5Config, Transformer
 # Tiny shapes that exercise odd head counts, head_dim != emb_dim / heads, and (with few buckets and a short
 # max distance) the logarithmic bucket range on short sequences.
 TINY_CONFIGS = {
-    'h3_d5': T5Config(
-        vocab_size=120, emb_dim=16, num_heads=3, head_dim=5, mlp_dim=24, num_encoder_layers=2,
-        num_decoder_layers=2, relative_attention_num_buckets=8, relative_attention_max_distance=12,
+    "h3_d5": T5Config(
+        vocab_size=120,
+        emb_dim=16,
+        num_heads=3,
+        head_dim=5,
+        mlp_dim=24,
+        num_encoder_layers=2,
+        num_decoder_layers=2,
+        relative_attention_num_buckets=8,
+        relative_attention_max_distance=12,
     ),
-    'h4_d8_3x2': T5Config(
-        vocab_size=300, emb_dim=32, num_heads=4, head_dim=8, mlp_dim=40, num_encoder_layers=3,
+    "h4_d8_3x2": T5Config(
+        vocab_size=300,
+        emb_dim=32,
+        num_heads=4,
+        head_dim=8,
+        mlp_dim=40,
+        num_encoder_layers=3,
         num_decoder_layers=2,
     ),
-    'h1_d8': T5Config(
-        vocab_size=100, emb_dim=8, num_heads=1, head_dim=8, mlp_dim=16, num_encoder_layers=2,
-        num_decoder_layers=3, relative_attention_num_buckets=16, relative_attention_max_distance=20,
+    "h1_d8": T5Config(
+        vocab_size=100,
+        emb_dim=8,
+        num_heads=1,
+        head_dim=8,
+        mlp_dim=16,
+        num_encoder_layers=2,
+        num_decoder_layers=3,
+        relative_attention_num_buckets=16,
+        relative_attention_max_distance=20,
     ),
-    'h5_d3': T5Config(
-        vocab_size=150, emb_dim=12, num_heads=5, head_dim=3, mlp_dim=20, num_encoder_layers=2,
-        num_decoder_layers=2, relative_attention_num_buckets=10, relative_attention_max_distance=9,
+    "h5_d3": T5Config(
+        vocab_size=150,
+        emb_dim=12,
+        num_heads=5,
+        head_dim=3,
+        mlp_dim=20,
+        num_encoder_layers=2,
+        num_decoder_layers=2,
+        relative_attention_num_buckets=10,
+        relative_attention_max_distance=9,
     ),
 }
 
 
 def fp32(cfg: T5Config, **overrides) -> T5Config:
     """The config in float32 without dropout: the setting for exact comparisons."""
-    return dataclasses.replace(cfg, dtype='float32', dropout_rate=0.0, **overrides)
+    return dataclasses.replace(cfg, dtype="float32", dropout_rate=0.0, **overrides)
 
 
 def random_tokens(rng: np.random.Generator, vocab: int, lengths: list[int], width: int) -> np.ndarray:
@@ -63,10 +89,10 @@ def unpacked_batch(rng, vocab, input_lengths, target_lengths, input_width, targe
     for i, n in enumerate(target_lengths):
         targets[i, n - 1] = 1
     return {
-        'encoder_input_tokens': inputs,
-        'decoder_input_tokens': shift_right(targets),
-        'decoder_target_tokens': targets,
-        'decoder_loss_weights': (targets > 0).astype(np.float32),
+        "encoder_input_tokens": inputs,
+        "decoder_input_tokens": shift_right(targets),
+        "decoder_target_tokens": targets,
+        "decoder_loss_weights": (targets > 0).astype(np.float32),
     }
 
 
@@ -75,29 +101,34 @@ def pack(batch: dict[str, np.ndarray], rows: list[list[int]], input_width: int, 
     example's tokens are concatenated, decoder inputs restart at 0 for every example, segment ids count 1, 2, ...
     per row and positions restart at 0. ``rows`` lists example indices per packed row."""
     out = {
-        k: np.zeros((len(rows), input_width if k.startswith('encoder') else target_width), np.int32)
+        k: np.zeros((len(rows), input_width if k.startswith("encoder") else target_width), np.int32)
         for k in (
-            'encoder_input_tokens', 'encoder_segment_ids', 'encoder_positions', 'decoder_input_tokens',
-            'decoder_target_tokens', 'decoder_segment_ids', 'decoder_positions',
+            "encoder_input_tokens",
+            "encoder_segment_ids",
+            "encoder_positions",
+            "decoder_input_tokens",
+            "decoder_target_tokens",
+            "decoder_segment_ids",
+            "decoder_positions",
         )
     }
-    out['decoder_loss_weights'] = np.zeros((len(rows), target_width), np.float32)
+    out["decoder_loss_weights"] = np.zeros((len(rows), target_width), np.float32)
     for r, examples in enumerate(rows):
         e_at = d_at = 0
         for seg, ex in enumerate(examples, start=1):
-            inp = batch['encoder_input_tokens'][ex]
+            inp = batch["encoder_input_tokens"][ex]
             inp = inp[inp > 0]
-            tgt = batch['decoder_target_tokens'][ex]
+            tgt = batch["decoder_target_tokens"][ex]
             tgt = tgt[tgt > 0]
             n, m = len(inp), len(tgt)
-            out['encoder_input_tokens'][r, e_at : e_at + n] = inp
-            out['encoder_segment_ids'][r, e_at : e_at + n] = seg
-            out['encoder_positions'][r, e_at : e_at + n] = np.arange(n)
-            out['decoder_target_tokens'][r, d_at : d_at + m] = tgt
-            out['decoder_input_tokens'][r, d_at : d_at + m] = np.concatenate([[0], tgt[:-1]])
-            out['decoder_segment_ids'][r, d_at : d_at + m] = seg
-            out['decoder_positions'][r, d_at : d_at + m] = np.arange(m)
-            out['decoder_loss_weights'][r, d_at : d_at + m] = 1.0
+            out["encoder_input_tokens"][r, e_at : e_at + n] = inp
+            out["encoder_segment_ids"][r, e_at : e_at + n] = seg
+            out["encoder_positions"][r, e_at : e_at + n] = np.arange(n)
+            out["decoder_target_tokens"][r, d_at : d_at + m] = tgt
+            out["decoder_input_tokens"][r, d_at : d_at + m] = np.concatenate([[0], tgt[:-1]])
+            out["decoder_segment_ids"][r, d_at : d_at + m] = seg
+            out["decoder_positions"][r, d_at : d_at + m] = np.arange(m)
+            out["decoder_loss_weights"][r, d_at : d_at + m] = 1.0
             e_at, d_at = e_at + n, d_at + m
     return out
 
@@ -112,32 +143,30 @@ def random_params(module: Transformer, batch: dict[str, np.ndarray], seed: int =
     abstract = jax.eval_shape(
         lambda: module.init(
             jax.random.key(0),
-            jnp.asarray(batch['encoder_input_tokens']),
-            jnp.asarray(batch['decoder_input_tokens']),
+            jnp.asarray(batch["encoder_input_tokens"]),
+            jnp.asarray(batch["decoder_input_tokens"]),
             enable_dropout=False,
         )
-    )['params']
+    )["params"]
     rng = np.random.default_rng(seed)
     head_dim = module.config.head_dim
 
     def draw(path, box):
-        name = '/'.join(k.key for k in path)
+        name = "/".join(k.key for k in path)
         shape = box.value.shape
-        if name.endswith('scale'):
+        if name.endswith("scale"):
             value = 1.0 + 0.2 * rng.standard_normal(shape)
-        elif name.endswith('embedding') and 'relpos' not in name:
+        elif name.endswith("embedding") and "relpos" not in name:
             value = rng.standard_normal(shape)
-        elif 'relpos' in name:
+        elif "relpos" in name:
             value = 0.5 * rng.standard_normal(shape)
         else:
             value = rng.standard_normal(shape) / np.sqrt(shape[0])
-            if name.endswith('query/kernel'):
+            if name.endswith("query/kernel"):
                 value = value / np.sqrt(head_dim)
         return box.replace_boxed(jnp.asarray(value, box.value.dtype))
 
-    return jax.tree_util.tree_map_with_path(
-        draw, abstract, is_leaf=lambda x: isinstance(x, nn.LogicallyPartitioned)
-    )
+    return jax.tree_util.tree_map_with_path(draw, abstract, is_leaf=lambda x: isinstance(x, nn.LogicallyPartitioned))
 
 
 def init_params(cfg: T5Config, batch: dict[str, np.ndarray], seed: int = 0):

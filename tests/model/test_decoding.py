@@ -48,20 +48,20 @@ class Trie:
         return row - np.log(np.sum(np.exp(row - row.max()))) - row.max()
 
     def cache(self, batch: int):
-        return {'node': jnp.zeros((batch,), jnp.int32)}
+        return {"node": jnp.zeros((batch,), jnp.int32)}
 
     def tokens_to_logits(self, state: decoding.DecodingState):
         table, children = jnp.asarray(self.table, jnp.float32), jnp.asarray(self.children)
-        node = state.cache['node']
+        node = state.cache["node"]
         node = jnp.where(state.cur_index > 0, children[node, state.cur_token[:, 0]], node)
-        return table[node], {'node': node}
+        return table[node], {"node": node}
 
 
 def probs_row(**p) -> list[float]:
     """Logits giving the named tokens the given probabilities (the rest ~0)."""
     row = [NEVER] * 4
     for name, prob in p.items():
-        row[{'EOS': EOS, 'A': A, 'B': B}[name]] = math.log(prob)
+        row[{"EOS": EOS, "A": A, "B": B}[name]] = math.log(prob)
     return row
 
 
@@ -92,8 +92,9 @@ def test_greedy_hand_worked_stops_at_eos():
         jax.debug.callback(lambda i: calls.append(int(i)), state.cur_index)
         return ttl(state)
 
-    seqs, scores = jax.tree.map(np.asarray, jax.jit(
-        lambda: decoding.greedy_decode(jnp.zeros((1, 5), jnp.int32), trie.cache(1), counting))())
+    seqs, scores = jax.tree.map(
+        np.asarray, jax.jit(lambda: decoding.greedy_decode(jnp.zeros((1, 5), jnp.int32), trie.cache(1), counting))()
+    )
     np.testing.assert_array_equal(seqs, [[[A, EOS, 0, 0, 0]]])  # 0 after EOS
     np.testing.assert_allclose(scores, [[-0.5 + math.log(0.5)]], rtol=1e-5)
     assert calls == [0, 1]  # stopped right after EOS instead of running 5 steps
@@ -121,7 +122,7 @@ def _masked_log_probs(trie, prefix, banned):
     return row - np.log(np.sum(np.exp(row - row.max()))) - row.max()
 
 
-@pytest.mark.parametrize('method', ['greedy', 'beam'])
+@pytest.mark.parametrize("method", ["greedy", "beam"])
 def test_mask_hook_sees_step_and_prefix(method):
     """The hook gets the step index and the tokens chosen so far: forcing "alternate A and B, starting with
     whatever token was not chosen before" only works if both are right."""
@@ -132,7 +133,7 @@ def test_mask_hook_sees_step_and_prefix(method):
         want = jnp.where(prev == A, B, A)
         return jnp.where(jnp.arange(logits.shape[-1])[None] == want[:, None], logits, decoding.NEG_INF)
 
-    fn = decoding.greedy_decode if method == 'greedy' else functools.partial(decoding.beam_search, num_decodes=2)
+    fn = decoding.greedy_decode if method == "greedy" else functools.partial(decoding.beam_search, num_decodes=2)
     seqs, _ = run(fn, trie, batch=2, length=4, logits_mask_fn=alternate)
     np.testing.assert_array_equal(seqs[:, -1], [[A, B, A, B]] * 2)
 
@@ -168,15 +169,19 @@ def test_sampling_reproducible_topk_and_greedy_limits():
     greedy, _ = run(decoding.greedy_decode, trie, batch=1, length=3)
     k1, _ = run(functools.partial(sample, topk=1, num_decodes=1), trie, batch=1, length=3)
     np.testing.assert_array_equal(k1, greedy)
-    traced = jax.jit(lambda t: decoding.temperature_sample(jnp.zeros((1, 3), jnp.int32), trie.cache(1),
-                                                            trie.tokens_to_logits, temperature=t))(0.0)[0]
+    traced = jax.jit(
+        lambda t: decoding.temperature_sample(
+            jnp.zeros((1, 3), jnp.int32), trie.cache(1), trie.tokens_to_logits, temperature=t
+        )
+    )(0.0)[0]
     np.testing.assert_array_equal(np.asarray(traced), greedy)
 
 
 def test_sample_frequencies_follow_the_distribution():
     trie = Trie(4, 1, {(): probs_row(A=0.5, B=0.3, EOS=0.2)})
-    seqs, _ = run(functools.partial(decoding.temperature_sample, num_decodes=4000), trie, length=1,
-                  decode_rng=jax.random.key(5))
+    seqs, _ = run(
+        functools.partial(decoding.temperature_sample, num_decodes=4000), trie, length=1, decode_rng=jax.random.key(5)
+    )
     freq = np.bincount(seqs[0, :, 0], minlength=4) / 4000
     np.testing.assert_allclose(freq[[A, B, EOS]], [0.5, 0.3, 0.2], atol=0.03)
 
@@ -187,9 +192,9 @@ def test_sample_frequencies_follow_the_distribution():
 
 
 def test_length_penalties_hand_worked():
-    np.testing.assert_allclose(decoding.length_penalty(0.6, 7, 't5x'), 2.0**0.6, rtol=1e-6)  # ((5 + 7) / 6)^0.6
-    np.testing.assert_allclose(decoding.length_penalty(0.6, 7, 'hf'), 7.0**0.6, rtol=1e-6)
-    np.testing.assert_allclose(decoding.length_penalty(0.0, 7, 'hf'), 1.0)
+    np.testing.assert_allclose(decoding.length_penalty(0.6, 7, "t5x"), 2.0**0.6, rtol=1e-6)  # ((5 + 7) / 6)^0.6
+    np.testing.assert_allclose(decoding.length_penalty(0.6, 7, "hf"), 7.0**0.6, rtol=1e-6)
+    np.testing.assert_allclose(decoding.length_penalty(0.0, 7, "hf"), 1.0)
 
 
 def test_beam_semantics_differ_on_low_ranked_eos_hand_worked():
@@ -199,8 +204,8 @@ def test_beam_semantics_differ_on_low_ranked_eos_hand_worked():
     beam size 1 is greedy: [A, EOS]."""
     trie = Trie(4, 3, HAND)
     search = functools.partial(decoding.beam_search, num_decodes=1, alpha=0.0)
-    t5x, t5x_score = run(functools.partial(search, semantics='t5x'), trie, length=2)
-    hf, hf_score = run(functools.partial(search, semantics='hf'), trie, length=2)
+    t5x, t5x_score = run(functools.partial(search, semantics="t5x"), trie, length=2)
+    hf, hf_score = run(functools.partial(search, semantics="hf"), trie, length=2)
     np.testing.assert_array_equal(t5x[0, -1], [EOS, 0])
     np.testing.assert_allclose(t5x_score[0, -1], -1.0, rtol=1e-5)
     np.testing.assert_array_equal(hf[0, -1], [A, EOS])
@@ -216,7 +221,7 @@ def _exhaustive(trie, length, alpha, semantics):
         for t in range(1, trie.vocab):
             seq, score = prefix + (t,), total + lp[t]
             n = len(seq)
-            if t == EOS or (semantics == 'hf' and n == length):
+            if t == EOS or (semantics == "hf" and n == length):
                 out.append((score / float(decoding.length_penalty(alpha, n, semantics)), seq + (0,) * (length - n)))
             elif n < length:
                 walk(seq, score)
@@ -225,15 +230,19 @@ def _exhaustive(trie, length, alpha, semantics):
     return sorted(out)
 
 
-@pytest.mark.parametrize('semantics', ['t5x', 'hf'])
-@pytest.mark.parametrize('alpha', [0.0, 0.8])
+@pytest.mark.parametrize("semantics", ["t5x", "hf"])
+@pytest.mark.parametrize("alpha", [0.0, 0.8])
 def test_wide_beam_search_equals_exhaustive_search(semantics, alpha):
     """With 16 beams over 3 real tokens and 3 steps every candidate survives, so the returned set must be
     exactly the best hypotheses under the chosen semantics, scores included. Two examples share the batch (one
     with a forced first token) to check per-example handling."""
     trie = Trie(4, 3, seed=7)
-    seqs, scores = run(functools.partial(decoding.beam_search, num_decodes=16, alpha=alpha, semantics=semantics),
-                       trie, batch=1, length=3)
+    seqs, scores = run(
+        functools.partial(decoding.beam_search, num_decodes=16, alpha=alpha, semantics=semantics),
+        trie,
+        batch=1,
+        length=3,
+    )
     real = scores[0] > decoding.NEG_INF / 2
     got = sorted(zip(scores[0][real].tolist(), map(tuple, seqs[0][real].tolist())))
     want = _exhaustive(trie, 3, alpha, semantics)[-16:]
@@ -261,8 +270,8 @@ def test_beam_search_with_nothing_finished():
     trie = Trie(4, 3, seed=5)
     no_eos = lambda step, seqs, logits: logits.at[:, EOS].set(decoding.NEG_INF)
     search = functools.partial(decoding.beam_search, num_decodes=2, alpha=1.0, logits_mask_fn=no_eos)
-    t5x, t5x_scores = run(functools.partial(search, semantics='t5x'), trie, length=3)
-    hf, hf_scores = run(functools.partial(search, semantics='hf'), trie, length=3)
+    t5x, t5x_scores = run(functools.partial(search, semantics="t5x"), trie, length=3)
+    hf, hf_scores = run(functools.partial(search, semantics="hf"), trie, length=3)
     np.testing.assert_array_equal(t5x, hf)
     assert np.all(t5x != EOS) and np.all(t5x != 0)
     np.testing.assert_allclose(hf_scores, t5x_scores / 3.0, rtol=1e-6)  # hf: log p / 3 ** 1

@@ -43,7 +43,7 @@ def test_cross_entropy_equals_optax_without_z_loss():
     np.testing.assert_array_equal(z, np.zeros_like(z))
 
 
-@pytest.mark.parametrize('z_loss', [0.0, 1e-4, 0.5])
+@pytest.mark.parametrize("z_loss", [0.0, 1e-4, 0.5])
 def test_custom_vjp_equals_autodiff_of_the_formula(z_loss):
     """Gradients w.r.t. logits (and targets) equal those of the plain formula; the z-loss *output* is only
     logged, so it carries no gradient of its own (as in T5X)."""
@@ -97,41 +97,44 @@ def test_weighted_sums_and_constant_normalizer():
 
 def test_special_normalizers_hand_worked():
     batch = {
-        'decoder_target_tokens': jnp.array([[5, 1, 0], [1, 0, 0]]),
-        'decoder_loss_weights': jnp.array([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]]),
+        "decoder_target_tokens": jnp.array([[5, 1, 0], [1, 0, 0]]),
+        "decoder_loss_weights": jnp.array([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]]),
     }
-    factor, w = losses.get_loss_normalizing_factor_and_weights('num_real_target_tokens', batch)
+    factor, w = losses.get_loss_normalizing_factor_and_weights("num_real_target_tokens", batch)
     assert factor == 3
-    np.testing.assert_array_equal(w, batch['decoder_loss_weights'])
-    factor, _ = losses.get_loss_normalizing_factor_and_weights(losses.SpecialLossNormalizingFactor.NUM_TOTAL_TARGET_TOKENS, batch)
+    np.testing.assert_array_equal(w, batch["decoder_loss_weights"])
+    factor, _ = losses.get_loss_normalizing_factor_and_weights(
+        losses.SpecialLossNormalizingFactor.NUM_TOTAL_TARGET_TOKENS, batch
+    )
     assert factor == 6
-    factor, w = losses.get_loss_normalizing_factor_and_weights('AVERAGE_PER_SEQUENCE', batch)
+    factor, w = losses.get_loss_normalizing_factor_and_weights("AVERAGE_PER_SEQUENCE", batch)
     np.testing.assert_allclose(w, [[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])
     assert factor == 2  # two examples, each weighing 1
     # Constants and None pass straight through with the batch's weights.
     assert losses.get_loss_normalizing_factor_and_weights(7.0, batch)[0] == 7.0
-    assert losses.get_loss_normalizing_factor_and_weights(None, batch)[1] is batch['decoder_loss_weights']
+    assert losses.get_loss_normalizing_factor_and_weights(None, batch)[1] is batch["decoder_loss_weights"]
     # Without explicit weights, non-padding targets count.
-    factor, _ = losses.get_loss_normalizing_factor_and_weights('NUM_REAL_TARGET_TOKENS',
-                                                               {'decoder_target_tokens': batch['decoder_target_tokens']})
+    factor, _ = losses.get_loss_normalizing_factor_and_weights(
+        "NUM_REAL_TARGET_TOKENS", {"decoder_target_tokens": batch["decoder_target_tokens"]}
+    )
     assert factor == 3
     with pytest.raises(ValueError):
-        losses.get_loss_normalizing_factor_and_weights('PER_MOON_PHASE', batch)
+        losses.get_loss_normalizing_factor_and_weights("PER_MOON_PHASE", batch)
 
 
 def test_average_per_sequence_packed_equals_unpacked():
     """Two examples (2 and 3 tokens) packed in one row get the same weights as when unpacked."""
     packed = {
-        'decoder_target_tokens': jnp.array([[4, 1, 6, 7, 1, 0]]),
-        'decoder_segment_ids': jnp.array([[1, 1, 2, 2, 2, 0]]),
-        'decoder_positions': jnp.array([[0, 1, 0, 1, 2, 0]]),
-        'decoder_loss_weights': jnp.array([[1.0, 1, 1, 1, 1, 0]]),
+        "decoder_target_tokens": jnp.array([[4, 1, 6, 7, 1, 0]]),
+        "decoder_segment_ids": jnp.array([[1, 1, 2, 2, 2, 0]]),
+        "decoder_positions": jnp.array([[0, 1, 0, 1, 2, 0]]),
+        "decoder_loss_weights": jnp.array([[1.0, 1, 1, 1, 1, 0]]),
     }
-    factor, w = losses.get_loss_normalizing_factor_and_weights('AVERAGE_PER_SEQUENCE', packed)
+    factor, w = losses.get_loss_normalizing_factor_and_weights("AVERAGE_PER_SEQUENCE", packed)
     np.testing.assert_allclose(w, [[1 / 2, 1 / 2, 1 / 3, 1 / 3, 1 / 3, 0]], rtol=1e-6)
     np.testing.assert_allclose(factor, 2.0, rtol=1e-6)
-    unpacked = {'decoder_target_tokens': jnp.array([[4, 1, 0], [6, 7, 1]])}
-    factor_u, w_u = losses.get_loss_normalizing_factor_and_weights('AVERAGE_PER_SEQUENCE', unpacked)
+    unpacked = {"decoder_target_tokens": jnp.array([[4, 1, 0], [6, 7, 1]])}
+    factor_u, w_u = losses.get_loss_normalizing_factor_and_weights("AVERAGE_PER_SEQUENCE", unpacked)
     np.testing.assert_allclose(factor_u, factor, rtol=1e-6)
     np.testing.assert_allclose(w_u[w_u > 0], w[w > 0], rtol=1e-6)
 
@@ -139,6 +142,4 @@ def test_average_per_sequence_packed_equals_unpacked():
 def test_sum_weights_per_segment_any_numbering():
     seg = jnp.array([[2, 2, 1, 1, 1, 0], [1, 3, 3, 1, 0, 0]])
     w = jnp.array([[1.0, 2, 3, 4, 5, 9], [1, 1, 1, 1, 9, 9]])
-    np.testing.assert_allclose(
-        losses.sum_weights_per_segment(seg, w), [[3, 3, 12, 12, 12, 0], [2, 2, 2, 2, 0, 0]]
-    )
+    np.testing.assert_allclose(losses.sum_weights_per_segment(seg, w), [[3, 3, 12, 12, 12, 0], [2, 2, 2, 2, 0, 0]])

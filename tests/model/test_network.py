@@ -24,23 +24,45 @@ from iuie.model.network import T5Config, Transformer
 from tests.model.conftest import TINY_CONFIGS, fp32, init_params, pack, unpacked_batch
 
 TOL = 1e-4
-FEATURES = ('encoder_input_tokens', 'decoder_input_tokens', 'decoder_target_tokens', 'encoder_segment_ids',
-            'decoder_segment_ids', 'encoder_positions', 'decoder_positions')
+FEATURES = (
+    "encoder_input_tokens",
+    "decoder_input_tokens",
+    "decoder_target_tokens",
+    "encoder_segment_ids",
+    "decoder_segment_ids",
+    "encoder_positions",
+    "decoder_positions",
+)
 
 
-def _encode_and_decode(module, encoder_input_tokens, decoder_input_tokens, decoder_target_tokens,
-                       encoder_segment_ids=None, decoder_segment_ids=None, encoder_positions=None,
-                       decoder_positions=None):
+def _encode_and_decode(
+    module,
+    encoder_input_tokens,
+    decoder_input_tokens,
+    decoder_target_tokens,
+    encoder_segment_ids=None,
+    decoder_segment_ids=None,
+    encoder_positions=None,
+    decoder_positions=None,
+):
     encoded = module.encode(encoder_input_tokens, encoder_segment_ids, encoder_positions, enable_dropout=False)
-    logits = module.decode(encoded, encoder_input_tokens, decoder_input_tokens, decoder_target_tokens,
-                           encoder_segment_ids, decoder_segment_ids, decoder_positions, enable_dropout=False)
+    logits = module.decode(
+        encoded,
+        encoder_input_tokens,
+        decoder_input_tokens,
+        decoder_target_tokens,
+        encoder_segment_ids,
+        decoder_segment_ids,
+        decoder_positions,
+        enable_dropout=False,
+    )
     return encoded, logits
 
 
 def forward(module, params, batch):
     """Jitted ``(encoder outputs, logits)`` of a batch (one compile instead of op-by-op dispatch)."""
     features = {k: jnp.asarray(v) for k, v in batch.items() if k in FEATURES}
-    fn = jax.jit(lambda p, f: module.apply({'params': p}, **f, method=_encode_and_decode))
+    fn = jax.jit(lambda p, f: module.apply({"params": p}, **f, method=_encode_and_decode))
     encoded, logits = fn(params, features)
     return np.asarray(encoded), np.asarray(logits)
 
@@ -53,55 +75,67 @@ def forward(module, params, batch):
 def _expected_t5x_tree(cfg: T5Config) -> dict[str, tuple[tuple[int, ...], tuple[str, ...]]]:
     e, j, m, v, h, b = cfg.emb_dim, cfg.num_heads * cfg.head_dim, cfg.mlp_dim, cfg.vocab_size, cfg.num_heads, 32
     attn = lambda p: {
-        **{f'{p}/{n}/kernel': ((e, j), ('embed', 'joined_kv')) for n in ('query', 'key', 'value')},
-        f'{p}/out/kernel': ((j, e), ('joined_kv', 'embed')),
+        **{f"{p}/{n}/kernel": ((e, j), ("embed", "joined_kv")) for n in ("query", "key", "value")},
+        f"{p}/out/kernel": ((j, e), ("joined_kv", "embed")),
     }
     mlp = lambda p: {
-        f'{p}/wi_0/kernel': ((e, m), ('embed', 'mlp')),
-        f'{p}/wi_1/kernel': ((e, m), ('embed', 'mlp')),
-        f'{p}/wo/kernel': ((m, e), ('mlp', 'embed')),
+        f"{p}/wi_0/kernel": ((e, m), ("embed", "mlp")),
+        f"{p}/wi_1/kernel": ((e, m), ("embed", "mlp")),
+        f"{p}/wo/kernel": ((m, e), ("mlp", "embed")),
     }
-    norm = lambda p: {f'{p}/scale': ((e,), ('embed',))}
+    norm = lambda p: {f"{p}/scale": ((e,), ("embed",))}
     tree = {
-        'token_embedder/embedding': ((v, e), ('vocab', 'embed')),
-        'encoder/relpos_bias/rel_embedding': ((h, b), ('heads', 'relpos_buckets')),
-        'decoder/relpos_bias/rel_embedding': ((h, b), ('heads', 'relpos_buckets')),
-        **norm('encoder/encoder_norm'),
-        **norm('decoder/decoder_norm'),
-        'decoder/logits_dense/kernel': ((e, v), ('embed', 'vocab')),
+        "token_embedder/embedding": ((v, e), ("vocab", "embed")),
+        "encoder/relpos_bias/rel_embedding": ((h, b), ("heads", "relpos_buckets")),
+        "decoder/relpos_bias/rel_embedding": ((h, b), ("heads", "relpos_buckets")),
+        **norm("encoder/encoder_norm"),
+        **norm("decoder/decoder_norm"),
+        "decoder/logits_dense/kernel": ((e, v), ("embed", "vocab")),
     }
     for i in range(cfg.num_encoder_layers):
-        p = f'encoder/layers_{i}'
-        tree.update(attn(f'{p}/attention'))
-        tree.update(norm(f'{p}/pre_attention_layer_norm'))
-        tree.update(norm(f'{p}/pre_mlp_layer_norm'))
-        tree.update(mlp(f'{p}/mlp'))
+        p = f"encoder/layers_{i}"
+        tree.update(attn(f"{p}/attention"))
+        tree.update(norm(f"{p}/pre_attention_layer_norm"))
+        tree.update(norm(f"{p}/pre_mlp_layer_norm"))
+        tree.update(mlp(f"{p}/mlp"))
     for i in range(cfg.num_decoder_layers):
-        p = f'decoder/layers_{i}'
-        tree.update(attn(f'{p}/self_attention'))
-        tree.update(attn(f'{p}/encoder_decoder_attention'))
-        for n in ('pre_self_attention_layer_norm', 'pre_cross_attention_layer_norm', 'pre_mlp_layer_norm'):
-            tree.update(norm(f'{p}/{n}'))
-        tree.update(mlp(f'{p}/mlp'))
+        p = f"decoder/layers_{i}"
+        tree.update(attn(f"{p}/self_attention"))
+        tree.update(attn(f"{p}/encoder_decoder_attention"))
+        for n in ("pre_self_attention_layer_norm", "pre_cross_attention_layer_norm", "pre_mlp_layer_norm"):
+            tree.update(norm(f"{p}/{n}"))
+        tree.update(mlp(f"{p}/mlp"))
     return tree
 
 
 def _flatten(tree) -> dict[str, object]:
     leaves = jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda x: isinstance(x, nn.LogicallyPartitioned))[0]
-    return {'/'.join(k.key for k in path): leaf for path, leaf in leaves}
+    return {"/".join(k.key for k in path): leaf for path, leaf in leaves}
 
 
 def test_param_tree_shapes_and_logical_axes_equal_t5x():
     """Every parameter path, shape and logical axis name equals T5X's T5 1.1 network (no more, no fewer)."""
-    cfg = T5Config(vocab_size=64, emb_dim=16, num_heads=3, head_dim=5, mlp_dim=24, num_encoder_layers=2,
-                   num_decoder_layers=3, dropout_rate=0.0)
-    shapes = {'encoder_input_tokens': (1, 6), 'decoder_input_tokens': (1, 4)}
+    cfg = T5Config(
+        vocab_size=64,
+        emb_dim=16,
+        num_heads=3,
+        head_dim=5,
+        mlp_dim=24,
+        num_encoder_layers=2,
+        num_decoder_layers=3,
+        dropout_rate=0.0,
+    )
+    shapes = {"encoder_input_tokens": (1, 6), "decoder_input_tokens": (1, 4)}
     module = Transformer(cfg)
     abstract = jax.eval_shape(
-        lambda: module.init(jax.random.key(0), jnp.ones(shapes['encoder_input_tokens'], jnp.int32),
-                            jnp.ones(shapes['decoder_input_tokens'], jnp.int32), enable_dropout=False)
+        lambda: module.init(
+            jax.random.key(0),
+            jnp.ones(shapes["encoder_input_tokens"], jnp.int32),
+            jnp.ones(shapes["decoder_input_tokens"], jnp.int32),
+            enable_dropout=False,
+        )
     )
-    got = _flatten(abstract['params'])
+    got = _flatten(abstract["params"])
     expected = _expected_t5x_tree(cfg)
     assert sorted(got) == sorted(expected)
     for name, (shape, axes) in expected.items():
@@ -111,8 +145,8 @@ def test_param_tree_shapes_and_logical_axes_equal_t5x():
         assert leaf.value.dtype == jnp.float32, name
         assert tuple(leaf.names) == axes, name
     # The spec tree the trainer turns into shardings.
-    specs = nn.get_partition_spec(abstract['params'])
-    assert specs['decoder']['logits_dense']['kernel'] == jax.sharding.PartitionSpec('embed', 'vocab')
+    specs = nn.get_partition_spec(abstract["params"])
+    assert specs["decoder"]["logits_dense"]["kernel"] == jax.sharding.PartitionSpec("embed", "vocab")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -120,11 +154,11 @@ def test_param_tree_shapes_and_logical_axes_equal_t5x():
 # --------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize('num_buckets,max_distance', [(32, 128), (8, 12), (16, 20), (10, 9), (32, 64)])
-@pytest.mark.parametrize('bidirectional', [True, False])
+@pytest.mark.parametrize("num_buckets,max_distance", [(32, 128), (8, 12), (16, 20), (10, 9), (32, 64)])
+@pytest.mark.parametrize("bidirectional", [True, False])
 def test_relative_position_buckets_equal_transformers(num_buckets, max_distance, bidirectional):
-    torch = pytest.importorskip('torch', reason='needs torch to compare with transformers')
-    modeling_t5 = pytest.importorskip('transformers.models.t5.modeling_t5', reason='needs transformers')
+    torch = pytest.importorskip("torch", reason="needs torch to compare with transformers")
+    modeling_t5 = pytest.importorskip("transformers.models.t5.modeling_t5", reason="needs transformers")
     rel = np.arange(-400, 401)
     theirs = modeling_t5.T5Attention._relative_position_bucket(
         torch.tensor(rel), bidirectional=bidirectional, num_buckets=num_buckets, max_distance=max_distance
@@ -145,20 +179,20 @@ def _hf_forward(hf_model, batch):
 
     with torch.no_grad():
         out = hf_model(
-            input_ids=torch.tensor(batch['encoder_input_tokens'], dtype=torch.long),
-            attention_mask=torch.tensor(batch['encoder_input_tokens'] != 0, dtype=torch.long),
-            decoder_input_ids=torch.tensor(batch['decoder_input_tokens'], dtype=torch.long),
+            input_ids=torch.tensor(batch["encoder_input_tokens"], dtype=torch.long),
+            attention_mask=torch.tensor(batch["encoder_input_tokens"] != 0, dtype=torch.long),
+            decoder_input_ids=torch.tensor(batch["decoder_input_tokens"], dtype=torch.long),
         )
     return out.encoder_last_hidden_state.numpy(), out.logits.numpy()
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope="module")
 def hf_available():
-    pytest.importorskip('torch', reason='transformers comparisons need torch')
-    pytest.importorskip('transformers', reason='transformers comparisons need transformers')
+    pytest.importorskip("torch", reason="transformers comparisons need torch")
+    pytest.importorskip("transformers", reason="transformers comparisons need transformers")
 
 
-@pytest.mark.parametrize('name', sorted(TINY_CONFIGS))
+@pytest.mark.parametrize("name", sorted(TINY_CONFIGS))
 def test_logits_match_transformers_unpacked_and_packed(name, np_rng, hf_available):
     """Same weights, fp32: encoder outputs and decoder logits equal transformers' T5ForConditionalGeneration
     (max abs diff <= 1e-4) at every non-padding position; packing the same examples changes nothing."""
@@ -170,8 +204,8 @@ def test_logits_match_transformers_unpacked_and_packed(name, np_rng, hf_availabl
     hf_encoded, hf_logits = _hf_forward(build_hf_model(params, cfg), batch)
 
     encoded, logits = forward(module, params, batch)
-    enc_valid = batch['encoder_input_tokens'] > 0
-    dec_valid = batch['decoder_target_tokens'] > 0
+    enc_valid = batch["encoder_input_tokens"] > 0
+    dec_valid = batch["decoder_target_tokens"] > 0
     assert np.abs(encoded - hf_encoded)[enc_valid].max() <= TOL
     assert np.abs(logits - hf_logits)[dec_valid].max() <= TOL
 
@@ -182,8 +216,8 @@ def test_logits_match_transformers_unpacked_and_packed(name, np_rng, hf_availabl
         e_at = d_at = 0
         for ex in examples:
             n, m = int(enc_valid[ex].sum()), int(dec_valid[ex].sum())
-            np.testing.assert_allclose(packed_encoded[r, e_at:e_at + n], hf_encoded[ex, :n], atol=TOL, rtol=0)
-            np.testing.assert_allclose(packed_logits[r, d_at:d_at + m], hf_logits[ex, :m], atol=TOL, rtol=0)
+            np.testing.assert_allclose(packed_encoded[r, e_at : e_at + n], hf_encoded[ex, :n], atol=TOL, rtol=0)
+            np.testing.assert_allclose(packed_logits[r, d_at : d_at + m], hf_logits[ex, :m], atol=TOL, rtol=0)
             e_at, d_at = e_at + n, d_at + m
 
 
@@ -195,7 +229,7 @@ def test_tied_output_layer_matches_transformers_original_t5(np_rng, hf_available
 
     from tests.model.hf_weights import hf_config, hf_state_dict
 
-    cfg = fp32(TINY_CONFIGS['h3_d5'], logits_via_embedding=True)
+    cfg = fp32(TINY_CONFIGS["h3_d5"], logits_via_embedding=True)
     batch = unpacked_batch(np_rng, cfg.vocab_size, [12, 5], [6, 4], input_width=12, target_width=6)
     module, params = init_params(cfg, batch)
     hf_model = transformers.T5ForConditionalGeneration(hf_config(cfg)).float().eval()
@@ -203,11 +237,11 @@ def test_tied_output_layer_matches_transformers_original_t5(np_rng, hf_available
     own = dict(hf_model.named_parameters())  # lm_head is shared.weight here
     with torch.no_grad():
         for k, v in hf_state_dict(params, cfg).items():
-            if k != 'lm_head.weight':
+            if k != "lm_head.weight":
                 own[k].copy_(torch.from_numpy(np.array(v, np.float32)))
     _, hf_logits = _hf_forward(hf_model, batch)
     _, logits = forward(module, params, batch)
-    valid = batch['decoder_target_tokens'] > 0
+    valid = batch["decoder_target_tokens"] > 0
     assert np.abs(logits - hf_logits)[valid].max() <= TOL
 
 
@@ -219,50 +253,61 @@ def test_tied_output_layer_matches_transformers_original_t5(np_rng, hf_available
 def test_cached_single_step_decoding_equals_teacher_forcing(np_rng):
     """Feeding the target one token at a time through the key/value caches reproduces the teacher-forced logits;
     the cross-attention keys/values are projected once and later steps need no encoder outputs."""
-    cfg = fp32(TINY_CONFIGS['h3_d5'])
+    cfg = fp32(TINY_CONFIGS["h3_d5"])
     batch = unpacked_batch(np_rng, cfg.vocab_size, [14, 6], [9, 9], input_width=14, target_width=9)
     module, params = init_params(cfg, batch)
-    enc = jnp.asarray(batch['encoder_input_tokens'])
-    dec_in = jnp.asarray(batch['decoder_input_tokens'])
-    teacher = module.apply({'params': params}, enc, dec_in, jnp.asarray(batch['decoder_target_tokens']),
-                           enable_dropout=False)
-    encoded = module.apply({'params': params}, enc, enable_dropout=False, method=module.encode)
+    enc = jnp.asarray(batch["encoder_input_tokens"])
+    dec_in = jnp.asarray(batch["decoder_input_tokens"])
+    teacher = module.apply(
+        {"params": params}, enc, dec_in, jnp.asarray(batch["decoder_target_tokens"]), enable_dropout=False
+    )
+    encoded = module.apply({"params": params}, enc, enable_dropout=False, method=module.encode)
     length = dec_in.shape[1]
 
     @jax.jit
     def step(cache, t, encoded_or_none):
-        variables = {'params': params} if cache is None else {'params': params, 'cache': cache}
+        variables = {"params": params} if cache is None else {"params": params, "cache": cache}
         logits, new_vars = module.apply(
-            variables, encoded_or_none, enc, jax.lax.dynamic_slice_in_dim(dec_in, t, 1, axis=1), decoder_positions=jnp.full((2, 1), t),
-            enable_dropout=False, decode=True, max_decode_length=length, mutable=['cache'], method=module.decode)
-        return logits[:, 0], new_vars['cache']
+            variables,
+            encoded_or_none,
+            enc,
+            jax.lax.dynamic_slice_in_dim(dec_in, t, 1, axis=1),
+            decoder_positions=jnp.full((2, 1), t),
+            enable_dropout=False,
+            decode=True,
+            max_decode_length=length,
+            mutable=["cache"],
+            method=module.decode,
+        )
+        return logits[:, 0], new_vars["cache"]
 
     cache = None
     for t in range(length):
         logits, cache = step(cache, t, encoded if t == 0 else None)
         np.testing.assert_allclose(np.asarray(logits), np.asarray(teacher[:, t]), atol=1e-5, rtol=0)
-    assert cache['decoder']['layers_0']['self_attention']['cached_key'].shape == (2, length, 3, 5)
-    assert cache['decoder']['layers_0']['encoder_decoder_attention']['cached_key'].shape == (2, 14, 3, 5)
+    assert cache["decoder"]["layers_0"]["self_attention"]["cached_key"].shape == (2, length, 3, 5)
+    assert cache["decoder"]["layers_0"]["encoder_decoder_attention"]["cached_key"].shape == (2, 14, 3, 5)
 
 
 def _loss(module, params, batch, rng=None):
     features = {k: jnp.asarray(v) for k, v in batch.items() if k in FEATURES}
-    logits = module.apply({'params': params}, **features, enable_dropout=rng is not None,
-                          rngs=None if rng is None else {'dropout': rng})
+    logits = module.apply(
+        {"params": params}, **features, enable_dropout=rng is not None, rngs=None if rng is None else {"dropout": rng}
+    )
     log_probs = jax.nn.log_softmax(logits)
-    token = jnp.take_along_axis(log_probs, features['decoder_target_tokens'][..., None], axis=-1)[..., 0]
-    return -jnp.sum(token * batch['decoder_loss_weights'])
+    token = jnp.take_along_axis(log_probs, features["decoder_target_tokens"][..., None], axis=-1)[..., 0]
+    return -jnp.sum(token * batch["decoder_loss_weights"])
 
 
 def test_remat_changes_neither_values_nor_gradients(np_rng):
     """Full per-layer rematerialisation, with dropout on: same loss and gradients as without (the dropout masks
     recomputed in the backward pass are the forward pass's)."""
-    policy = 'full'
-    cfg = dataclasses.replace(fp32(TINY_CONFIGS['h3_d5']), dropout_rate=0.1)
+    policy = "full"
+    cfg = dataclasses.replace(fp32(TINY_CONFIGS["h3_d5"]), dropout_rate=0.1)
     batch = unpacked_batch(np_rng, cfg.vocab_size, [10, 7], [6, 4], input_width=10, target_width=6)
     module, params = init_params(cfg, batch)
     remat_module = Transformer(dataclasses.replace(cfg, remat_policy=policy))
-    rng = jax.random.key(3, impl='rbg')  # rbg: a much cheaper compile than threefry on CPU
+    rng = jax.random.key(3, impl="rbg")  # rbg: a much cheaper compile than threefry on CPU
     loss, grads = jax.jit(jax.value_and_grad(lambda p: _loss(module, p, batch, rng)))(nn.unbox(params))
     loss_r, grads_r = jax.jit(jax.value_and_grad(lambda p: _loss(remat_module, p, batch, rng)))(nn.unbox(params))
     np.testing.assert_allclose(loss, loss_r, rtol=1e-6)
@@ -271,33 +316,33 @@ def test_remat_changes_neither_values_nor_gradients(np_rng):
 
 def test_bfloat16_activations_stay_close_to_float32(np_rng):
     """bf16 activations (the default) with fp32 params: logits stay float32 and near the fp32 result."""
-    cfg = fp32(TINY_CONFIGS['h4_d8_3x2'])
+    cfg = fp32(TINY_CONFIGS["h4_d8_3x2"])
     batch = unpacked_batch(np_rng, cfg.vocab_size, [10, 7], [6, 4], input_width=10, target_width=6)
     module, params = init_params(cfg, batch)
-    bf16_module = Transformer(dataclasses.replace(cfg, dtype='bfloat16'))
+    bf16_module = Transformer(dataclasses.replace(cfg, dtype="bfloat16"))
     _, ref = forward(module, params, batch)
     _, out = forward(bf16_module, params, batch)
     assert out.dtype == np.float32
-    valid = batch['decoder_target_tokens'] > 0
+    valid = batch["decoder_target_tokens"] > 0
     scale = np.abs(np.asarray(ref)[valid]).max()
     assert np.abs(out - ref)[valid].max() <= 0.05 * scale
     assert jax.tree.leaves(nn.unbox(params))[0].dtype == jnp.float32
 
 
 def test_dropout_needs_an_rng_and_is_off_when_disabled(np_rng):
-    cfg = dataclasses.replace(fp32(TINY_CONFIGS['h3_d5']), dropout_rate=0.3)
+    cfg = dataclasses.replace(fp32(TINY_CONFIGS["h3_d5"]), dropout_rate=0.3)
     batch = unpacked_batch(np_rng, cfg.vocab_size, [8], [5], input_width=8, target_width=5)
     module, params = init_params(cfg, batch)
     loss = jax.jit(lambda rng: _loss(module, params, batch, rng))
-    assert not np.isclose(loss(jax.random.key(0, impl='rbg')), loss(jax.random.key(1, impl='rbg')))
+    assert not np.isclose(loss(jax.random.key(0, impl="rbg")), loss(jax.random.key(1, impl="rbg")))
     np.testing.assert_allclose(forward(module, params, batch)[1], forward(module, params, batch)[1])
     with pytest.raises(Exception):
         features = {k: jnp.asarray(v) for k, v in batch.items() if k in FEATURES}
-        module.apply({'params': params}, **features, enable_dropout=True)
+        module.apply({"params": params}, **features, enable_dropout=True)
 
 
 def test_config_validation():
     with pytest.raises(ValueError):
-        T5Config(remat_policy='sometimes')
-    assert T5Config(mlp_activations=['gelu', 'linear']).mlp_activations == ('gelu', 'linear')
+        T5Config(remat_policy="sometimes")
+    assert T5Config(mlp_activations=["gelu", "linear"]).mlp_activations == ("gelu", "linear")
     hash(T5Config())  # usable as a static jit argument

@@ -14,8 +14,17 @@ import pytest
 from seqio_tasks import catalog
 
 SAMPLE = re.compile(r"^(?P<base>.+)_sample_\d+$")
-FAMILY = {"NER": "NER", "ES": "NER", "ET": "NER", "RE": "RE", "EP": "RE", "EPR": "RE",
-          "EE": "EE", "EET": "EE", "EEA": "EE"}
+FAMILY = {
+    "NER": "NER",
+    "ES": "NER",
+    "ET": "NER",
+    "RE": "RE",
+    "EP": "RE",
+    "EPR": "RE",
+    "EE": "EE",
+    "EET": "EE",
+    "EEA": "EE",
+}
 
 
 def _config(shared_data, name):
@@ -28,8 +37,9 @@ def _config(shared_data, name):
 
 def _names(config, views=None):
     """{(view, folder name as written)} of a config."""
-    return {(view, e["dataset name"]) for view, entries in config.items() if views is None or view in views
-            for e in entries}
+    return {
+        (view, e["dataset name"]) for view, entries in config.items() if views is None or view in views for e in entries
+    }
 
 
 def _base(name):
@@ -45,8 +55,15 @@ def test_counts_of_the_paper():
     assert [sum(d.task == t for d in train) for t in ("NER", "RE")] == [18, 6]
     assert all(d.task != "EE" for d in train)
     heldout = {d.name for d in catalog.zeroshot_heldout()}
-    for name in ("CrossNER_AI", "CrossNER_literature", "CrossNER_music", "CrossNER_politics",
-                 "CrossNER_science", "mit-movie", "mit-restaurant"):
+    for name in (
+        "CrossNER_AI",
+        "CrossNER_literature",
+        "CrossNER_music",
+        "CrossNER_politics",
+        "CrossNER_science",
+        "mit-movie",
+        "mit-restaurant",
+    ):
         assert name in heldout
     assert {f"fewrel_{i}" for i in range(5)} | {f"wiki_{i}" for i in range(5)} <= heldout
 
@@ -69,8 +86,13 @@ def test_supervised_protocol_matches_reference_configs(shared_data):
     assert trained == registered
     # And the reference evaluates what iuie's supervised eval mixtures hold (iuie adds EE's main view).
     tested = {(view, _base(name)) for view, name in _names(_config(shared_data, "multi_task_configs__test_tasks"))}
-    evaluated = {(view, d.name) for d in catalog.supervised() if d.supervised_eval
-                 for view in catalog.EVAL_VIEWS[d.task] if view in d.views}
+    evaluated = {
+        (view, d.name)
+        for d in catalog.supervised()
+        if d.supervised_eval
+        for view in catalog.EVAL_VIEWS[d.task]
+        if view in d.views
+    }
     assert tested == {(v, n) for v, n in evaluated if v != "EE"}
 
 

@@ -16,8 +16,8 @@ from seqio import test_utils
 
 import seqio_tasks
 from iuie.ie import instructions
-from iuie.pipeline import seqio_data
 from iuie.ie.records import Record
+from iuie.pipeline import seqio_data
 
 LENGTHS = {"inputs": 512, "targets": 50}
 
@@ -34,10 +34,17 @@ def _labels(root, task, name):
 
 def _expected(raw, index, split, inputs, targets, ground_truth, instruction):
     vocab = seqio_tasks.VOCABULARY
-    return {"index": index, "split": split, "record": Record.from_json(raw).to_json_string(),
-            "inputs_pretokenized": inputs, "targets_pretokenized": targets,
-            "inputs": vocab.encode(inputs) + [1], "targets": vocab.encode(targets) + [1],
-            "ground_truth": ground_truth, "instruction": instruction}
+    return {
+        "index": index,
+        "split": split,
+        "record": Record.from_json(raw).to_json_string(),
+        "inputs_pretokenized": inputs,
+        "targets_pretokenized": targets,
+        "inputs": vocab.encode(inputs) + [1],
+        "targets": vocab.encode(targets) + [1],
+        "ground_truth": ground_truth,
+        "instruction": instruction,
+    }
 
 
 def _first(task_name, split, n, lengths=None):
@@ -56,10 +63,18 @@ def test_re_examples_equal_the_reference_strings(shared_root, shared_data):
         tail = "Option: " + ", ".join(labels) + " \n" + "Text: " + "{0}" + " \n" + "Answer:"
         inputs = (instruction + tail).replace("{0}", raw["sentence"])
         rels = [r for r in raw["relations"] if r["type"] not in ("NA", "")]
-        target = " " + "; ".join(f"{r['type']}: {r['head']['name']}, {r['tail']['name']}" for r in rels) \
-            if rels else " None"
-        truth = " " + "; ".join(f"{r['type'] if r['type'] not in ('NA', '') else 'NA'}: {r['head']['name']}, "
-                                f"{r['tail']['name']}" for r in raw["relations"]) if raw["relations"] else " None"
+        target = (
+            " " + "; ".join(f"{r['type']}: {r['head']['name']}, {r['tail']['name']}" for r in rels) if rels else " None"
+        )
+        truth = (
+            " "
+            + "; ".join(
+                f"{r['type'] if r['type'] not in ('NA', '') else 'NA'}: {r['head']['name']}, {r['tail']['name']}"
+                for r in raw["relations"]
+            )
+            if raw["relations"]
+            else " None"
+        )
         expected.append(_expected(raw, i, "test", inputs, target, truth, instruction + tail))
     test_utils.assert_dataset(_first("iuie_re_conll04", "test", 3, LENGTHS), expected)
 
@@ -70,11 +85,28 @@ def test_eea_and_epr_examples(shared_root):
     expected = []
     for i, raw in enumerate(_raw(shared_root, "EEA", "CASIE", "dev")[:2]):
         event = raw["events"][0]
-        tail = ("Event type: " + event["type"] + " \n " + " Option: " + ", ".join(labels[event["type"]]) + " \n"
-                + "Text: {0} \n" + "Answer:")
+        tail = (
+            "Event type: "
+            + event["type"]
+            + " \n "
+            + " Option: "
+            + ", ".join(labels[event["type"]])
+            + " \n"
+            + "Text: {0} \n"
+            + "Answer:"
+        )
         args = ";".join(f" {a['name']}: {a['role']}" for a in event["arguments"]) or " None"
-        expected.append(_expected(raw, i, "validation", (instruction + tail).replace("{0}", raw["sentence"]),
-                                  args, args, instruction + tail))
+        expected.append(
+            _expected(
+                raw,
+                i,
+                "validation",
+                (instruction + tail).replace("{0}", raw["sentence"]),
+                args,
+                args,
+                instruction + tail,
+            )
+        )
     test_utils.assert_dataset(_first("iuie_eea_casie", "validation", 2, LENGTHS), expected)
 
     # EPR: the pairs are listed in the input after two spaces; NA pairs only in the ground truth.
@@ -83,14 +115,17 @@ def test_eea_and_epr_examples(shared_root):
     raw = _raw(shared_root, "RE", "semval-RE", "train")[0]
     rels = [r for r in raw["relations"] if r["type"] not in ("NA", "")]
     pairs = " " + "; ".join(f"{r['head']['name']}, {r['tail']['name']}" for r in rels)
-    tail = ("Option: " + ", ".join(labels) + " \n" + "Text: {0} \n" + " Entity Pairs: " + pairs + " \n"
-            + "Answer:")
-    target = " " + "; ".join(f"{r['type']}: {r['head']['name']}, {r['tail']['name']}" for r in rels) \
-        if rels else " None"
-    truth = " " + "; ".join(f"{r['type'] if r['type'] not in ('NA', '') else 'NA'}: {r['head']['name']}, "
-                            f"{r['tail']['name']}" for r in raw["relations"])
-    ex = _expected(raw, 0, "train", (instruction + tail).replace("{0}", raw["sentence"]), target, truth,
-                   instruction + tail)
+    tail = "Option: " + ", ".join(labels) + " \n" + "Text: {0} \n" + " Entity Pairs: " + pairs + " \n" + "Answer:"
+    target = (
+        " " + "; ".join(f"{r['type']}: {r['head']['name']}, {r['tail']['name']}" for r in rels) if rels else " None"
+    )
+    truth = " " + "; ".join(
+        f"{r['type'] if r['type'] not in ('NA', '') else 'NA'}: {r['head']['name']}, {r['tail']['name']}"
+        for r in raw["relations"]
+    )
+    ex = _expected(
+        raw, 0, "train", (instruction + tail).replace("{0}", raw["sentence"]), target, truth, instruction + tail
+    )
     test_utils.assert_dataset(_first("iuie_epr_semval_re", "train", 1, LENGTHS), ex)
 
 
@@ -102,8 +137,11 @@ def test_synthetic_ner_examples(synthetic):
         tail = "Option: " + ", ".join(labels) + " \nText: {0} \nAnswer:"
         ents = [e for e in raw.get("entities", []) if e["type"] not in ("NA", "")]
         target = " " + "; ".join(f"{e['type']}: {e['name']}" for e in ents) if ents else " None"
-        expected.append(_expected(raw, i, "test", (instruction + tail).replace("{0}", raw["sentence"]),
-                                  target, target, instruction + tail))
+        expected.append(
+            _expected(
+                raw, i, "test", (instruction + tail).replace("{0}", raw["sentence"]), target, target, instruction + tail
+            )
+        )
     test_utils.assert_dataset(_first("iuie_ner_synthetic", "test", 4), expected)
 
 
@@ -115,8 +153,11 @@ def test_truncation_keeps_eos(synthetic):
 
 
 def test_counts_equal_what_is_read(shared_root, synthetic):
-    for name, split in (("iuie_ner_mit_movie", "validation"), ("iuie_eet_casie", "test"),
-                        ("iuie_re_synthetic", "train")):
+    for name, split in (
+        ("iuie_ner_mit_movie", "validation"),
+        ("iuie_eet_casie", "test"),
+        ("iuie_re_synthetic", "train"),
+    ):
         task = seqio.get_mixture_or_task(name)
         n = sum(1 for _ in task.source.get_dataset(split, shuffle=False))
         assert task.num_input_examples(split) == n > 0
@@ -131,8 +172,9 @@ def test_sharding_is_disjoint_complete_and_deterministic(shared_root):
     for num_shards in (2, 3):
         seen = []
         for index in range(num_shards):
-            shard = task.get_dataset(None, split="test", shuffle=False,
-                                     shard_info=seqio.ShardInfo(index=index, num_shards=num_shards))
+            shard = task.get_dataset(
+                None, split="test", shuffle=False, shard_info=seqio.ShardInfo(index=index, num_shards=num_shards)
+            )
             got = [int(ex["index"]) for ex in shard.as_numpy_iterator()]
             assert all(i % num_shards == index for i in got)
             seen.extend(got)

@@ -23,8 +23,10 @@ def test_list_counts_and_names_missing_datasets(shared_root, capsys):
 
 
 def test_show_prints_examples_and_length_statistics(synthetic, capsys):
-    assert cli.main(["mixtures", "show", "iuie_synthetic_eval", "--split", "test", "-n", "2",
-                     "--max-examples", "100"]) == 0
+    assert (
+        cli.main(["mixtures", "show", "iuie_synthetic_eval", "--split", "test", "-n", "2", "--max-examples", "100"])
+        == 0
+    )
     out, _ = capsys.readouterr()
     assert out.count("--- example") == 2 and "inputs:  " in out and "targets: " in out
     assert "token lengths over 100 examples" in out

@@ -64,9 +64,14 @@ def test_evaluator_scores_both_modes(view, synthetic):
 
 def _invented(view):
     return {
-        "NER": " person: Zyxwv Qutr", "ET": " person: Zyxwv Qutr", "ES": " Zyxwv Qutr",
-        "RE": " work for: Zyxwv Qutr, Qqq Corp", "EPR": " work for: Zyxwv Qutr, Qqq Corp",
-        "EP": " Zyxwv Qutr, Qqq Corp", "EET": " attack: zapped", "EEA": " Zyxwv Qutr: attacker",
+        "NER": " person: Zyxwv Qutr",
+        "ET": " person: Zyxwv Qutr",
+        "ES": " Zyxwv Qutr",
+        "RE": " work for: Zyxwv Qutr, Qqq Corp",
+        "EPR": " work for: Zyxwv Qutr, Qqq Corp",
+        "EP": " Zyxwv Qutr, Qqq Corp",
+        "EET": " attack: zapped",
+        "EEA": " Zyxwv Qutr: attacker",
         "EE": " ( attack: zapped, Zyxwv Qutr: attacker) ",
     }[view]
 
@@ -79,12 +84,24 @@ class _TargetsAsPredictions(seqio.evaluation.PredictFnCallable):
         return [(index, ex["decoder_target_tokens"].tolist()) for index, ex in dataset.as_numpy_iterator()]
 
 
-@pytest.mark.parametrize("task, split", [("iuie_ner_conll_2003", "test"), ("iuie_re_conll04", "test"),
-                                         ("iuie_eet_casie", "test"), ("iuie_eea_casie", "validation")])
+@pytest.mark.parametrize(
+    "task, split",
+    [
+        ("iuie_ner_conll_2003", "test"),
+        ("iuie_re_conll04", "test"),
+        ("iuie_eet_casie", "test"),
+        ("iuie_eea_casie", "validation"),
+    ],
+)
 def test_evaluator_on_real_splits(task, split, shared_root):
     # sequence_length=None: the Evaluator measures the longest example, so no target is truncated.
-    evaluator = seqio.Evaluator(task, eval_split=split, num_examples=40,
-                                feature_converter=seqio.EncDecFeatureConverter(pack=False), sequence_length=None)
+    evaluator = seqio.Evaluator(
+        task,
+        eval_split=split,
+        num_examples=40,
+        feature_converter=seqio.EncDecFeatureConverter(pack=False),
+        sequence_length=None,
+    )
     metrics = evaluator.evaluate(compute_metrics=True, predict_fn=_TargetsAsPredictions())[0].result()[task]
     assert metrics["strict/examples"] == metrics["reference/examples"] == 40
     assert metrics["strict/f1"] == pytest.approx(100.0), metrics

@@ -12,11 +12,11 @@ import os
 import subprocess
 import sys
 
-import gin
 import pytest
 import seqio
 from seqio import evaluation
 
+import gin
 import seqio_tasks
 from iuie.pipeline import seqio_data
 from seqio_tasks import catalog, mixtures
@@ -42,13 +42,37 @@ def test_every_registered_name_resolves():
         assert isinstance(mixture, seqio.Mixture)
         assert mixture.tasks, name
     # The documented names exist.
-    for name in ("iuie_ner_conll_2003", "iuie_es_conll_2003", "iuie_et_conll_2003", "iuie_re_new_york_times_re",
-                 "iuie_ep_nyt11", "iuie_epr_semval_re", "iuie_ee_genia", "iuie_ee_ace05", "iuie_eet_casie",
-                 "iuie_eea_phee", "iuie_ner_crossner_ai", "iuie_re_fewrel_0", "iuie_re_wiki_4",
-                 "iuie_ner_wikiann_en_first10k", "iuie_ner_synthetic", "iuie_eea_synthetic",
-                 "iuie_supervised", "iuie_supervised_first10k", "iuie_zeroshot", "iuie_zeroshot_first10k",
-                 "iuie_eval_ner", "iuie_eval_re", "iuie_eval_ee", "iuie_eval_eet", "iuie_eval_eea",
-                 "iuie_eval_zeroshot_ner", "iuie_eval_zeroshot_re", "iuie_synthetic", "iuie_synthetic_eval"):
+    for name in (
+        "iuie_ner_conll_2003",
+        "iuie_es_conll_2003",
+        "iuie_et_conll_2003",
+        "iuie_re_new_york_times_re",
+        "iuie_ep_nyt11",
+        "iuie_epr_semval_re",
+        "iuie_ee_genia",
+        "iuie_ee_ace05",
+        "iuie_eet_casie",
+        "iuie_eea_phee",
+        "iuie_ner_crossner_ai",
+        "iuie_re_fewrel_0",
+        "iuie_re_wiki_4",
+        "iuie_ner_wikiann_en_first10k",
+        "iuie_ner_synthetic",
+        "iuie_eea_synthetic",
+        "iuie_supervised",
+        "iuie_supervised_first10k",
+        "iuie_zeroshot",
+        "iuie_zeroshot_first10k",
+        "iuie_eval_ner",
+        "iuie_eval_re",
+        "iuie_eval_ee",
+        "iuie_eval_eet",
+        "iuie_eval_eea",
+        "iuie_eval_zeroshot_ner",
+        "iuie_eval_zeroshot_re",
+        "iuie_synthetic",
+        "iuie_synthetic_eval",
+    ):
         seqio.get_mixture_or_task(name)
 
 
@@ -97,15 +121,14 @@ def test_every_task_has_both_metric_modes():
 
 
 def test_eval_mixtures_per_task():
-    assert _names("iuie_eval_ner") == {catalog.task_name("NER", d.name) for d in catalog.supervised()
-                                       if d.task == "NER"}
-    assert _names("iuie_eval_re") == {catalog.task_name("RE", d.name) for d in catalog.supervised()
-                                      if d.task == "RE"}
+    assert _names("iuie_eval_ner") == {
+        catalog.task_name("NER", d.name) for d in catalog.supervised() if d.task == "NER"
+    }
+    assert _names("iuie_eval_re") == {catalog.task_name("RE", d.name) for d in catalog.supervised() if d.task == "RE"}
     assert _names("iuie_eval_eet") == {"iuie_eet_ace05", "iuie_eet_casie", "iuie_eet_phee"}
     assert _names("iuie_eval_eea") == {"iuie_eea_ace05", "iuie_eea_casie", "iuie_eea_phee"}
     assert _names("iuie_eval_ee") == {"iuie_ee_ace05", "iuie_ee_casie", "iuie_ee_phee"}
-    assert _names("iuie_eval_zeroshot") == {catalog.task_name(d.main_view, d.name)
-                                            for d in catalog.zeroshot_heldout()}
+    assert _names("iuie_eval_zeroshot") == {catalog.task_name(d.main_view, d.name) for d in catalog.zeroshot_heldout()}
 
 
 def test_training_mixtures_hold_main_and_auxiliary_views():
@@ -142,8 +165,16 @@ def test_heldout_datasets_never_reach_zeroshot_training(mixture):
         assert task.source.name not in heldout_folders, task.name
         assert task.source.train_folder not in heldout_folders, task.name
     # The paper's held-out sets by their paper names.
-    for fragment in ("crossner", "mit_movie", "mit_restaurant", "fewrel", "wiki_", "genia_ner", "ade_corpus",
-                     "conll04"):
+    for fragment in (
+        "crossner",
+        "mit_movie",
+        "mit_restaurant",
+        "fewrel",
+        "wiki_",
+        "genia_ner",
+        "ade_corpus",
+        "conll04",
+    ):
         assert not any(fragment in n for n in names), fragment
 
 
@@ -175,16 +206,21 @@ def test_rates_and_caps(tmp_path, shared_root):
     names = seqio_tasks.register_dataset(big, "NER", root=tmp_path, first10k=True, overwrite=True)
     try:
         assert names == [f"iuie_{v}_{big}{s}" for v in ("ner", "es", "et") for s in ("", "_first10k")]
-        seqio.MixtureRegistry.add("test_rate_mix", mixtures.training_entries(
-            [catalog.Dataset(big, "NER", "test", catalog.UNUSED, supervised=False)], first10k=False)
-            + mixtures.training_entries([catalog.Dataset(big, "NER", "test", catalog.UNUSED, supervised=False)],
-                                        first10k=True))
+        seqio.MixtureRegistry.add(
+            "test_rate_mix",
+            mixtures.training_entries(
+                [catalog.Dataset(big, "NER", "test", catalog.UNUSED, supervised=False)], first10k=False
+            )
+            + mixtures.training_entries(
+                [catalog.Dataset(big, "NER", "test", catalog.UNUSED, supervised=False)], first10k=True
+            ),
+        )
         mix = seqio.get_mixture_or_task("test_rate_mix")
         get = lambda n: mix.get_rate(seqio.get_mixture_or_task(n))  # noqa: E731
         assert seqio.get_mixture_or_task(f"iuie_ner_{big}").num_input_examples("train") == 12_345
         assert seqio.get_mixture_or_task(f"iuie_ner_{big}_first10k").num_input_examples("train") == 10_000
-        assert get(f"iuie_ner_{big}") == pytest.approx(10_000)       # capped
-        assert get(f"iuie_es_{big}") == pytest.approx(3_000)         # auxiliary: 0.3 * min(n, 10k)
+        assert get(f"iuie_ner_{big}") == pytest.approx(10_000)  # capped
+        assert get(f"iuie_es_{big}") == pytest.approx(3_000)  # auxiliary: 0.3 * min(n, 10k)
         assert get(f"iuie_et_{big}_first10k") == pytest.approx(3_000)
         # Small datasets are not capped: CoNLL 2003's shared slice has 2,000 training records.
         sup = seqio.get_mixture_or_task("iuie_supervised")
@@ -220,8 +256,9 @@ def test_import_needs_no_data_and_a_missing_root_names_the_path(tmp_path):
         "    print('ERROR', e)\n"
     )
     env = {**os.environ, "IUIE_DATA_DIR": str(missing), "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
-                         cwd=str(tmp_path))
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=str(tmp_path)
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "ERROR" in out.stdout
     assert os.path.join(str(missing), "NER", "CoNLL 2003", "train.json") in out.stdout

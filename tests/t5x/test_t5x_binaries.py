@@ -27,8 +27,10 @@ import textwrap
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-T5X_MISSING_REASON = ("t5x is not importable in this interpreter: T5X is not on PyPI; install it from a "
-                      "google-research/t5x source checkout as docs/t5x.md says to run the T5X binary tests")
+T5X_MISSING_REASON = (
+    "t5x is not importable in this interpreter: T5X is not on PyPI; install it from a "
+    "google-research/t5x source checkout as docs/t5x.md says to run the T5X binary tests"
+)
 
 pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("t5x") is None, reason=T5X_MISSING_REASON),
@@ -37,8 +39,13 @@ pytestmark = [
 
 STEPS = 40  # enough for peaked logits, so that T5X and iuie cannot differ on a near tie
 EVAL_MIXTURE = "iuie_synthetic_eval"
-EVAL_TASKS = ("iuie_ee_synthetic", "iuie_eea_synthetic", "iuie_eet_synthetic", "iuie_ner_synthetic",
-              "iuie_re_synthetic")
+EVAL_TASKS = (
+    "iuie_ee_synthetic",
+    "iuie_eea_synthetic",
+    "iuie_eet_synthetic",
+    "iuie_ner_synthetic",
+    "iuie_re_synthetic",
+)
 FEATURE_LENGTHS = {"inputs": 256, "targets": 64}  # tiny/eval.gin's
 NUM_EVAL_EXAMPLES = 16
 CORPUS_SIZES = {"train": 400, "dev": 24, "test": 24}
@@ -76,8 +83,7 @@ def _env(tmp: pathlib.Path, corpus: pathlib.Path, *, hook: bool = False, devices
 
 def _run(cmd: list[str], *, cwd: pathlib.Path, env: dict, log: pathlib.Path) -> None:
     with open(log, "w", encoding="utf-8") as f:
-        done = subprocess.run(cmd, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT, timeout=TIMEOUT,
-                              check=False)
+        done = subprocess.run(cmd, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT, timeout=TIMEOUT, check=False)
     if done.returncode != 0:
         tail = log.read_text(encoding="utf-8", errors="replace")[-6000:]
         raise AssertionError(f"{' '.join(cmd)} exited with {done.returncode}; log {log}:\n{tail}")
@@ -102,12 +108,20 @@ def trained(workdir, corpus) -> pathlib.Path:
     """``iuie t5x train`` on tiny/finetune.gin + cpu_data_parallel.gin, run from outside the checkout (the
     launcher adds iuie's config root to the gin search path), on two fake CPU devices."""
     model_dir = workdir / "model"
-    cmd = [sys.executable, "-m", "iuie.cli", "t5x", "train",
-           "--gin_file=t5x_configs/t5x/tiny/finetune.gin",
-           "--gin_file=t5x_configs/t5x/cpu_data_parallel.gin",
-           f"--gin.MODEL_DIR='{model_dir}'",
-           f"--gin.TRAIN_STEPS={STEPS}", f"--gin.EVAL_PERIOD={STEPS}",
-           f"--gin.utils.SaveCheckpointConfig.period={STEPS}", "--gin.BATCH_SIZE=8"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "iuie.cli",
+        "t5x",
+        "train",
+        "--gin_file=t5x_configs/t5x/tiny/finetune.gin",
+        "--gin_file=t5x_configs/t5x/cpu_data_parallel.gin",
+        f"--gin.MODEL_DIR='{model_dir}'",
+        f"--gin.TRAIN_STEPS={STEPS}",
+        f"--gin.EVAL_PERIOD={STEPS}",
+        f"--gin.utils.SaveCheckpointConfig.period={STEPS}",
+        "--gin.BATCH_SIZE=8",
+    ]
     _run(cmd, cwd=workdir, env=_env(workdir, corpus, devices=2), log=workdir / "train.log")
     return model_dir
 
@@ -116,9 +130,15 @@ def trained(workdir, corpus) -> pathlib.Path:
 def evaluated(workdir, corpus, trained) -> pathlib.Path:
     """Plain ``python -m t5x.eval`` (the .pth hook only) from the checkout, on the trained checkpoint."""
     out = workdir / "eval"
-    cmd = [sys.executable, "-m", "t5x.eval", "--gin_file=t5x_configs/t5x/tiny/eval.gin",
-           f"--gin.CHECKPOINT_PATH='{trained / f'checkpoint_{STEPS}'}'", f"--gin.EVAL_OUTPUT_DIR='{out}'",
-           f"--gin.seqio.Evaluator.num_examples={NUM_EVAL_EXAMPLES}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "t5x.eval",
+        "--gin_file=t5x_configs/t5x/tiny/eval.gin",
+        f"--gin.CHECKPOINT_PATH='{trained / f'checkpoint_{STEPS}'}'",
+        f"--gin.EVAL_OUTPUT_DIR='{out}'",
+        f"--gin.seqio.Evaluator.num_examples={NUM_EVAL_EXAMPLES}",
+    ]
     _run(cmd, cwd=REPO, env=_env(workdir, corpus, hook=True), log=workdir / "eval.log")
     return out
 
@@ -138,8 +158,9 @@ def _t5x_outputs(eval_dir: pathlib.Path, task: str) -> list[str]:
 # --------------------------------------------------------------------------------------------------------
 
 
-def iuie_evaluate(checkpoint: str, mixture: str, *, split: str, feature_lengths: dict, num_examples: int,
-                  batch_size: int = 8) -> tuple[dict[str, dict], dict[str, list[str]]]:
+def iuie_evaluate(
+    checkpoint: str, mixture: str, *, split: str, feature_lengths: dict, num_examples: int, batch_size: int = 8
+) -> tuple[dict[str, dict], dict[str, list[str]]]:
     """``({task: metrics}, {task: decoded predictions})`` of a T5X checkpoint evaluated by iuie.
 
     iuie's T5X reader (:func:`iuie.interop.t5x.load_t5x`) and config inference, iuie's network and greedy
@@ -156,16 +177,15 @@ def iuie_evaluate(checkpoint: str, mixture: str, *, split: str, feature_lengths:
     import seqio
 
     import seqio_tasks  # noqa: F401  (registers the Tasks)
-    from iuie.model import models
-    from iuie.pipeline import vocab
     from iuie.interop import t5x as t5x_interop
     from iuie.interop.hf import make_config
+    from iuie.model import models
+    from iuie.pipeline import vocab
 
     params = t5x_interop.load_t5x(checkpoint)
     fields = dict(t5x_interop.infer_config_fields(params), dtype="float32", dropout_rate=0.0)
     vocabulary = vocab.get_vocabulary()
-    model = models.EncoderDecoderModel(config=make_config(fields), output_vocabulary=vocabulary,
-                                       decode_method="greedy")
+    model = models.EncoderDecoderModel(config=make_config(fields), output_vocabulary=vocabulary, decode_method="greedy")
     predict = jax.jit(model.predict_batch)
 
     def predict_fn(dataset):
@@ -175,12 +195,19 @@ def iuie_evaluate(checkpoint: str, mixture: str, *, split: str, feature_lengths:
             out.extend(zip(indices.tolist(), np.asarray(decodes).tolist()))
         return out
 
-    evaluator = seqio.Evaluator(mixture, seqio.EncDecFeatureConverter(pack=False), eval_split=split,
-                                sequence_length=feature_lengths, num_examples=num_examples,
-                                use_memory_cache=False)
+    evaluator = seqio.Evaluator(
+        mixture,
+        seqio.EncDecFeatureConverter(pack=False),
+        eval_split=split,
+        sequence_length=feature_lengths,
+        num_examples=num_examples,
+        use_memory_cache=False,
+    )
     metrics, outputs = evaluator.evaluate(compute_metrics=True, predict_fn=predict_fn, score_fn=None)
-    texts = {task: [vocabulary.decode(tokens) for tokens in next(iter(by_type.values()))]
-             for task, by_type in outputs.items()}
+    texts = {
+        task: [vocabulary.decode(tokens) for tokens in next(iter(by_type.values()))]
+        for task, by_type in outputs.items()
+    }
     return metrics.result(), texts
 
 
@@ -218,8 +245,14 @@ def test_t5x_eval_scores_with_iuie_metrics_in_both_modes(evaluated):
 
 def test_t5x_infer_writes_predictions(workdir, corpus, trained):
     out = workdir / "infer"
-    cmd = [sys.executable, "-m", "t5x.infer", "--gin_file=t5x_configs/t5x/tiny/infer.gin",
-           f"--gin.CHECKPOINT_PATH='{trained / f'checkpoint_{STEPS}'}'", f"--gin.INFER_OUTPUT_DIR='{out}'"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "t5x.infer",
+        "--gin_file=t5x_configs/t5x/tiny/infer.gin",
+        f"--gin.CHECKPOINT_PATH='{trained / f'checkpoint_{STEPS}'}'",
+        f"--gin.INFER_OUTPUT_DIR='{out}'",
+    ]
     _run(cmd, cwd=REPO, env=_env(workdir, corpus, hook=True), log=workdir / "infer.log")
     files = sorted(out.glob("iuie_ner_synthetic-predict.jsonl-*-of-*"))
     files = [f for f in files if not f.name.endswith(".COMPLETED")]
@@ -234,8 +267,13 @@ def test_iuie_reads_t5x_checkpoint(trained, evaluated, corpus):
 
     seqio_data.set_options(synthetic_dir=corpus)
     try:
-        metrics, texts = iuie_evaluate(str(trained / f"checkpoint_{STEPS}"), EVAL_MIXTURE, split="test",
-                                       feature_lengths=FEATURE_LENGTHS, num_examples=NUM_EVAL_EXAMPLES)
+        metrics, texts = iuie_evaluate(
+            str(trained / f"checkpoint_{STEPS}"),
+            EVAL_MIXTURE,
+            split="test",
+            feature_lengths=FEATURE_LENGTHS,
+            num_examples=NUM_EVAL_EXAMPLES,
+        )
     finally:
         seqio_data.reset_options()
     assert sorted(metrics) == sorted(EVAL_TASKS)
@@ -278,19 +316,31 @@ def test_every_experiment_gin_parses_under_t5x(tmp_path):
         print("RESULTS " + json.dumps(results))
     """)
     root = REPO / "t5x_configs" / "t5x"
-    experiments = sorted(str(p.relative_to(REPO)) for p in root.rglob("*.gin")
-                         if "t5x/configs/runs/" in p.read_text(encoding="utf-8"))
+    experiments = sorted(
+        str(p.relative_to(REPO)) for p in root.rglob("*.gin") if "t5x/configs/runs/" in p.read_text(encoding="utf-8")
+    )
     specs = experiments + [
         "t5x_configs/t5x/tiny/finetune.gin+t5x_configs/t5x/cpu_data_parallel.gin",
         "t5x_configs/t5x/flan_t5_base/supervised_finetune.gin+t5x_configs/t5x/optimizer_adamw.gin",
     ]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO)] + [os.environ.get("PYTHONPATH", "")]),
-               JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
-    done = subprocess.run([sys.executable, "-c", script, json.dumps(specs)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(REPO)] + [os.environ.get("PYTHONPATH", "")]),
+        JAX_PLATFORMS="cpu",
+        TF_CPP_MIN_LOG_LEVEL="2",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(specs)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-6000:]
     line = next(line for line in done.stdout.splitlines() if line.startswith("RESULTS "))
-    results = json.loads(line[len("RESULTS "):])
+    results = json.loads(line[len("RESULTS ") :])
     assert sorted(results) == sorted(specs)
     assert len(experiments) == 28, experiments  # 5 sizes x 5 + tiny finetune, eval, infer
     for spec, result in results.items():
@@ -309,10 +359,15 @@ def test_cpu_data_parallel_partitioner_splits_the_batch():
         ours = t5x_compat.data_parallel_partitioner()
         print(dict(default.mesh.shape), dict(ours.mesh.shape), ours.get_data_layout(8).batch_size)
     """)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO)] + [os.environ.get("PYTHONPATH", "")]),
-               JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2",
-               XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=TIMEOUT, check=False)
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(REPO)] + [os.environ.get("PYTHONPATH", "")]),
+        JAX_PLATFORMS="cpu",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     assert done.stdout.strip().splitlines()[-1] == "{'data': 1, 'model': 2} {'data': 2, 'model': 1} 8"

@@ -23,10 +23,21 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _python(code: str, *, cwd: pathlib.Path = REPO, env: dict | None = None) -> subprocess.CompletedProcess:
-    base = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-                JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env={**base, **(env or {})},
-                          capture_output=True, text=True, timeout=300, check=False)
+    base = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        JAX_PLATFORMS="cpu",
+        TF_CPP_MIN_LOG_LEVEL="3",
+    )
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def _ok(done: subprocess.CompletedProcess) -> str:
@@ -35,17 +46,20 @@ def _ok(done: subprocess.CompletedProcess) -> str:
 
 
 def test_import_is_cheap_and_only_registers_the_hook():
-    out = _ok(_python("""
+    out = _ok(
+        _python("""
         import sys
         import iuie.t5x_compat as c
         print(sorted(m for m in ("jax", "tensorflow", "t5x", "airio") if m in sys.modules))
         print(any(isinstance(f, c._T5XImportHook) for f in sys.meta_path))
-    """))
+    """)
+    )
     assert out.split("\n")[:2] == ["[]", "True"]
 
 
 def test_airio_stub_has_what_t5x_checks_against():
-    out = _ok(_python("""
+    out = _ok(
+        _python("""
         import importlib.util
         if importlib.util.find_spec("airio") is not None:
             print("real airio")
@@ -63,12 +77,14 @@ def test_airio_stub_has_what_t5x_checks_against():
         except NotImplementedError:
             print("stub")
         assert not t5x_compat.install_airio_stub()  # idempotent
-    """))
+    """)
+    )
     assert out.strip() in ("stub", "real airio")
 
 
 def test_jax_aliases_point_at_jax_replacements():
-    out = _ok(_python("""
+    out = _ok(
+        _python("""
         import jax, jax.experimental.pjit
         from iuie import t5x_compat
         applied = t5x_compat.install_jax_aliases()
@@ -77,14 +93,17 @@ def test_jax_aliases_point_at_jax_replacements():
         assert jax.tree_map(lambda x: x + 1, {"a": 1}) == {"a": 2}
         from jax.experimental.pjit import PartitionSpec
         print(sorted(applied), t5x_compat.install_jax_aliases())
-    """))
+    """)
+    )
     assert out.strip().endswith("[]")  # the second install changes nothing
 
 
 def test_gin_reads_namespace_packages(tmp_path):
     (tmp_path / "nsconfigs" / "sub").mkdir(parents=True)
     (tmp_path / "nsconfigs" / "sub" / "x.gin").write_text("X = 1\n")
-    out = _ok(_python(f"""
+    out = _ok(
+        _python(
+            f"""
         import importlib.util  # gin's resource_reader uses it without importing it
         import sys
         sys.path.insert(0, {str(tmp_path)!r})
@@ -98,7 +117,10 @@ def test_gin_reads_namespace_packages(tmp_path):
         print(before, resource_reader.system_path_file_exists("nsconfigs/sub/x.gin"),
               resource_reader.system_path_file_exists("nsconfigs/sub/missing.gin"),
               resource_reader.system_path_file_exists("no_such_package/x.gin"))
-    """, cwd=tmp_path.parent))
+    """,
+            cwd=tmp_path.parent,
+        )
+    )
     before, *after = out.split()
     assert before in ("TypeError", "True")  # gin-config 0.5.0 raises; a fixed gin would find the file
     assert after == ["True", "False", "False"]
@@ -109,19 +131,23 @@ def test_pth_hook_installs_on_t5x_import_and_survives_a_missing_iuie(tmp_path):
 
     path = t5x_compat.write_pth(str(tmp_path))
     assert pathlib.Path(path).read_text() == t5x_compat.PTH_LINE
-    out = _ok(_python(f"""
+    out = _ok(
+        _python(f"""
         import site, sys
         site.addsitedir({str(tmp_path)!r})
         print(any(type(f).__name__ == "_T5XImportHook" for f in sys.meta_path), "jax" in sys.modules)
-    """))
+    """)
+    )
     assert out.split() == ["True", "False"]
     # An environment where iuie was uninstalled after the hook: site.py must go on silently.
-    out = _ok(_python(f"""
+    out = _ok(
+        _python(f"""
         import sys
         sys.modules["iuie"] = None  # import iuie now raises ImportError
         exec({t5x_compat.PTH_LINE!r})
         print("fine")
-    """))
+    """)
+    )
     assert out.strip() == "fine"
     assert t5x_compat.remove_pth(str(tmp_path)) == path
     assert t5x_compat.remove_pth(str(tmp_path)) is None
@@ -140,12 +166,15 @@ def test_vocabulary_helpers(monkeypatch):
         t5x_compat.vocabulary(expected_size=32100)
 
 
-@pytest.mark.parametrize("argv, expected", [
-    ([], ["--gin_search_paths=.,ROOT"]),
-    (["--gin_file=a.gin"], ["--gin_search_paths=.,ROOT", "--gin_file=a.gin"]),
-    (["--gin_search_paths=/x,/y", "--gin_file=a.gin"], ["--gin_search_paths=/x,/y,ROOT", "--gin_file=a.gin"]),
-    (["--gin_search_paths", "/x", "--gin.A=1"], ["--gin_search_paths=/x,ROOT", "--gin.A=1"]),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        ([], ["--gin_search_paths=.,ROOT"]),
+        (["--gin_file=a.gin"], ["--gin_search_paths=.,ROOT", "--gin_file=a.gin"]),
+        (["--gin_search_paths=/x,/y", "--gin_file=a.gin"], ["--gin_search_paths=/x,/y,ROOT", "--gin_file=a.gin"]),
+        (["--gin_search_paths", "/x", "--gin.A=1"], ["--gin_search_paths=/x,ROOT", "--gin.A=1"]),
+    ],
+)
 def test_launcher_adds_iuie_config_root_to_search_paths(argv, expected):
     assert t5x_launcher.with_search_path(argv, "ROOT") == expected
 
@@ -155,9 +184,15 @@ def test_launcher_config_root_holds_the_configs():
 
 
 def test_launcher_check_says_whether_t5x_is_usable():
-    done = subprocess.run([sys.executable, "-m", "iuie.cli", "t5x", "check"], cwd=REPO, capture_output=True,
-                          text=True, timeout=300, check=False,
-                          env=dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3"))
+    done = subprocess.run(
+        [sys.executable, "-m", "iuie.cli", "t5x", "check"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3"),
+    )
     if importlib.util.find_spec("t5x") is None:
         assert done.returncode == 1, done.stdout + done.stderr
         assert "docs/t5x.md" in done.stdout

@@ -23,7 +23,8 @@ GINS = sorted(CONFIGS.rglob("*.gin"))
 
 # T5X's files our gins may include: its run gins and its T5 1.1 model gins.
 T5X_GINS = {f"t5x/configs/runs/{run}.gin" for run in ("finetune", "eval", "infer")} | {
-    f"t5x/examples/t5/t5_1_1/{size}.gin" for size in ("tiny", "small", "base", "large", "xl", "xxl")}
+    f"t5x/examples/t5/t5_1_1/{size}.gin" for size in ("tiny", "small", "base", "large", "xl", "xxl")
+}
 
 # T5X's published Flan-T5 checkpoints (T5X docs/models.md, "Flan-T5 Checkpoints").
 FLAN_T5_STEPS = {"small": 1198000, "base": 1184000, "large": 1164000, "xl": 1138000, "xxl": 1114000}
@@ -93,14 +94,18 @@ def test_each_size_has_the_instructuie_experiments(size):
         includes = _includes(path)
         run = {"finetune": "finetune", "eval": "eval", "infer": "infer"}[name.split("_")[-1]]
         # T5X's layering: its run gin, its model gin for the size, then ours (which replace VOCABULARY).
-        assert includes[:3] == [f"t5x/configs/runs/{run}.gin", f"t5x/examples/t5/t5_1_1/{size}.gin",
-                                "t5x_configs/t5x/flan_t5/common.gin"], (path, includes)
+        assert includes[:3] == [
+            f"t5x/configs/runs/{run}.gin",
+            f"t5x/examples/t5/t5_1_1/{size}.gin",
+            "t5x_configs/t5x/flan_t5/common.gin",
+        ], (path, includes)
     for protocol, mixture in (("supervised", "iuie_supervised_first10k"), ("zeroshot", "iuie_zeroshot_first10k")):
         path = folder / f"{protocol}_finetune.gin"
         macros = dict(MACRO.findall(_code(path)))
         step = FLAN_T5_STEPS[size]
         assert macros["INITIAL_CHECKPOINT_PATH"].strip() == (
-            f"'gs://t5-data/pretrained_models/t5x/flan_t5_{size}/checkpoint_{step}'"), path
+            f"'gs://t5-data/pretrained_models/t5x/flan_t5_{size}/checkpoint_{step}'"
+        ), path
         assert int(macros["TRAIN_STEPS"].replace("_", "")) > step, path
         assert f"t5x_configs/t5x/flan_t5/{protocol}.gin" in _includes(path)
         protocol_macros = dict(MACRO.findall(_code(CONFIGS / "flan_t5" / f"{protocol}.gin")))

@@ -49,7 +49,13 @@ def run_harness(harness_env):
     """``run_harness(*args, devices=1, timeout=300) -> CompletedProcess`` (text output captured)."""
 
     def run(*args: str, devices: int = 1, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run(harness_command(*args), cwd=REPO, env=env_with_devices(harness_env, devices),
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            harness_command(*args),
+            cwd=REPO,
+            env=env_with_devices(harness_env, devices),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     return run

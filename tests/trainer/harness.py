@@ -41,9 +41,17 @@ def tiny_config(**overrides):
     from iuie.model.network import T5Config
 
     fields = dict(
-        vocab_size=VOCAB, emb_dim=32, num_heads=4, head_dim=8, mlp_dim=64, num_encoder_layers=1,
-        num_decoder_layers=1, relative_attention_num_buckets=8, relative_attention_max_distance=16,
-        dtype="float32", dropout_rate=0.1,
+        vocab_size=VOCAB,
+        emb_dim=32,
+        num_heads=4,
+        head_dim=8,
+        mlp_dim=64,
+        num_encoder_layers=1,
+        num_decoder_layers=1,
+        relative_attention_num_buckets=8,
+        relative_attention_max_distance=16,
+        dtype="float32",
+        dropout_rate=0.1,
     )
     fields.update(overrides)
     return T5Config(**fields)
@@ -52,10 +60,16 @@ def tiny_config(**overrides):
 def make_batch(index: int, seed: int = 0, nan: bool = False) -> dict[str, np.ndarray]:
     """Batch number ``index``: every row packs two examples (seqio's packed layout, segment ids 1 and 2)."""
     rng = np.random.default_rng([seed, index])
-    out = {k: np.zeros((BATCH, INPUT_LENGTH), np.int32) for k in ("encoder_input_tokens", "encoder_segment_ids",
-                                                                  "encoder_positions")}
-    out.update({k: np.zeros((BATCH, TARGET_LENGTH), np.int32) for k in (
-        "decoder_input_tokens", "decoder_target_tokens", "decoder_segment_ids", "decoder_positions")})
+    out = {
+        k: np.zeros((BATCH, INPUT_LENGTH), np.int32)
+        for k in ("encoder_input_tokens", "encoder_segment_ids", "encoder_positions")
+    }
+    out.update(
+        {
+            k: np.zeros((BATCH, TARGET_LENGTH), np.int32)
+            for k in ("decoder_input_tokens", "decoder_target_tokens", "decoder_segment_ids", "decoder_positions")
+        }
+    )
     out["decoder_loss_weights"] = np.zeros((BATCH, TARGET_LENGTH), np.float32)
     for row in range(BATCH):
         e_at = d_at = 0
@@ -63,14 +77,14 @@ def make_batch(index: int, seed: int = 0, nan: bool = False) -> dict[str, np.nda
             n, m = int(rng.integers(3, INPUT_LENGTH // 2)), int(rng.integers(2, TARGET_LENGTH // 2))
             inputs = rng.integers(2, VOCAB, n)
             targets = np.append(rng.integers(2, VOCAB, m - 1), 1)  # ends with EOS
-            out["encoder_input_tokens"][row, e_at:e_at + n] = inputs
-            out["encoder_segment_ids"][row, e_at:e_at + n] = segment
-            out["encoder_positions"][row, e_at:e_at + n] = np.arange(n)
-            out["decoder_target_tokens"][row, d_at:d_at + m] = targets
-            out["decoder_input_tokens"][row, d_at:d_at + m] = np.append(0, targets[:-1])
-            out["decoder_segment_ids"][row, d_at:d_at + m] = segment
-            out["decoder_positions"][row, d_at:d_at + m] = np.arange(m)
-            out["decoder_loss_weights"][row, d_at:d_at + m] = 1.0
+            out["encoder_input_tokens"][row, e_at : e_at + n] = inputs
+            out["encoder_segment_ids"][row, e_at : e_at + n] = segment
+            out["encoder_positions"][row, e_at : e_at + n] = np.arange(n)
+            out["decoder_target_tokens"][row, d_at : d_at + m] = targets
+            out["decoder_input_tokens"][row, d_at : d_at + m] = np.append(0, targets[:-1])
+            out["decoder_segment_ids"][row, d_at : d_at + m] = segment
+            out["decoder_positions"][row, d_at : d_at + m] = np.arange(m)
+            out["decoder_loss_weights"][row, d_at : d_at + m] = 1.0
             e_at, d_at = e_at + n, d_at + m
     if nan:
         out["decoder_loss_weights"][0, 0] = np.nan
@@ -110,8 +124,15 @@ def losses(presets: list[str], steps: int, microbatches: int) -> dict:
         part = partitioning.Partitioner.create(preset)
         layout = trainer.abstract_state(init_params_fn(model), tx, part)
         state = trainer.state_from_params(params, tx, layout)
-        step_fn = trainer.make_train_step(part, layout, make_batch(0), loss_fn=model.loss_fn, optimizer=tx,
-                                          learning_rate_fn=schedule, num_microbatches=microbatches)
+        step_fn = trainer.make_train_step(
+            part,
+            layout,
+            make_batch(0),
+            loss_fn=model.loss_fn,
+            optimizer=tx,
+            learning_rate_fn=schedule,
+            num_microbatches=microbatches,
+        )
         values = []
         for index in range(steps):
             state, metrics = step_fn(state, part.global_batch(make_batch(index)), jax.random.key(1))
@@ -137,30 +158,50 @@ class _ListWriter:
 def train(args) -> int:
     import jax
 
-    from iuie.training import checkpoints, metrics_logging, partitioning, trainer
     from iuie.model import flops
+    from iuie.training import checkpoints, metrics_logging, partitioning, trainer
 
     model = make_model()
     tx, schedule = _optimizer()
     part = partitioning.Partitioner.create(args.preset)
     layout = trainer.abstract_state(init_params_fn(model), tx, part)
-    checkpointer = checkpoints.Checkpointer(os.path.join(args.model_dir, "checkpoints"), period=args.period,
-                                            keep=args.keep, async_checkpointing=not args.sync)
-    start = checkpoints.restore_or_initialize(checkpointer, layout, tx, init_params_fn(model), jax.random.key(0),
-                                              initial_checkpoint_path=args.initial_checkpoint)
+    checkpointer = checkpoints.Checkpointer(
+        os.path.join(args.model_dir, "checkpoints"),
+        period=args.period,
+        keep=args.keep,
+        async_checkpointing=not args.sync,
+    )
+    start = checkpoints.restore_or_initialize(
+        checkpointer,
+        layout,
+        tx,
+        init_params_fn(model),
+        jax.random.key(0),
+        initial_checkpoint_path=args.initial_checkpoint,
+    )
     print(f"start: {start.source}", file=sys.stderr, flush=True)
     state = start.state
     data = checkpoints.ResumableIterator(
-        lambda first: (make_batch(i, nan=(i + 1 == args.nan_at_step)) for i in range(first, 10**9)))
+        lambda first: (make_batch(i, nan=(i + 1 == args.nan_at_step)) for i in range(first, 10**9))
+    )
     if start.data_state:
         data.set_state(start.data_state)
-    step_fn = trainer.make_train_step(part, layout, make_batch(0), loss_fn=model.loss_fn, optimizer=tx,
-                                      learning_rate_fn=schedule, num_microbatches=args.microbatches)
-    writer = metrics_logging.create_writer(os.path.join(args.model_dir, "train")) if args.tensorboard \
-        else _ListWriter()
+    step_fn = trainer.make_train_step(
+        part,
+        layout,
+        make_batch(0),
+        loss_fn=model.loss_fn,
+        optimizer=tx,
+        learning_rate_fn=schedule,
+        num_microbatches=args.microbatches,
+    )
+    writer = metrics_logging.create_writer(os.path.join(args.model_dir, "train")) if args.tensorboard else _ListWriter()
     reporter = metrics_logging.TrainReporter(
-        writer, total_steps=args.steps, log=lambda line: print(line, file=sys.stderr, flush=True),
-        flops_per_step=flops.train_step_flops(model.config, BATCH, INPUT_LENGTH, TARGET_LENGTH))
+        writer,
+        total_steps=args.steps,
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+        flops_per_step=flops.train_step_flops(model.config, BATCH, INPUT_LENGTH, TARGET_LENGTH),
+    )
     guard = trainer.TerminateOnNan()
     dropout_rng = jax.random.key(1)
     step = int(state.step)

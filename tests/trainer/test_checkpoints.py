@@ -141,19 +141,27 @@ def test_restore_or_initialize_prefers_resume_then_initial_checkpoint_then_rando
         assert fresh.source == "random initialisation" and fresh.data_state == {}
         _assert_same(fresh.state.params, state.params)  # same seed, same parameters
 
-        warm = checkpoints.restore_or_initialize(ckpt, layout, tx, init_fn, jax.random.key(0),
-                                                 initial_checkpoint_path=str(tmp_path / "source"))
+        warm = checkpoints.restore_or_initialize(
+            ckpt, layout, tx, init_fn, jax.random.key(0), initial_checkpoint_path=str(tmp_path / "source")
+        )
         assert warm.source.startswith("initial checkpoint") and int(warm.state.step) == 0
         _assert_same(warm.state.params, state.params)
 
-        full = checkpoints.restore_or_initialize(ckpt, layout, tx, init_fn, jax.random.key(0),
-                                                 initial_checkpoint_path=str(tmp_path / "source"),
-                                                 restore_optimizer_state=True)
+        full = checkpoints.restore_or_initialize(
+            ckpt,
+            layout,
+            tx,
+            init_fn,
+            jax.random.key(0),
+            initial_checkpoint_path=str(tmp_path / "source"),
+            restore_optimizer_state=True,
+        )
         assert isinstance(full.state, trainer.TrainState)
         _assert_same(full.state, state)
 
         ckpt.save(8, warm.state, {"position": 8})
         ckpt.wait_until_finished()
-        resumed = checkpoints.restore_or_initialize(ckpt, layout, tx, init_fn, jax.random.key(0),
-                                                    initial_checkpoint_path=str(tmp_path / "source"))
+        resumed = checkpoints.restore_or_initialize(
+            ckpt, layout, tx, init_fn, jax.random.key(0), initial_checkpoint_path=str(tmp_path / "source")
+        )
         assert resumed.source.endswith("step 8") and resumed.data_state == {"position": 8}

@@ -6,9 +6,9 @@ the imported object; no decorator in the library).
 
 from __future__ import annotations
 
-import gin
 import pytest
 
+import gin
 from iuie.training import configs, optimizers, partitioning
 
 GIN = """
@@ -75,11 +75,14 @@ def test_defaults_are_t5x_flan_fine_tuning():
     assert config.optimizer.momentum is None and config.optimizer.decay_rate == 0.8
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(batch_size=10, num_microbatches=4), "not a multiple"),
-    (dict(num_microbatches=0), "num_microbatches"),
-    (dict(log_period=0), "log_period"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(batch_size=10, num_microbatches=4), "not a multiple"),
+        (dict(num_microbatches=0), "num_microbatches"),
+        (dict(log_period=0), "log_period"),
+    ],
+)
 def test_train_config_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):
         configs.TrainConfig(**kwargs)

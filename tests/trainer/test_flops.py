@@ -18,8 +18,16 @@ import pytest
 
 from iuie.model import flops
 
-TINY = dict(vocab_size=512, emb_dim=64, num_heads=4, head_dim=16, mlp_dim=256, num_encoder_layers=1,
-            num_decoder_layers=1, mlp_activations=("gelu", "linear"))
+TINY = dict(
+    vocab_size=512,
+    emb_dim=64,
+    num_heads=4,
+    head_dim=16,
+    mlp_dim=256,
+    num_encoder_layers=1,
+    num_decoder_layers=1,
+    mlp_activations=("gelu", "linear"),
+)
 B, LE, LD = 2, 32, 16
 
 
@@ -31,13 +39,19 @@ def test_tiny_count_by_hand():
         + 2 * B * 4 * LE * LE * 16  # scores
         + 2 * B * 4 * LE * LE * 16  # context
         + 2 * B * LE * 64 * 64  # out
-        + 2 * B * LE * 64 * 256 * 2 + 2 * B * LE * 256 * 64  # wi_0, wi_1, wo
+        + 2 * B * LE * 64 * 256 * 2
+        + 2 * B * LE * 256 * 64  # wi_0, wi_1, wo
     )
     decoder = (
-        2 * B * LD * 64 * 64 * 3 + 2 * 2 * B * 4 * LD * LD * 16 + 2 * B * LD * 64 * 64  # self-attention
-        + 2 * B * LD * 64 * 64 + 2 * B * LE * 64 * 64 * 2  # cross: q from decoder, k and v from encoder
-        + 2 * 2 * B * 4 * LD * LE * 16 + 2 * B * LD * 64 * 64  # cross: scores, context, out
-        + 2 * B * LD * 64 * 256 * 2 + 2 * B * LD * 256 * 64  # ffn
+        2 * B * LD * 64 * 64 * 3
+        + 2 * 2 * B * 4 * LD * LD * 16
+        + 2 * B * LD * 64 * 64  # self-attention
+        + 2 * B * LD * 64 * 64
+        + 2 * B * LE * 64 * 64 * 2  # cross: q from decoder, k and v from encoder
+        + 2 * 2 * B * 4 * LD * LE * 16
+        + 2 * B * LD * 64 * 64  # cross: scores, context, out
+        + 2 * B * LD * 64 * 256 * 2
+        + 2 * B * LD * 256 * 64  # ffn
     )
     logits = 2 * B * LD * 64 * 512
     count = flops.count_flops(config, B, LE, LD)
@@ -47,9 +61,16 @@ def test_tiny_count_by_hand():
 
 
 def test_flan_t5_xxl_worked_example():
-    config = types.SimpleNamespace(vocab_size=32128, emb_dim=4096, num_heads=64, head_dim=64, mlp_dim=10240,
-                                   num_encoder_layers=24, num_decoder_layers=24,
-                                   mlp_activations=("gelu", "linear"))
+    config = types.SimpleNamespace(
+        vocab_size=32128,
+        emb_dim=4096,
+        num_heads=64,
+        head_dim=64,
+        mlp_dim=10240,
+        num_encoder_layers=24,
+        num_decoder_layers=24,
+        mlp_activations=("gelu", "linear"),
+    )
     count = flops.count_flops(config, 1, 512, 128)
     assert count.encoder / 24 == pytest.approx(201.86e9, rel=1e-4)
     assert count.decoder / 24 == pytest.approx(93.68e9, rel=1e-4)
@@ -63,8 +84,9 @@ def test_count_agrees_with_xla_cost_analysis():
     config = network.T5Config(dtype="float32", dropout_rate=0.0, **TINY)
     model = models.EncoderDecoderModel(config=config)
     shapes = {"encoder_input_tokens": (B, LE), "decoder_input_tokens": (B, LD)}
-    params = jax.eval_shape(lambda r: nn.meta.unbox(model.get_initial_variables(r, shapes)["params"]),
-                            jax.random.key(0))
+    params = jax.eval_shape(
+        lambda r: nn.meta.unbox(model.get_initial_variables(r, shapes)["params"]), jax.random.key(0)
+    )
     batch = {
         "encoder_input_tokens": jax.ShapeDtypeStruct((B, LE), jnp.int32),
         "decoder_input_tokens": jax.ShapeDtypeStruct((B, LD), jnp.int32),
@@ -83,16 +105,19 @@ def test_count_agrees_with_xla_cost_analysis():
     assert count.train_step <= train <= 1.10 * count.train_step
 
 
-@pytest.mark.parametrize("kind, platform, peak", [
-    ("NVIDIA H100 80GB HBM3", "gpu", 989e12),
-    ("NVIDIA H100 PCIe", "gpu", 756e12),
-    ("NVIDIA A100-SXM4-40GB", "gpu", 312e12),
-    ("TPU v4", "tpu", 275e12),
-    ("TPU v5 lite", "tpu", 197e12),
-    ("TPU v5p", "tpu", 459e12),
-    ("cpu", "cpu", None),
-    ("Some Future Chip", "gpu", None),
-])
+@pytest.mark.parametrize(
+    "kind, platform, peak",
+    [
+        ("NVIDIA H100 80GB HBM3", "gpu", 989e12),
+        ("NVIDIA H100 PCIe", "gpu", 756e12),
+        ("NVIDIA A100-SXM4-40GB", "gpu", 312e12),
+        ("TPU v4", "tpu", 275e12),
+        ("TPU v5 lite", "tpu", 197e12),
+        ("TPU v5p", "tpu", 459e12),
+        ("cpu", "cpu", None),
+        ("Some Future Chip", "gpu", None),
+    ],
+)
 def test_peak_flops_table(kind, platform, peak):
     assert flops.peak_flops(types.SimpleNamespace(device_kind=kind, platform=platform)) == peak
 

@@ -16,17 +16,27 @@ from iuie.training import metrics_logging
 
 
 def _step(loss, correct, weight_sum, nonpadding, total=100.0, lr=1e-3):
-    return {"loss": jnp.float32(loss), "correct": jnp.float32(correct), "weight_sum": jnp.float32(weight_sum),
-            "z_loss": jnp.float32(0.01), "cross_ent_loss": jnp.float32(loss - 0.01), "grad_norm": jnp.float32(2.0),
-            "learning_rate": jnp.float32(lr), "nonpadding_tokens": jnp.float32(nonpadding),
-            "total_tokens": jnp.float32(total), "num_examples": jnp.float32(8.0)}
+    return {
+        "loss": jnp.float32(loss),
+        "correct": jnp.float32(correct),
+        "weight_sum": jnp.float32(weight_sum),
+        "z_loss": jnp.float32(0.01),
+        "cross_ent_loss": jnp.float32(loss - 0.01),
+        "grad_norm": jnp.float32(2.0),
+        "learning_rate": jnp.float32(lr),
+        "nonpadding_tokens": jnp.float32(nonpadding),
+        "total_tokens": jnp.float32(total),
+        "num_examples": jnp.float32(8.0),
+    }
 
 
 def test_summarize_by_hand():
-    summary = metrics_logging.summarize([
-        {k: float(v) for k, v in _step(30.0, 5, 10, 60).items()},
-        {k: float(v) for k, v in _step(10.0, 15, 30, 80, lr=2e-3).items()},
-    ])
+    summary = metrics_logging.summarize(
+        [
+            {k: float(v) for k, v in _step(30.0, 5, 10, 60).items()},
+            {k: float(v) for k, v in _step(10.0, 15, 30, 80, lr=2e-3).items()},
+        ]
+    )
     assert summary["loss"] == pytest.approx(20.0)  # mean per step
     assert summary["loss_per_token"] == pytest.approx(40.0 / 40.0)  # (30 + 10) / (10 + 30)
     assert summary["accuracy"] == pytest.approx(20.0 / 40.0)
@@ -49,8 +59,9 @@ def test_reporter_timing_mfu_and_progress_line(monkeypatch):
     h100 = types.SimpleNamespace(device_kind="NVIDIA H100 80GB HBM3", platform="gpu")
     lines = []
     writer = _Writer()
-    reporter = metrics_logging.TrainReporter(writer, total_steps=1000, flops_per_step=989e12, devices=[h100],
-                                             log=lines.append)
+    reporter = metrics_logging.TrainReporter(
+        writer, total_steps=1000, flops_per_step=989e12, devices=[h100], log=lines.append
+    )
     reporter.record(1, _step(30.0, 5, 10, 60))  # warm-up step: counts in the metrics, not in the timing
     reporter.record(2, _step(10.0, 15, 30, 80))
     reporter.record(3, _step(20.0, 10, 20, 70))
@@ -65,8 +76,17 @@ def test_reporter_timing_mfu_and_progress_line(monkeypatch):
     assert writer.calls == [(3, summary)]
     line = lines[0]
     # 997 steps left at 2 s each: 1994 s = 0:33:14.
-    for piece in ("step 3/1000 (0.3%)", "loss/token 1.0000", "acc 50.0%", "lr 1.0e-03", "50 tok/s",
-                  "nonpad 70%", "MFU 50.0%", "2 s/step", "ETA 0:33:14"):
+    for piece in (
+        "step 3/1000 (0.3%)",
+        "loss/token 1.0000",
+        "acc 50.0%",
+        "lr 1.0e-03",
+        "50 tok/s",
+        "nonpad 70%",
+        "MFU 50.0%",
+        "2 s/step",
+        "ETA 0:33:14",
+    ):
         assert piece in line, (piece, line)
     assert reporter.report(4) == {}  # nothing recorded since
 

@@ -22,12 +22,22 @@ STEPS = 5
 def test_eight_devices_match_one_device_under_each_preset(harness_env):
     common = ("--steps", str(STEPS), "--microbatches", "2")
     runs = {
-        1: subprocess.Popen(harness_command("losses", "--presets", "data_parallel", *common), cwd=REPO,
-                            env=env_with_devices(harness_env, 1), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True),
-        8: subprocess.Popen(harness_command("losses", "--presets", ",".join(PRESETS), *common), cwd=REPO,
-                            env=env_with_devices(harness_env, 8), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True),
+        1: subprocess.Popen(
+            harness_command("losses", "--presets", "data_parallel", *common),
+            cwd=REPO,
+            env=env_with_devices(harness_env, 1),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ),
+        8: subprocess.Popen(
+            harness_command("losses", "--presets", ",".join(PRESETS), *common),
+            cwd=REPO,
+            env=env_with_devices(harness_env, 8),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ),
     }
     results = {}
     for devices, process in runs.items():

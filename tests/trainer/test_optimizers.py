@@ -45,10 +45,12 @@ def test_linear_and_cosine_decay():
     np.testing.assert_allclose(float(s(3)), 0.75, rtol=1e-6)
     s = _schedule("cosine", warmup_steps=4)
     # halfway through the decay: (1 + cos(pi / 2)) / 2 = 0.5; a quarter: (1 + cos(pi / 4)) / 2.
-    np.testing.assert_allclose([float(s(i)) for i in (2, 6, 8, 12)],
-                               [0.5, (1 + np.cos(np.pi / 4)) / 2, 0.5, 0.0], atol=1e-6)
-    s = optimizers.make_schedule(configs.ScheduleConfig(name="linear", learning_rate=2.0, decay_steps=4,
-                                                        end_learning_rate=1.0))
+    np.testing.assert_allclose(
+        [float(s(i)) for i in (2, 6, 8, 12)], [0.5, (1 + np.cos(np.pi / 4)) / 2, 0.5, 0.0], atol=1e-6
+    )
+    s = optimizers.make_schedule(
+        configs.ScheduleConfig(name="linear", learning_rate=2.0, decay_steps=4, end_learning_rate=1.0)
+    )
     np.testing.assert_allclose(float(s(2)), 1.5, rtol=1e-6)
     with pytest.raises(ValueError, match="decay_steps or total_steps"):
         optimizers.make_schedule(configs.ScheduleConfig(name="cosine"))
@@ -74,8 +76,9 @@ def test_adafactor_first_step_by_hand():
     np.testing.assert_allclose(np.asarray(new["scale"]), expected, rtol=1e-6)
 
 
-def _t5x_adafactor_step(param, grad, state, step, lr, *, decay_exponent=0.8, clip=1.0, eps1=1e-30, eps2=1e-3,
-                        min_dim=128):
+def _t5x_adafactor_step(
+    param, grad, state, step, lr, *, decay_exponent=0.8, clip=1.0, eps1=1e-30, eps2=1e-3, min_dim=128
+):
     """T5X's apply_param_gradient (heuristic rule, beta1=None, no weight decay), in NumPy float64."""
     decay = 1.0 - (step + 1.0) ** (-decay_exponent)
     update_scale = lr * max(np.sqrt(np.mean(param * param)), eps2)
@@ -91,11 +94,11 @@ def _t5x_adafactor_step(param, grad, state, step, lr, *, decay_exponent=0.8, cli
         v_col = decay * state["v_col"] + (1 - decay) * np.mean(grad_sqr, axis=d1)
         reduced_d1 = d1 - 1 if d1 > d0 else d1
         row_factor = (v_row / np.mean(v_row, axis=reduced_d1, keepdims=True)) ** -0.5
-        y = grad * np.expand_dims(row_factor, d0) * np.expand_dims(v_col ** -0.5, d1)
+        y = grad * np.expand_dims(row_factor, d0) * np.expand_dims(v_col**-0.5, d1)
         state = {"v_row": v_row, "v_col": v_col}
     else:
         v = decay * state["v"] + (1 - decay) * grad_sqr
-        y = grad * v ** -0.5
+        y = grad * v**-0.5
         state = {"v": v}
     y = y / max(1.0, np.sqrt(np.mean(y * y)) / clip)
     return param - update_scale * y, state
@@ -103,8 +106,12 @@ def _t5x_adafactor_step(param, grad, state, step, lr, *, decay_exponent=0.8, cli
 
 def test_adafactor_matches_t5x_over_several_steps():
     rng = np.random.default_rng(0)
-    params = {"wide": rng.normal(size=(128, 200)), "tall": rng.normal(size=(300, 130)) * 0.01,
-              "small": rng.normal(size=(8, 4)), "vector": rng.normal(size=(130,))}
+    params = {
+        "wide": rng.normal(size=(128, 200)),
+        "tall": rng.normal(size=(300, 130)) * 0.01,
+        "small": rng.normal(size=(8, 4)),
+        "vector": rng.normal(size=(130,)),
+    }
     states = {k: ({"v_row": 0.0, "v_col": 0.0} if k in ("wide", "tall") else {"v": 0.0}) for k in params}
     tx = _adafactor(0.05)
     jparams = {k: jnp.asarray(v, jnp.float32) for k, v in params.items()}
@@ -124,16 +131,18 @@ def test_adafactor_matches_t5x_over_several_steps():
 def test_adamw_first_step_by_hand_and_no_decay_on_scales():
     # Step 1: bias-corrected m = g, v = g^2, so the Adam direction is g / (|g| + eps) = sign(g). Decoupled
     # decay adds wd * p on matrices only: p - lr * (sign(g) + wd * p); the 1-D scale gets p - lr * sign(g).
-    config = configs.OptimizerConfig(name="adamw", schedule=configs.ScheduleConfig(learning_rate=0.1),
-                                     weight_decay=0.01)
+    config = configs.OptimizerConfig(
+        name="adamw", schedule=configs.ScheduleConfig(learning_rate=0.1), weight_decay=0.01
+    )
     tx, _ = optimizers.make_optimizer(config)
     params = {"kernel": jnp.asarray([[1.0, 2.0], [3.0, 4.0]]), "scale": jnp.asarray([1.0, 1.0])}
     grads = {"kernel": jnp.asarray([[0.1, -0.2], [0.3, -0.4]]), "scale": jnp.asarray([0.5, -0.5])}
     updates, _ = tx.update(grads, tx.init(params), params)
     new = optax.apply_updates(params, updates)
     kernel = np.asarray(params["kernel"])
-    np.testing.assert_allclose(np.asarray(new["kernel"]),
-                               kernel - 0.1 * (np.sign(np.asarray(grads["kernel"])) + 0.01 * kernel), rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(new["kernel"]), kernel - 0.1 * (np.sign(np.asarray(grads["kernel"])) + 0.01 * kernel), rtol=1e-6
+    )
     np.testing.assert_allclose(np.asarray(new["scale"]), [0.9, 1.1], rtol=1e-6)
 
 

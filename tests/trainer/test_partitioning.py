@@ -43,24 +43,48 @@ class StandIn(nn.Module):
 
 GOLDEN = {
     "data_parallel": {
-        "embedding": (None, None), "query": (None, None), "out": (None, None), "wi": (None, None),
-        "wo": (None, None), "scale": (None,), "relpos": (None, None), "split_query": (None, None, None),
+        "embedding": (None, None),
+        "query": (None, None),
+        "out": (None, None),
+        "wi": (None, None),
+        "wo": (None, None),
+        "scale": (None,),
+        "relpos": (None, None),
+        "split_query": (None, None, None),
         "logits": (None, None),
     },
     "fsdp": {
-        "embedding": (None, "data"), "query": ("data", None), "out": (None, "data"), "wi": ("data", None),
-        "wo": (None, "data"), "scale": ("data",), "relpos": (None, None), "split_query": ("data", None, None),
+        "embedding": (None, "data"),
+        "query": ("data", None),
+        "out": (None, "data"),
+        "wi": ("data", None),
+        "wo": (None, "data"),
+        "scale": ("data",),
+        "relpos": (None, None),
+        "split_query": ("data", None, None),
         "logits": ("data", None),
     },
     "2d": {
-        "embedding": ("model", None), "query": (None, "model"), "out": ("model", None), "wi": (None, "model"),
-        "wo": ("model", None), "scale": (None,), "relpos": ("model", None), "split_query": (None, "model", None),
+        "embedding": ("model", None),
+        "query": (None, "model"),
+        "out": ("model", None),
+        "wi": (None, "model"),
+        "wo": ("model", None),
+        "scale": (None,),
+        "relpos": ("model", None),
+        "split_query": (None, "model", None),
         "logits": (None, "model"),
     },
     "2d_fsdp": {
-        "embedding": ("model", "data"), "query": ("data", "model"), "out": ("model", "data"),
-        "wi": ("data", "model"), "wo": ("model", "data"), "scale": ("data",), "relpos": ("model", None),
-        "split_query": ("data", "model", None), "logits": ("data", "model"),
+        "embedding": ("model", "data"),
+        "query": ("data", "model"),
+        "out": ("model", "data"),
+        "wi": ("data", "model"),
+        "wo": ("model", "data"),
+        "scale": ("data",),
+        "relpos": ("model", None),
+        "split_query": ("data", "model", None),
+        "logits": ("data", "model"),
     },
 }
 
@@ -94,7 +118,10 @@ def test_activation_rules_keep_the_batch_on_data_under_fsdp():
         partitioner = partitioning.Partitioner.create(preset)
         assert tuple(partitioner.logical_to_mesh(("batch", "length", "embed"))) == ("data", None, None)
     assert tuple(partitioning.Partitioner.create("2d").logical_to_mesh(("batch", "length", "mlp"))) == (
-        "data", None, "model")
+        "data",
+        None,
+        "model",
+    )
 
 
 def test_rule_overrides_take_precedence():
@@ -119,8 +146,7 @@ def test_unknown_preset_and_uncovered_axis_are_errors():
 
 @pytest.mark.parametrize(
     "shape, devices, expected",
-    [((-1, 1), 8, (8, 1)), ((-1, 2), 8, (4, 2)), ((2, -1), 8, (2, 4)), ((8, 8), 64, (8, 8)),
-     ((-1, 8), 64, (8, 8))],
+    [((-1, 1), 8, (8, 1)), ((-1, 2), 8, (4, 2)), ((2, -1), 8, (2, 4)), ((8, 8), 64, (8, 8)), ((-1, 8), 64, (8, 8))],
 )
 def test_resolve_mesh_shape(shape, devices, expected):
     assert partitioning.resolve_mesh_shape(shape, devices) == expected

@@ -40,8 +40,14 @@ def test_sigkill_and_restart_reaches_the_same_parameters(tmp_path, run_harness, 
 
     crash_dir = tmp_path / "crashed"
     crash_dir.mkdir()
-    process = subprocess.Popen(harness_command(*train, "--model-dir", str(crash_dir), "--sleep", "0.4"), cwd=REPO,
-                               env=harness_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        harness_command(*train, "--model-dir", str(crash_dir), "--sleep", "0.4"),
+        cwd=REPO,
+        env=harness_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 240
     try:
         # Kill once checkpoint 4 is complete and the run has gone on past it (batch 5 consumed), so that the
@@ -88,8 +94,20 @@ def test_nan_loss_stops_the_run_naming_the_step_and_writes_no_nan_checkpoint(tmp
     # The NaN appears at step 5, which is neither a checkpoint step nor a logging step: the check before
     # saving step 6 finds it and names step 5, the first non-finite one.
     model_dir = tmp_path / "nan"
-    result = run_harness("train", "--steps", str(STEPS), "--period", "2", "--log-period", "10",
-                         "--nan-at-step", "5", "--model-dir", str(model_dir), "--sync")
+    result = run_harness(
+        "train",
+        "--steps",
+        str(STEPS),
+        "--period",
+        "2",
+        "--log-period",
+        "10",
+        "--nan-at-step",
+        "5",
+        "--model-dir",
+        str(model_dir),
+        "--sync",
+    )
     assert result.returncode == 3, result.stderr[-3000:]
     assert re.search(r"loss is nan .*at step 5\b", result.stderr), result.stderr[-3000:]
     assert _steps(model_dir) == [2, 4]

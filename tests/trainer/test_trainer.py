@@ -30,8 +30,11 @@ def _model_and_params(**kw):
 
 
 def _accumulate(loss_fn, params, batch, microbatches):
-    fn = jax.jit(functools.partial(trainer.accumulate_gradients, loss_fn=loss_fn, num_microbatches=microbatches,
-                                   dropout_rng=None))
+    fn = jax.jit(
+        functools.partial(
+            trainer.accumulate_gradients, loss_fn=loss_fn, num_microbatches=microbatches, dropout_rng=None
+        )
+    )
     return fn(params, batch)
 
 
@@ -39,8 +42,9 @@ def _assert_trees_close(a, b, rtol=1e-5):
     # float32 sums taken in another order: elements agree to rtol of the leaf's largest magnitude.
     for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree.leaves(b)):
         y = np.asarray(y)
-        np.testing.assert_allclose(np.asarray(x), y, rtol=rtol, atol=rtol * float(np.max(np.abs(y))),
-                                   err_msg=jax.tree_util.keystr(path))
+        np.testing.assert_allclose(
+            np.asarray(x), y, rtol=rtol, atol=rtol * float(np.max(np.abs(y))), err_msg=jax.tree_util.keystr(path)
+        )
 
 
 @pytest.fixture(scope="module")
@@ -102,22 +106,33 @@ def _linear_loss(params, batch, rng):
     del rng
     prediction = batch["encoder_input_tokens"].astype(jnp.float32) @ params["w"]
     loss = jnp.sum((prediction - batch["decoder_target_tokens"].astype(jnp.float32)) ** 2)
-    return loss, {"weight_sum": jnp.sum(batch["decoder_target_tokens"] > 0).astype(jnp.float32),
-                  "correct": jnp.float32(0.0), "accuracy": jnp.float32(-1.0)}
+    return loss, {
+        "weight_sum": jnp.sum(batch["decoder_target_tokens"] > 0).astype(jnp.float32),
+        "correct": jnp.float32(0.0),
+        "accuracy": jnp.float32(-1.0),
+    }
 
 
 def test_train_step_updates_the_state_and_reports_metrics():
     partitioner = partitioning.Partitioner.create("data_parallel")
-    tx, schedule = optimizers.make_optimizer(configs.OptimizerConfig(
-        name="adamw", schedule=configs.ScheduleConfig(name="constant", learning_rate=0.5, warmup_steps=4)))
+    tx, schedule = optimizers.make_optimizer(
+        configs.OptimizerConfig(
+            name="adamw", schedule=configs.ScheduleConfig(name="constant", learning_rate=0.5, warmup_steps=4)
+        )
+    )
     layout = trainer.abstract_state(
-        lambda rng: {"w": nn.LogicallyPartitioned(jnp.ones((3, 2)), ("embed", "mlp"))}, tx, partitioner)
-    state = trainer.init_state(lambda rng: {"w": nn.LogicallyPartitioned(jnp.ones((3, 2)), ("embed", "mlp"))},
-                               tx, layout, jax.random.key(0))
-    batch = {"encoder_input_tokens": np.asarray([[1, 0, 2], [3, 4, 0]], np.int32),
-             "decoder_target_tokens": np.asarray([[1, 0], [2, 2]], np.int32)}
-    step = trainer.make_train_step(partitioner, layout, batch, loss_fn=_linear_loss, optimizer=tx,
-                                   learning_rate_fn=schedule, num_microbatches=2)
+        lambda rng: {"w": nn.LogicallyPartitioned(jnp.ones((3, 2)), ("embed", "mlp"))}, tx, partitioner
+    )
+    state = trainer.init_state(
+        lambda rng: {"w": nn.LogicallyPartitioned(jnp.ones((3, 2)), ("embed", "mlp"))}, tx, layout, jax.random.key(0)
+    )
+    batch = {
+        "encoder_input_tokens": np.asarray([[1, 0, 2], [3, 4, 0]], np.int32),
+        "decoder_target_tokens": np.asarray([[1, 0], [2, 2]], np.int32),
+    }
+    step = trainer.make_train_step(
+        partitioner, layout, batch, loss_fn=_linear_loss, optimizer=tx, learning_rate_fn=schedule, num_microbatches=2
+    )
     expected_grads = jax.grad(lambda p: _linear_loss(p, batch, None)[0])({"w": jnp.ones((3, 2))})
     for i in range(3):
         old = np.asarray(state.params["w"])
