@@ -56,7 +56,17 @@ setuptools.setup(
     extras_require={
         # torch 2.13.0 is the CPU build this project's machines carry; transformers is the reference
         # implementation the model tests compare against. Neither is needed at run time.
-        "test": ["pytest", "pytest-xdist", "hypothesis", "torch==2.13.0", "transformers", "ruff", "import-linter"],
+        # libtpu (through jax[tpu]) lets ``iuie plan`` and its test compile for TPU topologies on a CPU machine.
+        "test": [
+            "pytest",
+            "pytest-xdist",
+            "hypothesis",
+            "torch==2.13.0",
+            "transformers",
+            "ruff",
+            "import-linter",
+            "jax[tpu]",
+        ],
         "gpu": ["jax[cuda12]"],
         "tpu": ["jax[tpu]"],
     },

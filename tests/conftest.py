@@ -13,6 +13,11 @@ import pathlib
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
+# The `test` extra installs libtpu (``iuie plan`` compiles for TPU topologies). On a machine without a TPU, jax
+# would probe it at every backend start and print libtpu's warnings on stderr, which tests read; tests run on
+# the CPU, and the subprocesses they start inherit this. ``iuie plan`` reaches libtpu through
+# ``jax.experimental.topologies``, which does not need the TPU platform enabled.
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
 SHARED_DATA = pathlib.Path(os.environ.get("IUIE_TEST_DATA", REPO.parent / "shared" / "data"))
 
 
