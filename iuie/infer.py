@@ -10,9 +10,11 @@ Two inputs (T5X's ``infer.py`` role):
   paper's wording).
 
 Each output line of ``INFER_OUTPUT_DIR/predictions.jsonl``: ``text``, ``task`` (the view), ``prediction``
-(the raw decoded text), ``structures`` (``iuie.ie.parsing.parse`` items with ``start``/``end`` character offsets
-from ``iuie.ie.alignment.align``: ``text[start:end]`` is the mention; offsets are null for a string that occurs
-nowhere in the text), ``malformed`` (pieces the parser could not read); rows read from a Task add ``mixture_task`` (the Task
+(the raw decoded text), the parsed structures in the result JSON shape of docs/extract.md (``entities``,
+``relations`` or ``events``, as the view's record section; each mention's ``pos`` is ``[start, end]`` with
+``text[start:end]`` the mention, or null for a string that occurs nowhere in the text; all mentions of one output
+are aligned together, as the Extractor does), ``unaligned`` (how many), ``malformed`` (pieces the parser could
+not read); rows read from a Task add ``mixture_task`` (the Task
 name), ``dataset`` and ``id``.
 
     python -m iuie.infer --gin_file=runs/infer.gin --gin_file=t5x_configs/demo_cpu.gin \\
@@ -34,63 +36,17 @@ logger = logging.getLogger("iuie.infer")
 OUTPUT_FILE = "predictions.jsonl"
 
 
-def _mention(text: str, span: Any) -> dict[str, Any]:
-    return {"text": text, "start": span[0] if span else None, "end": span[1] if span else None}
+def structures(view: str, items: Sequence[tuple], sentence: str) -> dict[str, Any]:
+    """Parsed items in the result JSON shape (docs/extract.md): ``{section: [...], "unaligned": n}``.
 
-
-def structures(view: str, items: Sequence[tuple], sentence: str) -> list[dict[str, Any]]:
-    """Parsed items as JSON objects, every mention with its character offsets in ``sentence``.
-
-    All mentions of one output are aligned in a single ``align`` call so that two equal strings take two
-    different occurrences when the sentence has them.
+    ``section`` is the view's record section (``entities``, ``relations`` or ``events``); every mention
+    carries ``pos`` ``[start, end]`` into ``sentence`` or null when it occurs nowhere. All mentions of one
+    output are aligned in a single call (:func:`iuie.ie.views.locate`), as the Extractor does.
     """
-    from iuie.ie import alignment
+    from iuie.ie import views
 
-    mentions: list[str] = []
-
-    def want(text: str) -> int:
-        mentions.append(text)
-        return len(mentions) - 1
-
-    shaped = []
-    for item in items:
-        if view in ("NER", "ET"):
-            shaped.append({"type": item[0], "mention": want(item[1])})
-        elif view == "ES":
-            shaped.append({"mention": want(item[0])})
-        elif view in ("RE", "EPR"):
-            shaped.append({"relation": item[0], "head": want(item[1]), "tail": want(item[2])})
-        elif view == "EP":
-            shaped.append({"head": want(item[0]), "tail": want(item[1])})
-        elif view == "EE":
-            shaped.append(
-                {
-                    "type": item[0],
-                    "trigger": want(item[1]),
-                    "arguments": [{"role": role, "argument": want(arg)} for role, arg in item[2]],
-                }
-            )
-        elif view == "EET":
-            shaped.append({"type": item[0], "trigger": want(item[1])})
-        elif view == "EEA":
-            shaped.append({"role": item[0], "argument": want(item[1])})
-    spans = alignment.align(sentence, mentions)
-
-    def fill(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {
-                k: (
-                    _mention(mentions[v], spans[v])
-                    if k in ("mention", "head", "tail", "trigger", "argument")
-                    else fill(v)
-                )
-                for k, v in node.items()
-            }
-        if isinstance(node, list):
-            return [fill(v) for v in node]
-        return node
-
-    return [fill(s) for s in shaped]
+    located, unaligned = views.locate(view, items, sentence)
+    return {views.get(view).section: [s.to_json() for s in located], "unaligned": unaligned}
 
 
 def _labels_for(view: str, raw: Any) -> Any:
@@ -191,7 +147,7 @@ def infer(
                     "task": row["task"],
                     "inputs": row["inputs"],
                     "prediction": text,
-                    "structures": structures(row["task"], parsed.items, row["text"]),
+                    **structures(row["task"], parsed.items, row["text"]),
                     "malformed": parsed.malformed,
                 }
             )
@@ -212,7 +168,7 @@ def infer(
                     "dataset": row["Dataset"],
                     "id": row["Instance"]["id"],
                     "prediction": row["Prediction"],
-                    "structures": structures(view, parsed.items, sentence),
+                    **structures(view, parsed.items, sentence),
                     "malformed": parsed.malformed,
                 }
             )

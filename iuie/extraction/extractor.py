@@ -5,7 +5,10 @@
     from iuie.extraction.extractor import Extractor
     extractor = Extractor.from_checkpoint("/tmp/iuie_demo")          # iuie MODEL_DIR, HF, T5X or iuie folder
     [doc] = extractor.extract(["Anna Berg lives in Oslo ."], task="ner", labels=["person", "location"])
-    doc.entities   # (Entity(type='person', text='Anna Berg', start=0, end=9), ...)
+    doc.entities   # (Entity(name='Anna Berg', type='person', start=0, end=9), ...)
+
+Results use the one result vocabulary of :mod:`iuie.ie.records` (``Entity``, ``Relation``, ``Event``,
+``Argument``; JSON in docs/extract.md).
 
 Zero-shot by construction: the label list goes into the view's options exactly as the model was trained
 to read them (:mod:`iuie.ie.formats`), so any names may be asked for. Tasks: ``ner`` (the NER view), ``re``
@@ -20,10 +23,12 @@ one word does not fit): this is counted and reported with a :class:`WindowWarnin
 :class:`InputTooLongError` with ``strict=True``. Mentions across a window boundary cannot be found. An
 output that reaches ``max_decode_length`` without EOS is parsed as far as it goes and also reported.
 
-**Offsets.** Every predicted mention is aligned in its window with :func:`iuie.ie.alignment.align` (exact
-first unused occurrence, then the case- and white-space-insensitive fallback); an aligned mention's
-``text`` is the document's own ``text[start:end]``. A mention found nowhere (a hallucination) is kept with
-``start = end = None`` and counted in ``Extraction.unaligned``: never dropped silently.
+**Offsets.** All predicted mentions of one window's output are aligned together with
+:func:`iuie.ie.views.locate` (as ``iuie.infer`` does: exact first unused occurrence, then the case- and
+white-space-insensitive fallback), so a relation ``meet: Anna, Anna`` over ``Anna met Anna`` takes both
+occurrences; an aligned mention's ``name`` is the document's own ``text[start:end]``. A mention found nowhere
+(a hallucination) is kept with ``start = end = None`` and counted in ``Extraction.unaligned``: never dropped
+silently.
 
 **Checkpoints.** An iuie training run (``MODEL_DIR``, its ``checkpoints/`` or one step folder: only the
 ``params`` of the saved train state are read, as :mod:`iuie.eval` does), or a Hugging Face, T5X or exported
@@ -46,11 +51,11 @@ from typing import Any
 
 import numpy as np
 
-from iuie.ie.alignment import align
+from iuie.ie import views
 from iuie.ie.formats import format_view
 from iuie.ie.instructions import DEFAULT_INSTRUCTIONS, InstructionSet, instruction_set
 from iuie.ie.parsing import parse
-from iuie.ie.records import Labels, Record
+from iuie.ie.records import Entity, Event, Labels, Record, Relation, structures_from_json
 
 TASKS = {"ner": "NER", "re": "RE", "ee": "EE"}
 # Input lengths are padded up to one of these (or to max_input_tokens): one compilation per bucket.
@@ -69,63 +74,6 @@ class WindowWarning(UserWarning):
 # --------------------------------------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Span:
-    """A mention: ``text[start:end]`` of the document, or the model's string with ``start = end = None``
-    when it occurs nowhere in its window."""
-
-    text: str
-    start: int | None
-    end: int | None
-
-    @property
-    def aligned(self) -> bool:
-        return self.start is not None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"text": self.text, "start": self.start, "end": self.end}
-
-
-@dataclasses.dataclass(frozen=True)
-class Entity(Span):
-    type: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"type": self.type, **super().to_json()}
-
-
-@dataclasses.dataclass(frozen=True)
-class Relation:
-    type: str
-    head: Span
-    tail: Span
-
-    def to_json(self) -> dict[str, Any]:
-        return {"type": self.type, "head": self.head.to_json(), "tail": self.tail.to_json()}
-
-
-@dataclasses.dataclass(frozen=True)
-class Argument(Span):
-    role: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"role": self.role, **super().to_json()}
-
-
-@dataclasses.dataclass(frozen=True)
-class Event:
-    type: str
-    trigger: Span
-    arguments: tuple[Argument, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "trigger": self.trigger.to_json(),
-            "arguments": [a.to_json() for a in self.arguments],
-        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,6 +113,23 @@ class Extraction:
             cut=self.cut,
         )
         return out
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Extraction:
+        """Reads :meth:`to_json` output back (RecordError naming the field for a bad structure)."""
+        sections = structures_from_json(obj)
+        return cls(
+            str(obj["text"]),
+            str(obj["task"]),
+            sections["entities"],
+            sections["relations"],
+            sections["events"],
+            tuple(tuple(w) for w in obj.get("windows", ())),
+            tuple(obj.get("outputs", ())),
+            int(obj.get("unaligned", 0)),
+            int(obj.get("malformed", 0)),
+            int(obj.get("cut", 0)),
+        )
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -491,33 +456,14 @@ class Extractor:
     # -- outputs --------------------------------------------------------------------------------------
 
     @staticmethod
-    def _span(window: _Window, mention: str, found: tuple[int, int] | None) -> Span:
-        if found is None:
-            return Span(mention, None, None)
-        start, end = window.start + found[0], window.start + found[1]
-        return Span(window.text[found[0] : found[1]], start, end)
-
-    def _read(self, task: str, view: str, window: _Window, output: str, raw_labels: Any):
+    def _read(task: str, view: str, window: _Window, output: str, raw_labels: Any):
+        """``(entities, relations, events, malformed, unaligned)`` of one window's output, offsets in the document."""
         parsed = parse(view, output, raw_labels, sentence=window.text)
-        entities, relations, events = [], [], []
-        if task == "ner":
-            spans = align(window.text, [m for _, m in parsed.items])
-            for (etype, mention), found in zip(parsed.items, spans):
-                span = self._span(window, mention, found)
-                entities.append(Entity(span.text, span.start, span.end, type=etype))
-        elif task == "re":
-            for rtype, head, tail in parsed.items:
-                h, t = align(window.text, [head]), align(window.text, [tail])
-                relations.append(Relation(rtype, self._span(window, head, h[0]), self._span(window, tail, t[0])))
-        else:
-            triggers = align(window.text, [trigger for _, trigger, _ in parsed.items])
-            for (etype, trigger, arguments), found in zip(parsed.items, triggers):
-                args = []
-                for role, name in arguments:
-                    span = self._span(window, name, align(window.text, [name])[0])
-                    args.append(Argument(span.text, span.start, span.end, role=role))
-                events.append(Event(etype, self._span(window, trigger, found), tuple(args)))
-        return entities, relations, events, parsed.malformed
+        located, unaligned = views.locate(view, parsed.items, window.text, shift=window.start)
+        entities = [s for s in located if isinstance(s, Entity)]
+        relations = [s for s in located if isinstance(s, Relation)]
+        events = [s for s in located if isinstance(s, Event)]
+        return entities, relations, events, parsed.malformed, unaligned
 
     # -- the API --------------------------------------------------------------------------------------
 
@@ -569,19 +515,13 @@ class Extractor:
         per_doc: list[dict[str, list]] = [{"e": [], "r": [], "v": [], "w": [], "o": []} for _ in texts]
         counts = [[0, 0, 0] for _ in texts]  # unaligned, malformed, cut
         for window, (output, hit_budget) in zip(windows, outputs):
-            entities, relations, events, malformed = self._read(task, view, window, output, raw_labels)
+            entities, relations, events, malformed, unaligned = self._read(task, view, window, output, raw_labels)
             doc = per_doc[window.document]
             doc["e"] += entities
             doc["r"] += relations
             doc["v"] += events
             doc["w"].append((window.start, window.end))
             doc["o"].append(output)
-            spans = (
-                list(entities)
-                + [s for r in relations for s in (r.head, r.tail)]
-                + [s for e in events for s in (e.trigger, *e.arguments)]
-            )
-            unaligned = sum(not s.aligned for s in spans)
             counts[window.document][0] += unaligned
             counts[window.document][1] += malformed
             counts[window.document][2] += int(window.cut) + int(hit_budget)

@@ -65,17 +65,75 @@ class RecordError(ValueError):
 # --------------------------------------------------------------------------------------------------------
 
 
+def _pos_json(start: int | None, end: int | None) -> list[int] | None:
+    return None if start is None or end is None else [start, end]
+
+
+def _result_field(obj: Any, key: str, kind: type, where: str, required: bool = True) -> Any:
+    if not isinstance(obj, Mapping):
+        raise RecordError(
+            "<json>", None, where.rstrip(".") or None, "expected a JSON object", reason="wrong field type"
+        )
+    if key not in obj:
+        if required:
+            raise RecordError("<json>", None, f"{where}{key}", "missing", reason="missing field")
+        return kind()
+    value = obj[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise RecordError(
+            "<json>",
+            None,
+            f"{where}{key}",
+            f"expected {kind.__name__}, got {type(value).__name__}",
+            reason="wrong field type",
+        )
+    return value
+
+
+def _result_pos(obj: Mapping[str, Any], where: str) -> tuple[int | None, int | None]:
+    """``pos`` of a result mention: ``[start, end]`` or null (a mention found nowhere in the text)."""
+    pos = obj.get("pos")
+    if pos is None:
+        return None, None
+    if (
+        not isinstance(pos, list)
+        or len(pos) != 2
+        or not all(isinstance(p, int) and not isinstance(p, bool) for p in pos)
+        or not 0 <= pos[0] <= pos[1]
+    ):
+        raise RecordError(
+            "<json>", None, f"{where}pos", f"expected [start, end] or null, got {pos!r}", reason="malformed pos"
+        )
+    return pos[0], pos[1]
+
+
+# The result vocabulary (docs/extract.md, "Results"): gold records, iuie.infer's rows, the Extractor and the
+# server all use these four types and their JSON (the layout's own shape). Offsets are optional: a predicted
+# mention found nowhere in its text keeps its string with ``start = end = None`` (JSON ``"pos": null``).
+
+
 @dataclasses.dataclass(frozen=True)
 class Entity:
-    """A typed mention. ``sentence[start:end] == name``."""
+    """A typed mention. ``sentence[start:end] == name``; no offsets when the mention is not in the text."""
 
     name: str
     type: str
-    start: int
-    end: int
+    start: int | None = None
+    end: int | None = None
+
+    @property
+    def aligned(self) -> bool:
+        """Whether the mention has offsets (a prediction found nowhere in its text has none)."""
+        return self.start is not None
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.type, "pos": [self.start, self.end]}
+        return {"name": self.name, "type": self.type, "pos": _pos_json(self.start, self.end)}
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str = "") -> Entity:
+        """Reads :meth:`to_json` output (``pos`` may be null); RecordError naming the field otherwise."""
+        name = _result_field(obj, "name", str, where)
+        return cls(name, _result_field(obj, "type", str, where, required=False), *_result_pos(obj, where))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,33 +145,80 @@ class Relation:
     def to_json(self) -> dict[str, Any]:
         return {"head": self.head.to_json(), "type": self.type, "tail": self.tail.to_json()}
 
+    @classmethod
+    def from_json(cls, obj: Any, where: str = "") -> Relation:
+        head = Entity.from_json(_result_field(obj, "head", dict, where), f"{where}head.")
+        tail = Entity.from_json(_result_field(obj, "tail", dict, where), f"{where}tail.")
+        return cls(head, _result_field(obj, "type", str, where), tail)
+
 
 @dataclasses.dataclass(frozen=True)
 class Argument:
     name: str
     role: str
-    start: int
-    end: int
+    start: int | None = None
+    end: int | None = None
+
+    @property
+    def aligned(self) -> bool:
+        return self.start is not None
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "role": self.role, "pos": [self.start, self.end]}
+        return {"name": self.name, "role": self.role, "pos": _pos_json(self.start, self.end)}
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str = "") -> Argument:
+        name = _result_field(obj, "name", str, where)
+        return cls(name, _result_field(obj, "role", str, where), *_result_pos(obj, where))
 
 
 @dataclasses.dataclass(frozen=True)
 class Event:
+    """An event: its trigger mention (``sentence[start:end] == trigger``) and arguments.
+
+    An EEA answer names arguments only: its event has an empty trigger and no offsets."""
+
     trigger: str
     type: str
-    start: int
-    end: int
+    start: int | None = None
+    end: int | None = None
     arguments: tuple[Argument, ...] = ()
+
+    @property
+    def aligned(self) -> bool:
+        return self.start is not None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "trigger": self.trigger,
             "type": self.type,
-            "pos": [self.start, self.end],
+            "pos": _pos_json(self.start, self.end),
             "arguments": [a.to_json() for a in self.arguments],
         }
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str = "") -> Event:
+        trigger = _result_field(obj, "trigger", str, where)
+        start, end = _result_pos(obj, where)
+        arguments = tuple(
+            Argument.from_json(a, f"{where}arguments[{i}].")
+            for i, a in enumerate(_result_field(obj, "arguments", list, where, required=False))
+        )
+        return cls(trigger, _result_field(obj, "type", str, where, required=False), start, end, arguments)
+
+
+# The record sections and the type of their items.
+SECTIONS = {"entities": Entity, "relations": Relation, "events": Event}
+
+
+def structures_from_json(obj: Mapping[str, Any]) -> dict[str, tuple[Any, ...]]:
+    """The ``entities`` / ``relations`` / ``events`` lists of a result object (each optional), typed;
+    offsets may be null. RecordError naming the field for anything else."""
+    out: dict[str, tuple[Any, ...]] = {}
+    for key, kind in SECTIONS.items():
+        items = _result_field(obj, key, list, "", required=False)
+        out[key] = tuple(kind.from_json(item, f"{key}[{i}].") for i, item in enumerate(items))
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,15 +245,46 @@ class Record:
         return json.dumps(self.to_json(), ensure_ascii=False, sort_keys=True)
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any] | str | bytes) -> Record:
-        """Reads :meth:`to_json` output (e.g. the pass-through feature of a seqio example) strictly."""
+    def from_json(cls, obj: Mapping[str, Any] | str | bytes, *, unaligned_ok: bool = False) -> Record:
+        """Reads :meth:`to_json` output (e.g. the pass-through feature of a seqio example) strictly.
+
+        ``unaligned_ok=True`` reads a record of predictions: ``"pos": null`` is kept as a mention without
+        offsets, and every other mention must still satisfy ``sentence[start:end] == name``."""
         if isinstance(obj, (str, bytes)):
             obj = json.loads(obj)
+        if unaligned_ok:
+            sentence = _result_field(obj, "sentence", str, "")
+            sections = structures_from_json(obj)
+            record = cls(sentence, sections["entities"], sections["relations"], sections["events"])
+            for where, name, start, end in _mentions_of_record(record):
+                if start is not None and not (0 <= start <= end <= len(sentence) and sentence[start:end] == name):
+                    raise RecordError(
+                        "<json>",
+                        None,
+                        f"{where}pos",
+                        f"[{start}, {end}] gives {sentence[start:end]!r}, not {name!r}",
+                        reason="pos does not match text",
+                    )
+            return record
         present = [t for t, key in (("NER", "entities"), ("RE", "relations"), ("EE", "events")) if key in obj]
         record, _ = parse_record(
             obj, task=None, labels=None, path="<json>", index=0, strict=True, sections=tuple(present)
         )
         return record
+
+
+def _mentions_of_record(record: Record) -> Iterable[tuple[str, str, int | None, int | None]]:
+    """``(field, text, start, end)`` of every mention of a record (for offset checks)."""
+    for i, e in enumerate(record.entities):
+        yield f"entities[{i}].", e.name, e.start, e.end
+    for i, r in enumerate(record.relations):
+        yield f"relations[{i}].head.", r.head.name, r.head.start, r.head.end
+        yield f"relations[{i}].tail.", r.tail.name, r.tail.start, r.tail.end
+    for i, ev in enumerate(record.events):
+        if ev.trigger or ev.start is not None:
+            yield f"events[{i}].", ev.trigger, ev.start, ev.end
+        for j, a in enumerate(ev.arguments):
+            yield f"events[{i}].arguments[{j}].", a.name, a.start, a.end
 
 
 # --------------------------------------------------------------------------------------------------------

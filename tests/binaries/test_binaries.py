@@ -177,13 +177,15 @@ def test_infer_writes_structures_with_offsets(trained, tmp_path):
     assert [(r["text"], r["task"]) for r in rows] == [(t["text"], t["task"]) for t in texts]
     for row in rows:
         assert isinstance(row["prediction"], str)
-        _check_offsets(row["structures"], row["text"])
+        _check_offsets(row[{"NER": "entities", "RE": "relations"}[row["task"]]], row["text"])
 
 
 def _check_offsets(node, text):
     if isinstance(node, dict):
-        if {"text", "start", "end"} <= set(node) and node["start"] is not None:
-            assert text[node["start"] : node["end"]].lower().replace(" ", "") == node["text"].lower().replace(" ", "")
+        mention = node.get("name", node.get("trigger"))
+        if "pos" in node and node["pos"] is not None:
+            start, end = node["pos"]
+            assert text[start:end].lower().replace(" ", "") == mention.lower().replace(" ", "")
         for value in node.values():
             _check_offsets(value, text)
     elif isinstance(node, list):
@@ -203,12 +205,12 @@ def test_structures_carry_offsets_into_the_text():
         ["person", "location"],
         sentence=text,
     )
-    got = infer.structures("NER", parsed.items, text)
-    spans = [(s["type"], s["mention"]["start"], s["mention"]["end"]) for s in got]
+    got = infer.structures("NER", parsed.items, text)["entities"]
+    spans = [(s["type"], *(s["pos"] or (None, None))) for s in got]
     assert spans == [("person", 0, 11), ("person", 16, 27), ("location", 31, 37), ("location", None, None)]
-    relation = infer.structures("RE", [("work for", "Elena Olsen", "Zurich")], text)[0]
-    assert text[relation["head"]["start"] : relation["head"]["end"]] == "Elena Olsen"
-    assert text[relation["tail"]["start"] : relation["tail"]["end"]] == "Zurich"
-    event = infer.structures("EE", [("attack", "met", (("place", "Zurich"),))], text)[0]
-    assert text[event["trigger"]["start"] : event["trigger"]["end"]] == "met"
-    assert event["arguments"][0]["argument"]["text"] == "Zurich"
+    relation = infer.structures("RE", [("work for", "Elena Olsen", "Zurich")], text)["relations"][0]
+    assert text[slice(*relation["head"]["pos"])] == "Elena Olsen"
+    assert text[slice(*relation["tail"]["pos"])] == "Zurich"
+    event = infer.structures("EE", [("attack", "met", (("place", "Zurich"),))], text)["events"][0]
+    assert text[slice(*event["pos"])] == "met"
+    assert event["arguments"][0]["name"] == "Zurich"

@@ -37,8 +37,8 @@ def check_lines(lines, texts, field):
         for item in record[field]:
             spans = [item] if field == "entities" else [item["head"], item["tail"]]
             for span in spans:
-                if span["start"] is not None:
-                    assert record["text"][span["start"] : span["end"]] == span["text"]
+                if span["pos"] is not None:
+                    assert record["text"][span["pos"][0] : span["pos"][1]] == span["name"]
     return records
 
 

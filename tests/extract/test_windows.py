@@ -48,14 +48,15 @@ def test_long_text_windows_keep_offsets(extractor, task, labels):
         assert len(extractor._encode(view, _labels(task, labels), instruction, LONG[start:end])) <= budget
     assert [w[0] for w in result.windows] == sorted(w[0] for w in result.windows)
     spans = (
-        list(result.entities)
-        + [s for r in result.relations for s in (r.head, r.tail)]
-        + [s for e in result.events for s in (e.trigger, *e.arguments)]
+        [(e.name, e) for e in result.entities]
+        + [(s.name, s) for r in result.relations for s in (r.head, r.tail)]
+        + [(s, e) for e in result.events for s in [e.trigger]]
+        + [(a.name, a) for e in result.events for a in e.arguments]
     )
     assert result.unaligned == 0
-    for span in spans:
+    for text, span in spans:
         assert span.aligned
-        assert LONG[span.start : span.end] == span.text
+        assert LONG[span.start : span.end] == text
         assert any(ws <= span.start and span.end <= we for ws, we in result.windows)
 
 
@@ -84,7 +85,7 @@ def test_sentence_over_budget_is_cut_with_a_warning_or_refused_in_strict_mode(ex
     covered = " ".join(sentence[s:e] for s, e in result.windows)
     assert covered == sentence
     for span in result.entities:
-        assert sentence[span.start : span.end] == span.text
+        assert sentence[span.start : span.end] == span.name
 
     strict = random_extractor(max_input_tokens=BUDGET, max_decode_length=4, batch_size=4, strict=True)
     with pytest.raises(InputTooLongError, match="does not fit"):
