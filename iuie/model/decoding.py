@@ -23,6 +23,13 @@ per step before any token is chosen:
 * returns logits of the same shape, e.g. with disallowed tokens set to ``NEG_INF``. Scores (log-probabilities)
   are computed from the returned logits, i.e. under the constrained, renormalised distribution.
 
+A hook may also carry per-row state through the decode loop (a grammar's automaton state, so that nothing is
+recomputed from the whole prefix at each step): an object with ``init_state() -> PyTree`` (leaves with the
+*examples* as leading axis; expanded to one row per decode like the cache) and ``__call__(step, sequences,
+logits, state) -> (logits, new_state)``. At step ``t`` the state is the one the hook returned at step ``t - 1``
+for the row's parent: beam search reorders it with the beams, exactly like the cache, so a hook that advances
+its state by ``sequences[:, t - 1]`` (the token chosen last) sees each beam's own prefix.
+
 A leaf module: it imports nothing from iuie.
 """
 
@@ -67,7 +74,24 @@ class DecodingState:
 
 
 TokensToLogits = Callable[[DecodingState], tuple[Array, PyTree]]
-LogitsMaskFn = Callable[[Array, Array, Array], Array]
+# (step, sequences, logits) -> logits, or a stateful hook (see the module docstring).
+LogitsMaskFn = Callable[..., Any]
+
+
+def _mask_state_init(logits_mask_fn: LogitsMaskFn | None, num_decodes: int) -> PyTree:
+    if logits_mask_fn is None or not hasattr(logits_mask_fn, "init_state"):
+        return ()
+    return jax.tree.map(lambda x: expand_rows(x, num_decodes), logits_mask_fn.init_state())
+
+
+def _apply_mask(
+    logits_mask_fn: LogitsMaskFn | None, step: Array, sequences: Array, logits: Array, mask_state: PyTree
+) -> tuple[Array, PyTree]:
+    if logits_mask_fn is None:
+        return logits, mask_state
+    if hasattr(logits_mask_fn, "init_state"):
+        return logits_mask_fn(step, sequences, logits, mask_state)
+    return logits_mask_fn(step, sequences, logits), mask_state
 
 
 def expand_rows(x: Array, n: int) -> Array:
@@ -94,6 +118,7 @@ class _SampleState:
     ended: Array  # [rows] bool
     log_prob: Array  # [rows] float32
     rng: Array
+    mask_state: PyTree = ()  # the logits_mask_fn's state (rows leading), () for a stateless hook
 
 
 def _topk_mask(logits: Array, k: int) -> Array:
@@ -170,8 +195,7 @@ def temperature_sample(
             DecodingState(cur_index=state.step, sequences=state.sequences, cur_token=state.cur_token, cache=state.cache)
         )
         logits = logits.astype(jnp.float32)
-        if logits_mask_fn is not None:
-            logits = logits_mask_fn(state.step, state.sequences, logits)
+        logits, mask_state = _apply_mask(logits_mask_fn, state.step, state.sequences, logits, state.mask_state)
         sampled = choose(logits, step_rng)
         forced_now = lax.dynamic_index_in_dim(forced, state.step, axis=1, keepdims=False)
         is_forced = forced_now != 0
@@ -181,7 +205,7 @@ def temperature_sample(
         log_prob = state.log_prob + jnp.where(is_forced | state.ended, 0.0, token_log_prob)
         sequences = lax.dynamic_update_index_in_dim(state.sequences, token, state.step, axis=1)
         ended = state.ended | ((token == eos_id) & ~is_forced)
-        return _SampleState(state.step + 1, sequences, token[:, None], new_cache, ended, log_prob, rng)
+        return _SampleState(state.step + 1, sequences, token[:, None], new_cache, ended, log_prob, rng, mask_state)
 
     init = _SampleState(
         step=jnp.array(0, jnp.int32),
@@ -191,6 +215,7 @@ def temperature_sample(
         ended=jnp.zeros((rows,), jnp.bool_),
         log_prob=jnp.zeros((rows,), jnp.float32),
         rng=decode_rng,
+        mask_state=_mask_state_init(logits_mask_fn, num_decodes),
     )
     final = lax.while_loop(cond_fn, body_fn, init)
     sequences = final.sequences.reshape(batch, num_decodes, length)
@@ -230,6 +255,7 @@ class _BeamState:
     finished_scores: Array  # [batch, beams]
     finished_flags: Array  # [batch, beams] whether the slot holds a real finished sequence
     cache: PyTree  # rows = batch * beams, beam-major within each example
+    mask_state: PyTree = ()  # the logits_mask_fn's state, rows like the cache
 
 
 def _gather(x: Array, indices: Array) -> Array:
@@ -326,8 +352,7 @@ def beam_search(
             DecodingState(cur_index=step, sequences=flat_seqs, cur_token=cur_token[:, None], cache=state.cache)
         )
         logits = logits.astype(jnp.float32)
-        if logits_mask_fn is not None:
-            logits = logits_mask_fn(step, flat_seqs, logits)
+        logits, mask_state = _apply_mask(logits_mask_fn, step, flat_seqs, logits, state.mask_state)
         vocab = logits.shape[-1]
         log_probs = jax.nn.log_softmax(logits).reshape(batch, beams, vocab) + state.live_log_probs[:, :, None]
         top_lp, top_idx = lax.top_k(log_probs.reshape(batch, beams * vocab), candidates)  # best first
@@ -355,6 +380,7 @@ def beam_search(
         origin = _gather(top_beam, keep)  # [batch, beams] index of the parent beam
         rows = (jnp.arange(batch)[:, None] * beams + origin).reshape(-1)
         new_cache = jax.tree.map(lambda x: x[rows], new_cache)
+        mask_state = jax.tree.map(lambda x: x[rows], mask_state)  # the state follows its beam, like the cache
 
         # Finished set: merge and keep the best `beams`.
         new_scores = jnp.where(finishing, top_lp / penalty(step + 1), NEG_INF)
@@ -370,6 +396,7 @@ def beam_search(
             finished_scores=fin_scores,
             finished_flags=_gather(all_flags, fin_idx),
             cache=new_cache,
+            mask_state=mask_state,
         )
 
     init = _BeamState(
@@ -381,6 +408,7 @@ def beam_search(
         finished_scores=jnp.full((batch, beams), NEG_INF, jnp.float32),
         finished_flags=jnp.zeros((batch, beams), jnp.bool_),
         cache=jax.tree.map(lambda x: expand_rows(x, beams), cache),
+        mask_state=_mask_state_init(logits_mask_fn, beams),
     )
     final = lax.while_loop(cond_fn, body_fn, init)
 
