@@ -9,8 +9,9 @@ the per-dataset tables with the per-task average. Written to ``EVAL_OUTPUT_DIR``
 
 * ``config.gin``: the operative gin config;
 * ``predict_eval_predictions.jsonl``: one line per example in the InstructUIE reference's shape
-  (``Task``, ``Dataset``, ``Instance`` {``id``, ``sentence``, ``label``, ``ground_truth``, ``instruction``},
-  ``Prediction``) plus the gold ``record``, so ``iuie score`` reproduces the numbers from the file;
+  (``Task``, ``Dataset``, ``Instance`` {``id``, ``sentence``, ``label``, ``ground_truth``, ``instruction``,
+  ``options``}, ``Prediction``) plus the gold ``record``, so ``iuie score`` reproduces the numbers from the
+  file (``options``, the input's option list, is iuie's addition: the parser splits answers on it);
 * ``metrics.json`` (seqio's per-Task metrics) and ``report_{strict,reference}.{txt,json}``.
 
 Example (the demo run's last checkpoint)::
@@ -168,6 +169,8 @@ def run_evaluation(
                         "label": _text(example["targets_pretokenized"]),
                         "ground_truth": _text(example["ground_truth"]),
                         "instruction": _text(example["instruction"]),
+                        # The input's option list: iuie score parses with exactly these options.
+                        **({"options": json.loads(_text(example["options"]))} if "options" in example else {}),
                     },
                     "Prediction": vocabulary.decode(list(output)),
                     "record": record,

@@ -50,9 +50,9 @@ def structures(view: str, items: Sequence[tuple], sentence: str) -> dict[str, An
 
 
 def _labels_for(view: str, raw: Any) -> Any:
-    from iuie.ie import formats, records
+    from iuie.ie import records, views
 
-    return records.Labels.from_json(raw, formats.SOURCE_TASK[view])
+    return records.Labels.from_json(raw, views.get(view).source)
 
 
 def read_input_file(

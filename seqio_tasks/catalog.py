@@ -21,14 +21,16 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from iuie.ie import views
+
 # Zero-shot roles.
 TRAIN = "train"  # in the zero-shot training Mixtures
 HELDOUT = "heldout"  # a zero-shot test set: never in a zero-shot training Mixture
 UNUSED = "unused"  # not part of the zero-shot protocol (EE)
 ZEROSHOT_ROLES = (TRAIN, HELDOUT, UNUSED)
 
-# The views of each task family: the main view first, then its auxiliary views.
-VIEWS = {"NER": ("NER", "ES", "ET"), "RE": ("RE", "EP", "EPR"), "EE": ("EE", "EET", "EEA")}
+# The views of each task family: the main view first, then its auxiliary views (iuie.ie.views.TABLE).
+VIEWS = views.FAMILIES
 # The views the supervised protocol evaluates (the reference scores EE through EET and EEA; iuie adds EE).
 EVAL_VIEWS = {"NER": ("NER",), "RE": ("RE",), "EE": ("EE", "EET", "EEA")}
 

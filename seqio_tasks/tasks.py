@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import seqio
 
-from iuie.ie import formats
+from iuie.ie import views as view_table
 from iuie.pipeline import preprocessors, seqio_data, vocab
 from seqio_tasks import catalog
 
@@ -127,7 +127,7 @@ def register_dataset(
         variants = [(False, None)] + ([(True, {"train": seqio_data.FIRST_N})] if first10k else [])
         for truncated, limits in variants:
             source = seqio_data.LayoutSource(
-                formats.SOURCE_TASK[view],
+                view_table.SOURCE_TASK[view],
                 dataset.name,
                 root=root,
                 splits=dataset.splits,
@@ -146,7 +146,7 @@ def _present_splits(root, views, name) -> tuple[str, ...]:
     """The split files present for a user's folder (all three when it cannot be looked at now)."""
     if root is None:
         return seqio_data.SPLITS
-    folders = {os.path.join(os.fspath(root), formats.SOURCE_TASK[v], name) for v in views}
+    folders = {os.path.join(os.fspath(root), view_table.SOURCE_TASK[v], name) for v in views}
     present = [
         s
         for s in seqio_data.SPLITS
@@ -159,8 +159,8 @@ def register_synthetic(overwrite: bool = False) -> list[str]:
     """The nine views of the synthetic corpus (``iuie_<view>_synthetic``), read from
     :func:`iuie.pipeline.seqio_data.synthetic_dir` (``IUIE_SYNTHETIC_DIR`` or a cache folder, generated on demand)."""
     names = []
-    for view in formats.SOURCE_TASK:
-        source = seqio_data.LayoutSource(formats.SOURCE_TASK[view], SYNTHETIC, root=seqio_data.synthetic_dir)
+    for view in view_table.NAMES:
+        source = seqio_data.LayoutSource(view_table.SOURCE_TASK[view], SYNTHETIC, root=seqio_data.synthetic_dir)
         name = catalog.task_name(view, SYNTHETIC)
         register_view(name, view, source, dataset_name=SYNTHETIC, overwrite=overwrite)
         names.append(name)

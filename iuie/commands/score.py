@@ -16,11 +16,13 @@ printed as tables (:mod:`iuie.ie.report`); ``--json FILE`` writes ``{task: {data
 ``--mode strict`` scores spans. With a ``record`` the gold offsets are exact. Without one, the gold is
 rebuilt by parsing ``ground_truth`` and aligning its mentions to ``sentence`` (iuie.ie.metrics.gold_from_text):
 good enough for most rows, but a mention written once for several occurrences may be placed on the wrong
-one; a warning says how many rows this concerned. In strict mode the options of each row are read back from
-its ``instruction`` (the ``Option:`` list; EE's two Python lists) to help the parser split types and
-mentions.
+one; a warning says how many rows this concerned. In strict mode the parser splits types and mentions on
+each row's option list: ``Instance.options`` (written by ``iuie.eval``; exact), else read back from its
+``instruction`` (the ``Option:`` list split at ``", "``; EE's two Python lists), which misreads options
+holding ``", "``.
 
-A row that cannot be read stops the command with an error naming the file, the line and the field.
+A row that cannot be read stops the command with an error naming the file, the line and the field. Rows that
+repeat an earlier row exactly are counted and warned about (they are scored as given).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import re
 import sys
 from typing import Any
 
+from iuie.ie import views
 from iuie.ie.instructions import VIEWS
 from iuie.ie.metrics import MODES, Gold, gold_from_text, score
 from iuie.ie.parsing import parse
@@ -60,6 +63,7 @@ class Row:
     instruction: str
     prediction: str
     record: Record | None
+    options: Any = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,9 +91,13 @@ def _field(
     return value
 
 
-def read_rows(path: str, mode: str) -> list[Row]:
-    """Reads and validates every row; raises ScoreInputError at the first bad one."""
+def read_rows(path: str, mode: str, duplicates: list[int] | None = None) -> list[Row]:
+    """Reads and validates every row; raises ScoreInputError at the first bad one.
+
+    ``duplicates``, when given, receives the line numbers of rows equal to an earlier row (same JSON object):
+    they are scored as given, and :func:`run` warns about them."""
     rows = []
+    seen: set[str] = set()
     try:
         handle = open(path, encoding="utf-8")
     except OSError as e:
@@ -105,6 +113,10 @@ def read_rows(path: str, mode: str) -> list[Row]:
             if not isinstance(obj, dict):
                 raise ScoreInputError(path, line_no, None, f"expected a JSON object, got {type(obj).__name__}")
             rows.append(_read_row(obj, path, line_no, mode))
+            key = json.dumps(obj, sort_keys=True, ensure_ascii=False)
+            if key in seen and duplicates is not None:
+                duplicates.append(line_no)
+            seen.add(key)
     return rows
 
 
@@ -132,7 +144,8 @@ def _read_row(obj: dict, path: str, line: int, mode: str) -> Row:
             inner = f"{record_where}.{e.field}" if isinstance(e, RecordError) and e.field else record_where
             raise ScoreInputError(path, line, inner, message) from None
     sentence = _field(instance, "sentence", str, path, line, "Instance.", required=mode == "strict" and record is None)
-    return Row(line, task, dataset, sentence, ground_truth, instruction, prediction, record)
+    options = _field(instance, "options", (list, dict), path, line, "Instance.", required=False)
+    return Row(line, task, dataset, sentence, ground_truth, instruction, prediction, record, options)
 
 
 _EE_OPTIONS = re.compile(r"Event type: (\[.*?\]), Arguments type: (\[.*?\])\.")
@@ -144,7 +157,7 @@ def options_from_instruction(view: str, instruction: str) -> Any:
     EE: ``[event types, roles]`` from its two Python lists; other views: the last ``Option:`` line split at
     ``", "`` (exact for options without ``", "`` in them; the parser only uses options to break ties).
     """
-    if view == "EE":
+    if views.get(view).options_in_input == "lists":
         m = _EE_OPTIONS.search(instruction)
         if not m:
             return None
@@ -164,7 +177,9 @@ def _gold_and_prediction(row: Row, mode: str) -> tuple[Gold, Any, int]:
     """The row's gold, its prediction (parsed in strict mode) and how many gold mentions did not align."""
     if mode == "reference":
         return Gold(row.task, row.record, row.ground_truth), row.prediction, 0
-    labels = options_from_instruction(row.task, row.instruction)
+    # The row's own option list (iuie.eval writes it) is exact; reading it back from the instruction is not
+    # for options holding ", " (the reference's files have no other source).
+    labels = row.options if row.options is not None else options_from_instruction(row.task, row.instruction)
     missing = 0
     if row.record is not None:
         gold = Gold(row.task, row.record, row.ground_truth)
@@ -193,14 +208,22 @@ def score_rows(rows: list[Row], mode: str) -> tuple[Report, dict[str, int]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    duplicates: list[int] = []
     try:
-        rows = read_rows(args.predictions, args.mode)
+        rows = read_rows(args.predictions, args.mode, duplicates)
     except ScoreInputError as e:
         print(f"iuie score: error: {e}", file=sys.stderr)
         return 2
     if not rows:
         print(f"iuie score: error: {args.predictions}: no rows to score", file=sys.stderr)
         return 2
+    if duplicates:
+        shown = ", ".join(map(str, duplicates[:5])) + (", ..." if len(duplicates) > 5 else "")
+        print(
+            f"iuie score: warning: {args.predictions}: {len(duplicates)} of {len(rows)} rows repeat an earlier row "
+            f"exactly (lines {shown}); they are scored as given, so they count twice",
+            file=sys.stderr,
+        )
     report, notes = score_rows(rows, args.mode)
     if args.mode == "strict" and notes["rows_without_record"]:
         print(

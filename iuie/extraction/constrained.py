@@ -47,7 +47,10 @@ from typing import Any
 
 import numpy as np
 
-VIEWS = ("NER", "RE", "EE")
+from iuie.ie import views
+
+# Grammar kinds; iuie.ie.views.TABLE names the kind of each view that has one (its ``grammar`` field).
+VIEWS = tuple(dict.fromkeys(v.grammar for v in views.TABLE if v.grammar))
 # Node kinds of the answer grammar.
 _LIT, _CHOICE, _MENTION, _END = "lit", "choice", "mention", "end"
 _MAX_SHARED = 20000
@@ -376,14 +379,18 @@ class Constrainer:
 
 def grammar_for(view: str, sentence: str, labels: Any) -> Grammar:
     """The grammar of a view from its options: a list of names (NER, RE), ``[types, roles]`` or
-    ``{type: roles}`` (EE), or an :class:`iuie.ie.records.Labels`."""
+    ``{type: roles}`` (EE), or an :class:`iuie.ie.records.Labels`. The view's grammar kind is read from
+    :data:`iuie.ie.views.TABLE`; ValueError for a view without one."""
+    kind = views.get(view).grammar
+    if kind is None:
+        raise ValueError(f"constrained decoding supports the views {VIEWS}, not {view!r}")
     types = getattr(labels, "types", None)
     if types is not None:
-        return Grammar(view, sentence, types, getattr(labels, "all_roles", ()))
-    if view == "EE":
+        return Grammar(kind, sentence, types, getattr(labels, "all_roles", ()))
+    if kind == "EE":
         if isinstance(labels, Mapping):
             roles = [r for rs in labels.values() for r in rs]
-            return Grammar(view, sentence, list(labels), roles)
+            return Grammar(kind, sentence, list(labels), roles)
         types, roles = labels
-        return Grammar(view, sentence, list(types), list(roles))
-    return Grammar(view, sentence, list(labels))
+        return Grammar(kind, sentence, list(types), list(roles))
+    return Grammar(kind, sentence, list(labels))

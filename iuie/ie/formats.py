@@ -2,7 +2,8 @@
 
 The strings equal, character for character, those of the InstructUIE reference implementation
 (``src/uie_dataset.py`` + ``src/uie_collator.py`` at 339ade6) for the same instruction text; the rules are
-written out in ``shared/FORMATS.md`` and ``docs/formats.md``. Views and the layout folder each reads:
+written out in ``shared/FORMATS.md`` and ``docs/formats.md``. :data:`iuie.ie.views.TABLE` names each view's
+builder here (``build_<view>``) and the layout folder it reads:
 
 ====  =================  ======================================================================
 view  reads              asks for
@@ -42,23 +43,16 @@ This module is pure: no I/O, no randomness (the instruction is chosen by the cal
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
+from typing import Any
 
+from iuie.ie import views
 from iuie.ie.instructions import canonical_view
 from iuie.ie.records import Entity, Labels, Record, counts
 
-# The layout folder (iuie.ie.records task) each view reads its records and labels.json from.
-SOURCE_TASK = {
-    "NER": "NER",
-    "ES": "NER",
-    "ET": "NER",
-    "RE": "RE",
-    "EP": "RE",
-    "EPR": "RE",
-    "EE": "EE",
-    "EET": "EET",
-    "EEA": "EEA",
-}
+# The layout folder (iuie.ie.records task) each view reads its records and labels.json from (iuie.ie.views).
+SOURCE_TASK = views.SOURCE_TASK
 
 # Where the reference's template takes the sentence (its str.format slot).
 SENTENCE_SLOT = "{0}"
@@ -76,13 +70,18 @@ class FormattedExample:
 
     ``inputs``: the model input. ``targets``: the training target. ``ground_truth``: what the reference's
     evaluator compares against (differs from ``targets`` only for RE and EPR, where it lists NA relations
-    too). ``instruction``: the reference's template, with ``{0}`` standing for the sentence.
+    too). ``instruction``: the reference's template, with ``{0}`` standing for the sentence. ``options``:
+    the JSON option list of the input (:func:`options_of`).
     """
 
     inputs: str
     targets: str
     ground_truth: str
     instruction: str
+    # The option list the input shows, as JSON (labels.json's shape for the view; EEA: the event type's
+    # roles). It travels with the example to the parser (metrics.postprocess, iuie.eval's rows, iuie score),
+    # so every path splits answers on the same options. Not compared: it follows from the labels.
+    options: str = dataclasses.field(default="", compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,20 +126,20 @@ def _relation_answer(record: Record, with_na: bool) -> str:
     return _answer(items, "; ")
 
 
-def _ner(record: Record, labels: Labels, instruction: str, reference_quirks: bool):
+def build_ner(record: Record, labels: Labels, instruction: str, reference_quirks: bool):
     template = _Template(instruction + "Option: " + _options(labels) + " \nText: ", " \nAnswer:")
     target = _answer([f"{e.type}: {e.name}" for e in _counting_entities(record)], "; ")
     return template, target, target
 
 
-def _es(record: Record, labels: Labels, instruction: str, reference_quirks: bool):
+def build_es(record: Record, labels: Labels, instruction: str, reference_quirks: bool):
     # ES lists every entity, whatever its type: the reference does not filter NA or untyped ones here.
     template = _Template(instruction + "Option: " + _options(labels) + " \nText: ", " \nAnswer:")
     target = _answer([e.name for e in record.entities], ", ")
     return template, target, target
 
 
-def _et(record: Record, labels: Labels, instruction: str, reference_quirks: bool):
+def build_et(record: Record, labels: Labels, instruction: str, reference_quirks: bool):
     entities = _counting_entities(record)
     names = ", ".join(e.name for e in entities)
     template = _Template(
@@ -150,18 +149,18 @@ def _et(record: Record, labels: Labels, instruction: str, reference_quirks: bool
     return template, target, target
 
 
-def _re(record: Record, labels: Labels, instruction: str, reference_quirks: bool):
+def build_re(record: Record, labels: Labels, instruction: str, reference_quirks: bool):
     template = _Template(instruction + "Option: " + _options(labels) + " \nText: ", " \nAnswer:")
     return template, _relation_answer(record, with_na=False), _relation_answer(record, with_na=True)
 
 
-def _ep(record: Record, labels: Labels, instruction: str, reference_quirks: bool):
+def build_ep(record: Record, labels: Labels, instruction: str, reference_quirks: bool):
     template = _Template(instruction + "Option: " + _options(labels) + " \nText: ", " \nAnswer:")
     target = _answer([f"{r.head.name}, {r.tail.name}" for r in record.relations if counts(r.type)], "; ")
     return template, target, target
 
 
-def _epr(record: Record, labels: Labels, instruction: str, reference_quirks: bool):
+def build_epr(record: Record, labels: Labels, instruction: str, reference_quirks: bool):
     # The reference prefixes the pair list with a space of its own, after "Entity Pairs: ": two spaces.
     pairs = " " + "; ".join(f"{r.head.name}, {r.tail.name}" for r in record.relations if counts(r.type))
     template = _Template(
@@ -170,7 +169,7 @@ def _epr(record: Record, labels: Labels, instruction: str, reference_quirks: boo
     return template, _relation_answer(record, with_na=False), _relation_answer(record, with_na=True)
 
 
-def _ee(record: Record, labels: Labels, instruction: str, reference_quirks: bool):
+def build_ee(record: Record, labels: Labels, instruction: str, reference_quirks: bool):
     # str() of Python lists, exactly as the reference's f-string prints labels.json's two lists.
     options = f"Event type: {list(labels.types)}, Arguments type: {list(labels.all_roles)}."
     template = _Template(instruction + " Option: " + options + " \nText: ", " \nAnswer:")
@@ -188,7 +187,7 @@ def _ee(record: Record, labels: Labels, instruction: str, reference_quirks: bool
     return template, target, target
 
 
-def _eet(record: Record, labels: Labels, instruction: str, reference_quirks: bool):
+def build_eet(record: Record, labels: Labels, instruction: str, reference_quirks: bool):
     template = _Template(instruction + " Option: " + _options(labels) + " \nText: ", " \nAnswer:")
     target = _answer(
         [
@@ -201,7 +200,7 @@ def _eet(record: Record, labels: Labels, instruction: str, reference_quirks: boo
     return template, target, target
 
 
-def _eea(record: Record, labels: Labels, instruction: str, reference_quirks: bool):
+def build_eea(record: Record, labels: Labels, instruction: str, reference_quirks: bool):
     if len(record.events) != 1:
         raise ValueError(f"an EEA record needs exactly one event, found {len(record.events)}")
     event = record.events[0]
@@ -219,7 +218,13 @@ def _eea(record: Record, labels: Labels, instruction: str, reference_quirks: boo
     return template, target, target
 
 
-_BUILDERS = {"NER": _ner, "ES": _es, "ET": _et, "RE": _re, "EP": _ep, "EPR": _epr, "EE": _ee, "EET": _eet, "EEA": _eea}
+def options_of(view: str, record: Record, labels: Labels) -> Any:
+    """The option list a view's input shows, in labels.json's shape: the raw labels, or for a view that
+    asks about one given event (EEA) the roles of that event's type."""
+    entry = views.get(view)
+    if entry.one_event and record.events and record.events[0].type in labels.roles:
+        return list(labels.roles[record.events[0].type])
+    return labels.raw
 
 
 def format_view(
@@ -233,12 +238,16 @@ def format_view(
     ``'`` -> ``#$%#`` replacement in EE/EET targets. Raises ValueError for an unknown view, labels of another
     task, or an EEA record without exactly one event.
     """
-    view = canonical_view(view)
-    if labels.task != SOURCE_TASK[view]:
+    entry = views.get(canonical_view(view))
+    if labels.task != entry.source:
         raise ValueError(
-            f"the {view} view needs the labels of a {SOURCE_TASK[view]} dataset, got labels of a {labels.task} dataset"
+            f"the {entry.name} view needs the labels of a {entry.source} dataset, got labels of a {labels.task} dataset"
         )
-    template, target, ground_truth = _BUILDERS[view](record, labels, instruction, reference_quirks)
+    template, target, ground_truth = entry.function("target")(record, labels, instruction, reference_quirks)
     return FormattedExample(
-        inputs=template.fill(record.sentence), targets=target, ground_truth=ground_truth, instruction=template.template
+        inputs=template.fill(record.sentence),
+        targets=target,
+        ground_truth=ground_truth,
+        instruction=template.template,
+        options=json.dumps(options_of(entry.name, record, labels), ensure_ascii=False),
     )

@@ -27,8 +27,10 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-# The nine task views, in the order the paper lists them: three main tasks and six auxiliary ones.
-VIEWS = ("NER", "ES", "ET", "RE", "EP", "EPR", "EE", "EET", "EEA")
+from iuie.ie import views
+
+# The nine task views, in the order the paper lists them (the table of iuie.ie.views).
+VIEWS = views.NAMES
 STRATEGIES = ("single", "multiple")
 # Entry kinds in the paper's instruction file. Only zero-shot entries are used: the reference raises
 # "Few shot is coming soon..." whenever it would need a few-shot one.

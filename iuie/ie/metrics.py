@@ -1,113 +1,39 @@
-"""Scores for the nine task views, in two modes (DESIGN.md decision 5).
+"""Scores for the nine task views in two modes (DESIGN.md decision 5); the rules are in docs/metrics.md.
 
-``reference``
-    The numbers of the InstructUIE repository's evaluator (``src/evaluation/evaluator.py`` at 339ade6, as
-    run by ``src/calculate_f1.py``), computed from strings only: the gold ``ground_truth`` string and the raw
-    prediction text. Written from its rules (shared/FORMATS.md), not from its code:
+``reference``: the numbers of the InstructUIE repository's evaluator (``src/evaluation/evaluator.py`` at
+339ade6), from strings only (the gold ``ground_truth`` and the raw prediction), quirks included.
+``strict``: span-based micro-F1 against the gold :class:`~iuie.ie.records.Record`'s character offsets, each
+predicted mention aligned by :mod:`iuie.ie.alignment`.
 
-    * ``fmt`` (:func:`reference_normalise`): whitespace runs to one space; whitespace around
-      ``, : ( ) . _ ; ' -`` removed; lower case; ``{`` and ``}`` deleted; runs of ``,``, ``.`` and ``;``
-      collapsed; ``’`` to ``'``; ``location`` to ``located``.
-    * NER: truth and prediction are ``{fmt(x) for x in fmt(text).split(';')}``; micro P/R/F1 over the sets,
-      summed over examples. Empty items are kept, so ``" None"`` is the item ``none`` and two ``None`` match.
-    * RE: the same sets keeping only items that contain ``:``; truth from ``ground_truth`` (which lists NA
-      relations as ``NA: head, tail``); the NA rule of ``MetricF1NA``: a truth item containing ``,na,``
-      is a TP unless some prediction matches it with another text in place of ``na``, and is never an FN; a
-      predicted item containing ``,na,`` costs an FP only if some truth item matches it with another text
-      in place of ``na``, and is never a TP. **Note**: the rule was written for an older ``(head,rel,tail)``
-      format; on the current ``rel: head, tail`` strings ``fmt`` gives ``na:head,tail``, which contains
-      ``,na,`` only when a mention does, so in practice each NA relation of the truth is an ordinary item:
-      an FN unless the model also writes ``NA: head, tail``. The gold *target* never lists NA relations, so
-      even a perfect copy of the target loses recall on datasets with NA relations (semval-RE). iuie
-      reproduces this, since that is what the reference reports.
-    * EE: the top-level parenthesised groups of the text (a missing ``(`` before the first, or ``)`` after
-      the last, is tolerated as the reference does), each ``fmt``-ed, ``arguments:`` removed, split at
-      top-level commas, sorted and re-joined with ``,``; the example is correct when the two sets are equal.
-      ``accuracy`` = correct / examples.
-    * EET: correct when ``fmt(ground_truth) == fmt(prediction)``; ``accuracy``.
-    * EEA: truth items are ``fmt(x)`` for ``x`` in ``ground_truth.split(';')`` holding ``:`` (split *before*
-      ``fmt``), prediction items ``fmt(x)`` for ``x`` in ``fmt(prediction).split(';')`` holding ``:``;
-      micro P/R/F1.
-    * The reference has no evaluator for the auxiliary views; iuie extends it naturally: ET as NER, EPR as RE
-      (NA rule included, truth from ``ground_truth``), ES and EP as NER but splitting at ``,`` (ES) and
-      ``;`` (EP) with no other filter.
-
-    For EE and EET, whose reference number is ``accuracy``, ``precision``/``recall``/``f1`` are also given:
-    micro F1 over the same normalised items (EE: the event strings above; EET: ``fmt(text).split(';')``).
-    They are iuie's addition, not a reference number.
-
-    Feeding the reference's ``add()`` lists makes it stop after the first element; iuie scores every example.
-
-``strict``
-    Span-based micro-F1 against the gold :class:`~iuie.ie.records.Record`'s character offsets, as the paper's
-    text defines it. Gold items are exactly what the view's target lists (types ``NA``/``""`` do not count):
-
-    ====  ==========================================================  ==========================
-    view  gold item                                                   from
-    ====  ==========================================================  ==========================
-    NER   (type, start, end)                                          counting entities
-    ET    (type, start, end)                                          counting entities (listed)
-    ES    (start, end)                                                all entities (as ES lists)
-    RE    (relation, head span, tail span)                            counting relations
-    EPR   as RE                                                       counting relations
-    EP    (head span, tail span)                                      counting relations
-    EE    trigger (type, span) and argument (event type, role, span)  counting events
-    EET   (type, trigger span)                                        counting events
-    EEA   (role, argument span)                                       the event's arguments
-    ====  ==========================================================  ==========================
-
-    Predictions are parsed (:func:`iuie.ie.parsing.parse`, with the sentence to break ties) and each mention is
-    aligned to offsets with :mod:`iuie.ie.alignment` (exact occurrences, else its documented fallback). Rules:
-
-    * An item with a mention found nowhere in the sentence is a false positive, counted in ``hallucinated``.
-    * A mention occurring several times: the item takes the first combination of occurrences that makes it
-      equal to a gold item not already matched by an earlier prediction; failing that, one that makes it
-      equal to an already matched gold item (a duplicate); failing that, the first occurrence of each
-      mention not used by an earlier prediction (else the first). So a gold target listing a repeated
-      mention once per occurrence parses back to every occurrence, and scores 100.
-    * Predictions are a set: an item equal (after alignment) to an earlier one counts once. Two predicted
-      copies of a string take two gold occurrences when the gold has two; when it has one, the second copy
-      is that one again (a duplicate), not a false positive elsewhere.
-    * A predicted entity or relation typed ``NA`` or ``""`` says "nothing here" and is ignored, as gold
-      ones are.
-    * EE reports ``trigger_*`` and ``argument_*`` (precision, recall, f1, tp, fp, fn, hallucinated)
-      separately; an argument is scored whether or not its trigger is right. The top-level ``precision``,
-      ``recall``, ``f1``, ``tp``, ``fp``, ``fn`` of EE are the trigger ones; ``hallucinated`` is the sum.
-    * ``malformed`` sums :attr:`iuie.ie.parsing.Parsed.malformed` over the predictions.
-
-All percentages are in [0, 100]; a ratio with a zero denominator is 0 (the reference's convention).
-
-API (docs/architecture.md; the keyword-only ``labels`` arguments are additions, passed to the parser):
-
-* ``Gold(view, record, ground_truth)``;
-* ``score(view, golds, preds, mode, *, labels=None) -> dict[str, float]``;
-* ``metric_fn(view, mode, *, labels=None)``: a seqio metric function ``(targets, predictions) -> dict``;
-* ``postprocess(output, example=None, is_target=False, view=None, labels=None)``: the seqio
-  ``postprocess_fn`` (bind ``view`` with ``functools.partial``);
-* ``gold_from_text(view, sentence, ground_truth, labels=None) -> (Gold, unaligned)``: a gold rebuilt from
-  the ground-truth string when no record is at hand (``iuie score`` without ``record``);
-* helpers: ``reference_normalise`` (``fmt``), ``reference_example`` (one example's reference counts),
-  ``gold_items`` / ``predicted_items`` / ``match_items`` (the strict machinery).
+Per view, :data:`iuie.ie.views.TABLE` names the functions of this module it uses: ``reference_*_sets``
+(reference item sets), ``gold_*`` and ``predicted_*`` (strict item sets). Entry points: :class:`Gold`,
+:func:`score`, :func:`metric_fn` (a seqio metric function), :func:`postprocess` (the seqio ``postprocess_fn``;
+the example's ``options`` feature carries its option list to the parser, so training-time metrics parse as
+``iuie score`` does), :func:`gold_from_text` (a gold rebuilt from the ground-truth string when no record is at
+hand) and the helpers :func:`reference_normalise`, :func:`reference_example`, :func:`gold_items`,
+:func:`predicted_items`, :func:`match_items`. Percentages are in [0, 100]; a ratio with a zero denominator is 0.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from iuie.ie import alignment
-from iuie.ie.instructions import VIEWS
+from iuie.ie import alignment, views
 from iuie.ie.parsing import Parsed, parse, to_text
-from iuie.ie.records import Argument, Entity, Event, Record, Relation, counts
+from iuie.ie.records import Argument, Entity, Event, Record, counts
 
 MODES = ("reference", "strict")
 # Views whose reference number is sentence-level accuracy rather than F1.
-ACCURACY_VIEWS = ("EE", "EET")
+ACCURACY_VIEWS = tuple(v.name for v in views.TABLE if v.accuracy)
 # Cap on the occurrence combinations tried for one predicted item (a relation with two common words).
 MAX_COMBINATIONS = 10_000
+# The relation type of an EP pair rebuilt from text (EP answers name no relation).
+UNTYPED_PAIR = "pair"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,10 +46,7 @@ class Gold:
 
 
 def _check_view(view: str) -> str:
-    name = str(view).strip().upper()
-    if name not in VIEWS:
-        raise ValueError(f"unknown task view {view!r}; expected one of {', '.join(VIEWS)}")
-    return name
+    return views.canonical(view)  # UnknownViewError, a ValueError, for an unknown name
 
 
 def _check_mode(mode: str) -> str:
@@ -262,34 +185,46 @@ def _na_counts(truth: set[str], pred: set[str]) -> tuple[int, int, int]:
     return tp, fp, fn
 
 
-def _reference_sets(view: str, ground_truth: str, prediction: str) -> tuple[set[str], set[str]]:
-    if view in ("NER", "ET"):
-        return _split_set(ground_truth, ";"), _split_set(prediction, ";")
-    if view in ("RE", "EPR"):
-        return _split_set(ground_truth, ";", True), _split_set(prediction, ";", True)
-    if view == "ES":
-        return _split_set(ground_truth, ","), _split_set(prediction, ",")
-    if view == "EP":
-        return _split_set(ground_truth, ";"), _split_set(prediction, ";")
-    if view == "EEA":
-        return _eea_truth(ground_truth), _split_set(prediction, ";", True)
-    if view == "EE":
-        return _event_set(ground_truth), _event_set(prediction)
-    return _split_set(ground_truth, ";"), _split_set(prediction, ";")  # EET (set F1 is iuie's extra)
+# The reference item sets named in iuie.ie.views.TABLE: ``(ground_truth, prediction) -> (truth, prediction)``.
+
+
+def reference_item_sets(ground_truth: str, prediction: str) -> tuple[set[str], set[str]]:
+    """NER, ET, EP, EET (EET's set F1 is iuie's extra): ``fmt`` items split at ``;``."""
+    return _split_set(ground_truth, ";"), _split_set(prediction, ";")
+
+
+def reference_relation_sets(ground_truth: str, prediction: str) -> tuple[set[str], set[str]]:
+    """RE, EPR: items split at ``;`` that hold ``:``."""
+    return _split_set(ground_truth, ";", True), _split_set(prediction, ";", True)
+
+
+def reference_span_sets(ground_truth: str, prediction: str) -> tuple[set[str], set[str]]:
+    """ES: items split at ``,``."""
+    return _split_set(ground_truth, ","), _split_set(prediction, ",")
+
+
+def reference_argument_sets(ground_truth: str, prediction: str) -> tuple[set[str], set[str]]:
+    """EEA: the truth split before ``fmt``, the prediction after (as the reference does)."""
+    return _eea_truth(ground_truth), _split_set(prediction, ";", True)
+
+
+def reference_event_sets(ground_truth: str, prediction: str) -> tuple[set[str], set[str]]:
+    """EE: the normalised top-level parenthesised events."""
+    return _event_set(ground_truth), _event_set(prediction)
 
 
 def reference_example(view: str, ground_truth: str, prediction: str) -> dict[str, int]:
     """One example's counts in reference mode: ``tp``, ``fp``, ``fn`` and, for EE/EET, ``correct``."""
-    view = _check_view(view)
-    truth, pred = _reference_sets(view, ground_truth, prediction)
-    if view in ("RE", "EPR"):
+    entry = views.get(view)
+    truth, pred = entry.function("reference")(ground_truth, prediction)
+    if entry.na_rule:
         tp, fp, fn = _na_counts(truth, pred)
     else:
         tp, fp, fn = len(truth & pred), len(pred - truth), len(truth - pred)
     out = {"tp": tp, "fp": fp, "fn": fn}
-    if view == "EE":
+    if entry.accuracy == "sets":
         out["correct"] = int(truth == pred)
-    elif view == "EET":
+    elif entry.accuracy == "text":
         out["correct"] = int(reference_normalise(ground_truth) == reference_normalise(prediction))
     return out
 
@@ -319,51 +254,90 @@ Span = tuple[int, int]
 PredItem = tuple[tuple[str, ...], tuple[str, ...]]
 
 
-def gold_items(view: str, record: Record) -> dict[str, set[tuple]]:
-    """The strict gold item sets of a record: ``{"": items}``, or ``{"trigger": ..., "argument": ...}`` (EE)."""
-    view = _check_view(view)
+def _span(x: Entity | Argument | Event) -> Span:
+    return (x.start, x.end)
 
-    def span(x: Entity | Argument | Event) -> Span:
-        return (x.start, x.end)
 
-    if view in ("NER", "ET"):
-        return {"": {(e.type, span(e)) for e in record.entities if counts(e.type)}}
-    if view == "ES":
-        return {"": {(span(e),) for e in record.entities}}
-    if view in ("RE", "EPR"):
-        return {"": {(r.type, span(r.head), span(r.tail)) for r in record.relations if counts(r.type)}}
-    if view == "EP":
-        return {"": {(span(r.head), span(r.tail)) for r in record.relations if counts(r.type)}}
-    if view == "EET":
-        return {"": {(e.type, span(e)) for e in record.events if counts(e.type)}}
-    if view == "EEA":
-        return {"": {(a.role, span(a)) for e in record.events for a in e.arguments}}
+# The strict item sets named in iuie.ie.views.TABLE: ``gold_*(record)`` and ``predicted_*(items)``, each a
+# dict of groups (``""``, or EE's ``"trigger"`` and ``"argument"``).
+
+
+def gold_typed_entities(record: Record) -> dict[str, set[tuple]]:
+    """NER, ET: (type, span) of counting entities."""
+    return {"": {(e.type, _span(e)) for e in record.entities if counts(e.type)}}
+
+
+def gold_spans(record: Record) -> dict[str, set[tuple]]:
+    """ES: the span of every entity, as ES lists them."""
+    return {"": {(_span(e),) for e in record.entities}}
+
+
+def gold_relations(record: Record) -> dict[str, set[tuple]]:
+    """RE, EPR: (relation, head span, tail span) of counting relations."""
+    return {"": {(r.type, _span(r.head), _span(r.tail)) for r in record.relations if counts(r.type)}}
+
+
+def gold_pairs(record: Record) -> dict[str, set[tuple]]:
+    """EP: (head span, tail span) of counting relations."""
+    return {"": {(_span(r.head), _span(r.tail)) for r in record.relations if counts(r.type)}}
+
+
+def gold_triggers(record: Record) -> dict[str, set[tuple]]:
+    """EET: (type, trigger span) of counting events."""
+    return {"": {(e.type, _span(e)) for e in record.events if counts(e.type)}}
+
+
+def gold_arguments(record: Record) -> dict[str, set[tuple]]:
+    """EEA: (role, argument span) of the event's arguments."""
+    return {"": {(a.role, _span(a)) for e in record.events for a in e.arguments}}
+
+
+def gold_events(record: Record) -> dict[str, set[tuple]]:
+    """EE: trigger (type, span) and argument (event type, role, span) of counting events."""
     events = [e for e in record.events if counts(e.type)]
     return {
-        "trigger": {(e.type, span(e)) for e in events},
-        "argument": {(e.type, a.role, span(a)) for e in events for a in e.arguments},
+        "trigger": {(e.type, _span(e)) for e in events},
+        "argument": {(e.type, a.role, _span(a)) for e in events for a in e.arguments},
     }
 
 
-def predicted_items(view: str, parsed: Parsed) -> dict[str, list[PredItem]]:
-    """The parsed items as (labels, mentions), grouped like :func:`gold_items`; NA-typed ones dropped."""
-    view = _check_view(view)
-    items = parsed.items
-    if view in ("NER", "ET", "EET"):
-        return {"": [((t,), (m,)) for t, m in items if counts(t)]}
-    if view == "ES":
-        return {"": [((), (m,)) for (m,) in items]}
-    if view in ("RE", "EPR"):
-        return {"": [((r,), (h, t)) for r, h, t in items if counts(r)]}
-    if view == "EP":
-        return {"": [((), (h, t)) for h, t in items]}
-    if view == "EEA":
-        return {"": [((r,), (a,)) for r, a in items]}
+def predicted_typed(items: Sequence[tuple]) -> dict[str, list[PredItem]]:
+    """NER, ET, EET: ``(type, mention)`` items, NA-typed ones dropped."""
+    return {"": [((t,), (m,)) for t, m in items if counts(t)]}
+
+
+def predicted_spans(items: Sequence[tuple]) -> dict[str, list[PredItem]]:
+    return {"": [((), (m,)) for (m,) in items]}
+
+
+def predicted_relations(items: Sequence[tuple]) -> dict[str, list[PredItem]]:
+    return {"": [((r,), (h, t)) for r, h, t in items if counts(r)]}
+
+
+def predicted_pairs(items: Sequence[tuple]) -> dict[str, list[PredItem]]:
+    return {"": [((), (h, t)) for h, t in items]}
+
+
+def predicted_arguments(items: Sequence[tuple]) -> dict[str, list[PredItem]]:
+    return {"": [((r,), (a,)) for r, a in items]}
+
+
+def predicted_events(items: Sequence[tuple]) -> dict[str, list[PredItem]]:
     events = [e for e in items if counts(e[0])]
     return {
         "trigger": [((t,), (trig,)) for t, trig, _ in events],
         "argument": [((t, role), (arg,)) for t, _, args in events for role, arg in args],
     }
+
+
+def gold_items(view: str, record: Record) -> dict[str, set[tuple]]:
+    """The strict gold item sets of a record: ``{"": items}``, or ``{"trigger": ..., "argument": ...}`` (EE)."""
+    return views.get(view).function("gold")(record)
+
+
+def predicted_items(view: str, parsed: Parsed) -> dict[str, list[PredItem]]:
+    """The parsed items as (labels, mentions), grouped like :func:`gold_items`; NA-typed ones dropped."""
+    return views.get(view).function("predicted")(parsed.items)
 
 
 def match_items(sentence: str, gold: set[tuple], preds: Sequence[PredItem]) -> dict[str, int]:
@@ -372,11 +346,15 @@ def match_items(sentence: str, gold: set[tuple], preds: Sequence[PredItem]) -> d
     used: set[Span] = set()
     predicted: set[tuple] = set()
     hallucinated: set[PredItem] = set()
+    fallback = 0
     for labels, mentions in preds:
         candidates = [alignment.occurrences(sentence, m) for m in mentions]
         if not all(candidates):
             hallucinated.add((labels, mentions))
             continue
+        # A mention found only by the case- and space-insensitive fallback: counted, so a report shows how
+        # much of a score rests on it.
+        fallback += sum(not alignment.exact_occurrences(sentence, m) for m in mentions)
         chosen = duplicate = None
         for combo in itertools.islice(itertools.product(*candidates), MAX_COMBINATIONS):
             key = labels + combo
@@ -397,12 +375,13 @@ def match_items(sentence: str, gold: set[tuple], preds: Sequence[PredItem]) -> d
         "fp": len(predicted) - tp + len(hallucinated),
         "fn": len(gold) - tp,
         "hallucinated": len(hallucinated),
+        "fallback": fallback,
     }
 
 
 def _score_strict(view: str, golds: Sequence[Gold], parsed: Sequence[Parsed]) -> dict[str, float]:
-    groups = ("trigger", "argument") if view == "EE" else ("",)
-    totals = {g: {"tp": 0, "fp": 0, "fn": 0, "hallucinated": 0} for g in groups}
+    groups = views.get(view).strict_groups
+    totals = {g: {"tp": 0, "fp": 0, "fn": 0, "hallucinated": 0, "fallback": 0} for g in groups}
     malformed = 0
     for gold, pred in zip(golds, parsed):
         if gold.record is None:
@@ -418,10 +397,12 @@ def _score_strict(view: str, golds: Sequence[Gold], parsed: Sequence[Parsed]) ->
         prefix = f"{g}_" if g else ""
         out.update(_prf(totals[g]["tp"], totals[g]["fp"], totals[g]["fn"], prefix))
         out[f"{prefix}hallucinated"] = totals[g]["hallucinated"]
-    if view == "EE":
+        out[f"{prefix}fallback"] = totals[g]["fallback"]
+    if len(groups) > 1:  # EE: the top-level numbers are the first group's (triggers); hallucinated sums them
         for key in ("precision", "recall", "f1", "tp", "fp", "fn"):
-            out[key] = out[f"trigger_{key}"]
-        out["hallucinated"] = totals["trigger"]["hallucinated"] + totals["argument"]["hallucinated"]
+            out[key] = out[f"{groups[0]}_{key}"]
+        out["hallucinated"] = sum(totals[g]["hallucinated"] for g in groups)
+        out["fallback"] = sum(totals[g]["fallback"] for g in groups)
     out["malformed"] = malformed
     out["examples"] = len(golds)
     return out
@@ -444,7 +425,8 @@ def score(
     ``preds`` are :class:`~iuie.ie.parsing.Parsed` or raw text (``str``/``bytes``); raw text is parsed in
     strict mode with ``labels`` (see :func:`iuie.ie.parsing.parse`) and the gold sentence. Returns ``precision``,
     ``recall``, ``f1`` (percent), ``tp``, ``fp``, ``fn``, ``examples``, and ``accuracy``/``correct``
-    (reference EE/EET), ``hallucinated``/``malformed`` and the EE ``trigger_*``/``argument_*`` (strict).
+    (reference EE/EET), ``hallucinated``/``malformed``/``fallback`` (mentions aligned only by the fallback)
+    and the EE ``trigger_*``/``argument_*`` (strict).
     """
     view, mode = _check_view(view), _check_mode(mode)
     golds, preds = list(golds), list(preds)
@@ -474,6 +456,17 @@ def metric_fn(
     return metric
 
 
+def options_from_example(example: Mapping[str, Any]) -> Any:
+    """The option list an example carries in its ``options`` feature (JSON), or None without one."""
+    raw = to_text(example.get("options")) if example.get("options") is not None else ""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
 def postprocess(
     output: Any,
     example: Mapping[str, Any] | None = None,
@@ -486,7 +479,8 @@ def postprocess(
     Targets (``is_target=True``) become the :class:`Gold` of the example's ``record`` pass-through feature
     (``Record.to_json_string()``, bytes in seqio) and ``ground_truth`` feature (falling back to the target
     text when the example has none). Predictions become :class:`~iuie.ie.parsing.Parsed`, with the record's
-    sentence helping the parser when the example carries it.
+    sentence helping the parser when the example carries it, and the example's ``options`` feature (the
+    input's option list, JSON) as the parser's options unless ``labels`` is bound.
     """
     if view is None:
         raise ValueError("postprocess needs the task view: functools.partial(postprocess, view='NER')")
@@ -500,6 +494,8 @@ def postprocess(
                 record = Record.from_json(raw)
         if example.get("ground_truth") is not None:
             ground_truth = to_text(example["ground_truth"])
+        if labels is None:
+            labels = options_from_example(example)
     if is_target:
         return Gold(view, record, to_text(output) if ground_truth is None else ground_truth)
     return parse(view, output, labels, sentence=record.sentence if record is not None else None)
@@ -517,54 +513,19 @@ def gold_from_text(view: str, sentence: str, ground_truth: str, labels: Any = No
     The ground truth is parsed (with the sentence) and each mention aligned like a prediction
     (:func:`iuie.ie.alignment.align`, successive occurrences for repeats). Offsets are therefore as good as the
     alignment: a mention written once for two occurrences, or found only by the fallback, may land elsewhere
-    than the annotation. A mention not found in the sentence gets the span ``(-1, -1)``, which no prediction
-    can match (a sure false negative). Returns the gold and the number of such mentions.
+    than the annotation. Returns the gold and the number of mentions not found in the sentence.
+
+    Offsets are put back by :func:`iuie.ie.views.locate`, the pair ``iuie.infer`` and the Extractor use; a
+    mention not found gets no offsets (``start = end = None``), which no prediction can match.
     """
     view = _check_view(view)
     parsed = parse(view, ground_truth, labels, sentence=sentence)
-    mentions: list[str] = []
-    for item in parsed.items:
-        if view == "EE":
-            mentions.append(item[1])
-            mentions.extend(arg for _, arg in item[2])
-        elif view in ("RE", "EPR"):
-            mentions.extend(item[1:])
-        elif view in ("NER", "ET", "EET", "EEA"):
-            mentions.append(item[1])
-        else:  # ES, EP
-            mentions.extend(item)
-    spans = iter(alignment.align(sentence, mentions))
-    missing = 0
-
-    def next_span() -> Span:
-        nonlocal missing
-        span = next(spans)
-        if span is None:
-            missing += 1
-            return (-1, -1)
-        return span
-
-    entities: list[Entity] = []
-    relations: list[Relation] = []
-    events: list[Event] = []
-    for item in parsed.items:
-        if view in ("NER", "ET"):
-            entities.append(Entity(item[1], item[0], *next_span()))
-        elif view == "ES":
-            # ES gold counts every listed entity whatever its type; the type is not in the text.
-            entities.append(Entity(item[0], "", *next_span()))
-        elif view in ("RE", "EPR", "EP"):
-            rel_type, head, tail = item if view != "EP" else ("pair",) + tuple(item)
-            relations.append(Relation(Entity(head, "", *next_span()), rel_type, Entity(tail, "", *next_span())))
-        elif view == "EEA":
-            events.append(Event("", "", 0, 0, (Argument(item[1], item[0], *next_span()),)))
-        elif view == "EET":
-            events.append(Event(item[1], item[0], *next_span()))
-        else:
-            start, end = next_span()
-            arguments = tuple(Argument(arg, role, *next_span()) for role, arg in item[2])
-            events.append(Event(item[1], item[0], start, end, arguments))
-    if view == "EEA":  # one event holding every argument
-        events = [Event("", "", 0, 0, tuple(a for e in events for a in e.arguments))]
-    record = Record(sentence, tuple(entities), tuple(relations), tuple(events))
+    located, missing = views.locate(view, parsed.items, sentence)
+    entry = views.get(view)
+    sections: dict[str, tuple] = {"entities": (), "relations": (), "events": ()}
+    if entry.section == "relations" and not entry.label_slots:
+        # EP names no relation; the rebuilt gold must still count (gold_pairs skips NA-typed relations).
+        located = [dataclasses.replace(r, type=UNTYPED_PAIR) for r in located]
+    sections[entry.section] = tuple(located)
+    record = Record(sentence, sections["entities"], sections["relations"], sections["events"])
     return Gold(view, record, ground_truth), missing

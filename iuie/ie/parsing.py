@@ -92,8 +92,8 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from iuie.ie import views
 from iuie.ie.alignment import exact_occurrences, fallback_occurrences
-from iuie.ie.instructions import VIEWS
 from iuie.ie.records import Labels
 
 NONE_TEXT = "none"
@@ -203,9 +203,9 @@ def _str_tuple(values: Any) -> tuple[str, ...]:
     return tuple(v.strip() for v in values if isinstance(v, str) and v.strip())
 
 
-def _read_labels(view: str, labels: Any) -> _Options:
+def _read_labels(view: views.View, labels: Any) -> _Options:
     """The types and roles of ``labels`` in any accepted shape (see the module docstring); never raises."""
-    if labels is None:
+    if labels is None or view.options is None:  # untyped views: options play no part
         return _NO_OPTIONS
     try:
         if isinstance(labels, Labels):
@@ -222,13 +222,11 @@ def _read_labels(view: str, labels: Any) -> _Options:
             types, roles = _str_tuple(labels[0]), _str_tuple(labels[1])
         else:
             flat = _str_tuple(labels)
-            types, roles = ((), flat) if view == "EEA" else (flat, ())
+            types, roles = ((), flat) if view.options == "roles" else (flat, ())
     except Exception:  # a foreign object with a hostile interface: parse without options
         return _NO_OPTIONS
-    if view == "EEA":
+    if view.options == "roles":
         types = ()
-    elif view in ("ES", "EP"):  # untyped views: options play no part
-        return _NO_OPTIONS
     return _options(types, roles)
 
 
@@ -537,14 +535,13 @@ def parse(view: str, text: Any, labels: Any = None, *, sentence: str | None = No
     Never raises for any ``text``, ``labels`` or ``sentence``; an unknown ``view`` name is a programming error
     and raises ValueError.
     """
-    name = str(view).strip().upper()
-    if name not in VIEWS:
-        raise ValueError(f"unknown task view {view!r}; expected one of {', '.join(VIEWS)}")
+    entry = views.get(view)  # UnknownViewError (a ValueError) for an unknown name
+    name = entry.name
     raw = to_text(text)
     if not isinstance(sentence, str):
         sentence = None
     try:
-        items, malformed = _parse(name, raw, _read_labels(name, labels), sentence)
+        items, malformed = _parse(entry, raw, _read_labels(entry, labels), sentence)
     except Exception as e:  # pragma: no cover - the fuzz tests find none; a bug here must not stop an eval
         warnings.warn(
             f"iuie.ie.parsing: {type(e).__name__}: {e} while parsing {view} output {raw[:200]!r}; "
@@ -556,19 +553,42 @@ def parse(view: str, text: Any, labels: Any = None, *, sentence: str | None = No
     return Parsed(name, raw, tuple(items), malformed)
 
 
-def _parse(view: str, text: str, opts: _Options, sentence: str | None) -> tuple[list[tuple], int]:
-    if view in ("EE", "EET"):
+def _parse(view: views.View, text: str, opts: _Options, sentence: str | None) -> tuple[list[tuple], int]:
+    if view.quote_substitute:
         text = text.replace(SINGLE_QUOTE_SUBSTITUTE, "'")
     if not text.strip() or _is_none(text):
         return [], 0
-    if view in ("NER", "ET", "EET"):
-        return _parse_items(text, opts, sentence, _read_typed_mention, opts.item_type_heads)
-    if view in ("RE", "EPR"):
-        return _parse_items(text, opts, sentence, _read_relation, opts.item_type_heads)
-    if view == "EP":
-        return _parse_items(text, opts, sentence, _read_pair)
-    if view == "EEA":
-        return _parse_items(text, opts, sentence, _read_argument, opts.item_role_tails)
-    if view == "ES":
-        return _parse_spans(text, sentence)
+    return view.function("parser")(text, opts, sentence)
+
+
+# The view parsers named in iuie.ie.views.TABLE: ``(text, options, sentence) -> (items, malformed)``.
+
+
+def parse_typed_mentions(text: str, opts: _Options, sentence: str | None) -> tuple[list[tuple], int]:
+    """NER, ET, EET: ``type: mention`` items (rules 3-4)."""
+    return _parse_items(text, opts, sentence, _read_typed_mention, opts.item_type_heads)
+
+
+def parse_relations(text: str, opts: _Options, sentence: str | None) -> tuple[list[tuple], int]:
+    """RE, EPR: ``relation: head, tail`` items (rules 3, 4, 6)."""
+    return _parse_items(text, opts, sentence, _read_relation, opts.item_type_heads)
+
+
+def parse_pairs(text: str, opts: _Options, sentence: str | None) -> tuple[list[tuple], int]:
+    """EP: ``head, tail`` items (rules 3, 6)."""
+    return _parse_items(text, opts, sentence, _read_pair)
+
+
+def parse_arguments(text: str, opts: _Options, sentence: str | None) -> tuple[list[tuple], int]:
+    """EEA: ``argument: role`` items (rules 3, 5)."""
+    return _parse_items(text, opts, sentence, _read_argument, opts.item_role_tails)
+
+
+def parse_spans(text: str, opts: _Options, sentence: str | None) -> tuple[list[tuple], int]:
+    """ES: mentions separated by ``,`` (rule 7)."""
+    return _parse_spans(text, sentence)
+
+
+def parse_events(text: str, opts: _Options, sentence: str | None) -> tuple[list[tuple], int]:
+    """EE: parenthesised events (rule 8)."""
     return _parse_events(text, opts, sentence)

@@ -309,26 +309,31 @@ class Labels:
 
     @classmethod
     def from_json(cls, raw: Any, task: str, path: str = LABELS_FILE) -> Labels:
-        def str_list(value: Any, field: str) -> tuple[str, ...]:
+        def bad(field: str, message: str) -> RecordError:
+            return RecordError(path, None, field, message, reason="bad labels.json")
+
+        def str_list(value: Any, field: str, nonempty: bool = False) -> tuple[str, ...]:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise RecordError(
-                    path, None, field, f"expected a list of strings for a {task} dataset", reason="bad labels.json"
-                )
+                raise bad(field, f"expected a list of strings for a {task} dataset")
+            if nonempty and not value:
+                # Records would keep an empty "Option:" list and training would proceed on nothing.
+                raise bad(field, f"the label list is empty: a {task} dataset needs at least one label")
+            repeated = [v for v, n in collections.Counter(value).items() if n > 1]
+            if repeated:
+                raise bad(field, f"duplicate label {repeated[0]!r} (listed {value.count(repeated[0])} times)")
             return tuple(value)
 
         if task in ("NER", "RE"):
-            return cls(task, raw, str_list(raw, "labels"))
+            return cls(task, raw, str_list(raw, "labels", nonempty=True))
         if task == "EE":
             if not isinstance(raw, list) or len(raw) != 2:
-                raise RecordError(
-                    path, None, "labels", "expected [event types, argument roles] for EE", reason="bad labels.json"
-                )
-            return cls(task, raw, str_list(raw[0], "labels[0]"), {}, str_list(raw[1], "labels[1]"))
+                raise bad("labels", "expected [event types, argument roles] for EE")
+            return cls(task, raw, str_list(raw[0], "labels[0]", nonempty=True), {}, str_list(raw[1], "labels[1]"))
         if task in ("EET", "EEA"):
             if not isinstance(raw, dict):
-                raise RecordError(
-                    path, None, "labels", f"expected {{event type: [roles]}} for {task}", reason="bad labels.json"
-                )
+                raise bad("labels", f"expected {{event type: [roles]}} for {task}")
+            if not raw:
+                raise bad("labels", f"the label list is empty: a {task} dataset needs at least one event type")
             roles = {k: str_list(v, f"labels[{k!r}]") for k, v in raw.items()}
             ordered = tuple(dict.fromkeys(r for rs in roles.values() for r in rs))
             return cls(task, raw, tuple(raw), roles, ordered)
@@ -343,7 +348,22 @@ class Labels:
 
 def load_labels(dataset_dir: str | os.PathLike, task: str) -> Labels:
     path = os.path.join(dataset_dir, LABELS_FILE)
-    return Labels.from_json(_read_json(path), task, path)
+
+    def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        # json.load keeps the last of two equal keys silently: an EET/EEA event type listed twice.
+        keys = [k for k, _ in pairs]
+        repeated = [k for k, n in collections.Counter(keys).items() if n > 1]
+        if repeated:
+            raise RecordError(
+                path,
+                None,
+                "labels",
+                f"duplicate label {repeated[0]!r} (listed {keys.count(repeated[0])} times)",
+                reason="bad labels.json",
+            )
+        return dict(pairs)
+
+    return Labels.from_json(_read_json(path, object_pairs_hook=no_duplicate_keys), task, path)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -355,6 +375,8 @@ TASK_SECTIONS = {"NER": ("NER",), "RE": ("RE",), "EE": ("EE",), "EET": ("EE",), 
 
 REASON_POS_MISSING = "pos missing: re-aligned by text"
 REASON_POS_MISMATCH = "pos does not match text: re-aligned by text"
+REASON_RELATION_MENTION = "relation head or tail not among the record's entities"
+REASON_DUPLICATE = "duplicate record (kept)"
 
 
 class _RecordParser:
@@ -364,6 +386,8 @@ class _RecordParser:
         self.obj, self.task, self.labels = obj, task, labels
         self.path, self.index, self.strict = path, index, strict
         self.realigned: collections.Counter[str] = collections.Counter()
+        # Problems counted without dropping the record (lenient mode).
+        self.notes: collections.Counter[str] = collections.Counter()
         self.sentence = ""
 
     def error(self, field: str, message: str, reason: str) -> RecordError:
@@ -403,12 +427,20 @@ class _RecordParser:
             if not (0 <= start <= end <= len(self.sentence)):
                 problem = "pos out of range: re-aligned by text"
         if self.strict:
-            detail = (
-                "missing"
-                if pos is None
-                else f"{pos!r} gives {self.sentence[max(0, pos[0]) : max(0, pos[1])]!r}, not {text!r} "
-                f"(sentence length {len(self.sentence)})"
-            )
+            if pos is None:
+                detail = "missing"
+            elif not (0 <= pos[0] <= pos[1] <= len(self.sentence)):
+                # Say what is wrong with the offsets: slicing a negative or reversed span shows nothing useful.
+                what = "negative" if min(pos) < 0 else "reversed (start > end)" if pos[0] > pos[1] else "past the end"
+                detail = (
+                    f"{pos!r} is not a span of the sentence: start {pos[0]}, end {pos[1]} {what} "
+                    f"(sentence length {len(self.sentence)}), for {text!r}"
+                )
+            else:
+                detail = (
+                    f"{pos!r} gives {self.sentence[pos[0] : pos[1]]!r}, not {text!r} "
+                    f"(sentence length {len(self.sentence)})"
+                )
             raise self.error(f"{where}pos", detail, reason=problem.split(":")[0])
         found = _find_nearest(self.sentence, text, hint)
         if found is None:
@@ -448,7 +480,14 @@ class _RecordParser:
                 self.entity(e, f"entities[{i}].", check_type=True) for i, e in enumerate(self.items("entities"))
             )
         if "RE" in sections:
+            if "NER" not in sections and "entities" in self.obj:
+                # An RE record listing its entities: its relations must join two of them.
+                entities = tuple(
+                    self.entity(e, f"entities[{i}].", check_type=False) for i, e in enumerate(self.items("entities"))
+                )
             relations = tuple(self.relation(r, f"relations[{i}].") for i, r in enumerate(self.items("relations")))
+            if "entities" in self.obj:
+                self.check_relation_mentions(entities, relations)
         if "EE" in sections:
             events = tuple(self.event(e, f"events[{i}].") for i, e in enumerate(self.items("events")))
             if self.task == "EEA" and len(events) != 1:
@@ -458,6 +497,23 @@ class _RecordParser:
                     reason="EEA record without exactly one event",
                 )
         return Record(self.sentence, entities, relations, events)
+
+    def check_relation_mentions(self, entities: Sequence[Entity], relations: Sequence[Relation]) -> None:
+        """Each relation's head and tail must be one of the record's entities (same text and offsets): an
+        error in strict mode, counted in lenient mode (the record is kept)."""
+        known = {(e.name, e.start, e.end) for e in entities}
+        for i, relation in enumerate(relations):
+            for part in ("head", "tail"):
+                m = getattr(relation, part)
+                if (m.name, m.start, m.end) in known:
+                    continue
+                if self.strict:
+                    raise self.error(
+                        f"relations[{i}].{part}",
+                        f"{m.name!r} at [{m.start}, {m.end}] is not among the record's entities",
+                        reason=REASON_RELATION_MENTION,
+                    )
+                self.notes[REASON_RELATION_MENTION] += 1
 
     def relation(self, obj: Any, where: str) -> Relation:
         if not isinstance(obj, dict):
@@ -512,14 +568,20 @@ def parse_record(
     index: int,
     strict: bool,
     sections: Sequence[str] | None = None,
+    notes: collections.Counter[str] | None = None,
 ) -> tuple[Record, collections.Counter[str]]:
-    """Validates one JSON record. Returns the record and its re-alignment counts; raises RecordError."""
+    """Validates one JSON record. Returns the record and its re-alignment counts; raises RecordError.
+
+    ``notes``, when given, receives the problems counted without refusing the record (lenient mode)."""
     if sections is None:
         if task not in TASK_SECTIONS:
             raise RecordError(path, index, None, f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
         sections = TASK_SECTIONS[task]
     parser = _RecordParser(obj, task, labels, path, index, strict)
-    return parser.parse(sections), parser.realigned
+    record = parser.parse(sections)
+    if notes is not None:
+        notes.update(parser.notes)
+    return record, parser.realigned
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -536,6 +598,8 @@ class LoadReport:
     kept: int = 0
     skipped: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     realigned: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    # Problems counted in kept records: duplicate records, relation mentions not among the entities.
+    notes: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     # Position in the file of each kept record (records[i] came from kept_indices[i]).
     kept_indices: list[int] = dataclasses.field(default_factory=list)
     # The first few skip messages in full (file, record, field), to show a user where to look.
@@ -556,6 +620,8 @@ class LoadReport:
                 "re-aligned "
                 + ", ".join(f"{n} mentions ({r.split(':')[0]})" for r, n in sorted(self.realigned.items()))
             )
+        if self.notes:
+            parts.append("counted " + ", ".join(f"{n} ({r})" for r, n in sorted(self.notes.items())))
         return "; ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
@@ -565,14 +631,15 @@ class LoadReport:
             "kept": self.kept,
             "skipped": dict(self.skipped),
             "realigned": dict(self.realigned),
+            "notes": dict(self.notes),
             "examples": list(self.examples),
         }
 
 
-def _read_json(path: str) -> Any:
+def _read_json(path: str, object_pairs_hook: Any = None) -> Any:
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            return json.load(f, object_pairs_hook=object_pairs_hook)
     except FileNotFoundError:
         raise RecordError(path, None, None, "file not found", reason="file not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -589,10 +656,13 @@ def parse_records(
         )
     report = LoadReport(path=path)
     records = []
+    seen: dict[str, int] = {}
     for index, obj in enumerate(data[:limit] if limit is not None else data):
         report.total += 1
         try:
-            record, realigned = parse_record(obj, task, labels, path=path, index=index, strict=strict)
+            record, realigned = parse_record(
+                obj, task, labels, path=path, index=index, strict=strict, notes=report.notes
+            )
         except RecordError as e:
             if strict:
                 raise
@@ -601,6 +671,14 @@ def parse_records(
                 report.examples.append(str(e))
             continue
         report.realigned.update(realigned)
+        # A record repeated in its split is counted and reported, not refused (benchmark files hold some).
+        key = record.to_json_string()
+        if key in seen:
+            report.notes[REASON_DUPLICATE] += 1
+            if len(report.examples) < LoadReport.MAX_EXAMPLES:
+                report.examples.append(f"{path}: record {index}: duplicate of record {seen[key]} (kept)")
+        else:
+            seen[key] = index
         report.kept += 1
         report.kept_indices.append(index)
         records.append(record)

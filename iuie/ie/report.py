@@ -7,7 +7,8 @@ A :class:`Report` collects the metric dicts of :func:`iuie.ie.metrics.score` per
   each percentage column, which is how the paper averages (and the reference's report). Count columns are
   left blank in that row. Columns depend on the task and mode:
 
-  - F1 tasks: ``P  R  F1  TP  FP  FN`` (strict adds ``Halluc``), as Table 1 (NER) and Table 2 (RE);
+  - F1 tasks: ``P  R  F1  TP  FP  FN`` (strict adds ``Halluc`` and ``Fallbk``, the mentions that only the
+    case-insensitive alignment fallback placed), as Table 1 (NER) and Table 2 (RE);
   - reference EE and EET, whose reference number is sentence accuracy: ``Acc  Correct  Examples``;
   - strict EE: trigger and argument P/R/F1 side by side, as Table 3 (event extraction).
 
@@ -23,8 +24,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from iuie.ie import views
+
 AVERAGE = "Average"
-TASK_ORDER = ("NER", "RE", "EE", "EET", "EEA", "ES", "ET", "EP", "EPR")
+TASK_ORDER = views.REPORT_ORDER
 PERCENT_SUFFIXES = ("precision", "recall", "f1", "accuracy")
 
 # (header, metric key, is a percentage)
@@ -45,20 +48,12 @@ _EVENT_COLUMNS = (
     ("Arg-R", "argument_recall", True),
     ("Arg-F1", "argument_f1", True),
     ("Halluc", "hallucinated", False),
+    ("Fallbk", "fallback", False),
 )
-_HALLUCINATED = (("Halluc", "hallucinated", False),)
+# Strict mode: predictions found nowhere, and mentions aligned only by the case-insensitive fallback.
+_HALLUCINATED = (("Halluc", "hallucinated", False), ("Fallbk", "fallback", False))
 
-_TITLES = {
-    "NER": "Named entity recognition",
-    "RE": "Relation extraction",
-    "EE": "Event extraction",
-    "EET": "Event trigger extraction",
-    "EEA": "Event argument extraction",
-    "ES": "Entity span (aux)",
-    "ET": "Entity typing (aux)",
-    "EP": "Entity pair (aux)",
-    "EPR": "Entity pair relation (aux)",
-}
+_TITLES = {v.name: v.title for v in views.TABLE}
 
 
 def is_percent(key: str) -> bool:
@@ -67,9 +62,10 @@ def is_percent(key: str) -> bool:
 
 def columns(task: str, mode: str) -> tuple[tuple[str, str, bool], ...]:
     """The table columns (header, metric key, is a percentage) for a task in a mode."""
-    if mode == "reference" and task in ("EE", "EET"):
+    view = views.BY_NAME.get(task)
+    if mode == "reference" and view is not None and view.accuracy:
         return _ACCURACY_COLUMNS
-    if mode == "strict" and task == "EE":
+    if mode == "strict" and view is not None and len(view.strict_groups) > 1:
         return _EVENT_COLUMNS
     return _F1_COLUMNS + (_HALLUCINATED if mode == "strict" else ())
 

@@ -12,7 +12,9 @@ A Task's preprocessor list reads like t5's (``t5/data/tasks.py``)::
 
 ``inputs`` / ``targets``  the model's input and target text (tokenized next by seqio),
 ``ground_truth``          what the reference's evaluator scores against (RE/EPR list NA pairs too),
-``instruction``           the reference's template, ``{0}`` standing for the sentence.
+``instruction``           the reference's template, ``{0}`` standing for the sentence,
+``options``               the input's option list as JSON, which the metrics' parser reads (so training-time
+                          metrics split answers on the same options as ``iuie score``).
 
 It keeps ``index``, ``split`` and ``record``: they ride along to seqio's Evaluator, which hands the whole
 example to ``postprocess_fn(..., example=..., is_target=True)``; :mod:`iuie.ie.metrics` reads the gold structures
@@ -38,7 +40,7 @@ from iuie.ie import instructions as instructions_lib
 from iuie.ie.records import Labels, Record
 from iuie.pipeline import seqio_data
 
-FORMATTED_FEATURES = ("inputs", "targets", "ground_truth", "instruction")
+FORMATTED_FEATURES = ("inputs", "targets", "ground_truth", "instruction", "options")
 FORMAT_CHUNK = 64
 
 

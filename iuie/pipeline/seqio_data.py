@@ -61,6 +61,7 @@ import gin
 from iuie.ie import instructions as instructions_lib
 from iuie.ie import metrics as metrics_lib
 from iuie.ie import records as records_lib
+from iuie.ie import views as views_lib
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ SPLIT_FILES = {"train": "train", "validation": "dev", "test": "test"}
 
 # The auxiliary views the reference keeps with probability 0.3 (AUX_PROB in its uie_dataset.py). EET and EEA
 # are not subsampled there, so they weigh 1.0 like the main views.
-DEFAULT_VIEW_WEIGHTS = {"ES": 0.3, "ET": 0.3, "EP": 0.3, "EPR": 0.3}
+DEFAULT_VIEW_WEIGHTS = {v.name: v.mixing_weight for v in views_lib.TABLE if v.mixing_weight != 1.0}
 DEFAULT_RATE_MAXIMUM = 10_000
 # The reference's max_num_instances_per_task: "random" sampling keeps the first N records.
 FIRST_N = 10_000
@@ -391,7 +392,7 @@ class LayoutSource(seqio.DataSource):
         with _CACHE_LOCK:
             first = key not in _COUNTS
             _COUNTS[key] = len(out)
-        if first and (report.skipped or report.realigned):
+        if first and (report.skipped or report.realigned or report.notes):
             logger.info("%s", report.summary())
         return out
 

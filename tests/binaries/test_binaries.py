@@ -141,7 +141,7 @@ def test_eval_predictions_rescore_to_the_same_numbers(evaluated, tmp_path):
     assert len(rows) == 2 * 4  # the two Tasks of iuie_synthetic_ner_re_eval (NER, RE), 4 examples each
     for row in rows:
         assert set(row) == {"Task", "Dataset", "Instance", "Prediction", "record"}
-        assert set(row["Instance"]) == {"id", "sentence", "label", "ground_truth", "instruction"}
+        assert set(row["Instance"]) == {"id", "sentence", "label", "ground_truth", "instruction", "options"}
     for mode in ("reference", "strict"):
         scored = tmp_path / f"{mode}.json"
         done, _ = run(
