@@ -32,7 +32,8 @@ def _labels(root, task, name):
         return json.load(f)
 
 
-def _expected(raw, index, split, inputs, targets, ground_truth, instruction):
+def _expected(raw, index, split, inputs, targets, ground_truth, instruction, *, options):
+    """One formatted example; ``options`` is the option list its input shows (it travels as JSON)."""
     vocab = seqio_tasks.VOCABULARY
     return {
         "index": index,
@@ -44,6 +45,7 @@ def _expected(raw, index, split, inputs, targets, ground_truth, instruction):
         "targets": vocab.encode(targets) + [1],
         "ground_truth": ground_truth,
         "instruction": instruction,
+        "options": json.dumps(options, ensure_ascii=False),
     }
 
 
@@ -75,7 +77,7 @@ def test_re_examples_equal_the_reference_strings(shared_root, shared_data):
             if raw["relations"]
             else " None"
         )
-        expected.append(_expected(raw, i, "test", inputs, target, truth, instruction + tail))
+        expected.append(_expected(raw, i, "test", inputs, target, truth, instruction + tail, options=labels))
     test_utils.assert_dataset(_first("iuie_re_conll04", "test", 3, LENGTHS), expected)
 
 
@@ -105,6 +107,7 @@ def test_eea_and_epr_examples(shared_root):
                 args,
                 args,
                 instruction + tail,
+                options=labels[event["type"]],
             )
         )
     test_utils.assert_dataset(_first("iuie_eea_casie", "validation", 2, LENGTHS), expected)
@@ -124,7 +127,14 @@ def test_eea_and_epr_examples(shared_root):
         for r in raw["relations"]
     )
     ex = _expected(
-        raw, 0, "train", (instruction + tail).replace("{0}", raw["sentence"]), target, truth, instruction + tail
+        raw,
+        0,
+        "train",
+        (instruction + tail).replace("{0}", raw["sentence"]),
+        target,
+        truth,
+        instruction + tail,
+        options=labels,
     )
     test_utils.assert_dataset(_first("iuie_epr_semval_re", "train", 1, LENGTHS), ex)
 
@@ -139,7 +149,14 @@ def test_synthetic_ner_examples(synthetic):
         target = " " + "; ".join(f"{e['type']}: {e['name']}" for e in ents) if ents else " None"
         expected.append(
             _expected(
-                raw, i, "test", (instruction + tail).replace("{0}", raw["sentence"]), target, target, instruction + tail
+                raw,
+                i,
+                "test",
+                (instruction + tail).replace("{0}", raw["sentence"]),
+                target,
+                target,
+                instruction + tail,
+                options=labels,
             )
         )
     test_utils.assert_dataset(_first("iuie_ner_synthetic", "test", 4), expected)

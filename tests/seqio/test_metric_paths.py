@@ -26,7 +26,7 @@ from iuie import eval as eval_lib
 from iuie.ie import records, views
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-RECORDS_PER_SPLIT = 10
+RECORDS_PER_SPLIT = 8
 LENGTHS = {"inputs": 512, "targets": 128}
 
 
