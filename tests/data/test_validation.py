@@ -134,3 +134,18 @@ def test_iuie_score_counts_and_warns_about_duplicated_rows(tmp_path, capsys):
     assert f"iuie score: warning: {path}: 2 of 4 rows repeat an earlier row exactly (lines 3, 4)" in err
     # Scored as given: three correct rows and one empty answer.
     assert json.loads((tmp_path / "s.json").read_text())["NER"]["d"]["tp"] == 3
+
+
+def test_strict_mode_counts_the_mentions_only_the_alignment_fallback_placed():
+    """Issue 13.1: the case-insensitive fallback stays (a TP here), but the metrics and the report count it."""
+    from iuie.ie import metrics, report
+    from iuie.ie.records import Entity, Record
+
+    record = Record(SENTENCE, (Entity("Anna Berg", "person", 0, 9), Entity("Acme", "org", 20, 24)))
+    gold = metrics.Gold("NER", record, " person: Anna Berg; org: Acme")
+    got = metrics.score("NER", [gold], [" person: anna  berg; org: Acme"], "strict")
+    assert (got["tp"], got["fp"], got["fn"], got["fallback"]) == (2, 0, 0, 1)
+    table = report.Report("strict", {"NER": {"d": got}}).to_text()
+    header = table.splitlines()[1].split()
+    row = table.splitlines()[3].split()
+    assert header[-2:] == ["Halluc", "Fallbk"] and row[0] == "d" and row[-1] == "1"
