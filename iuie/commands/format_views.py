@@ -9,7 +9,8 @@ RE for RE/EP/EPR, and EE, EET, EEA for themselves) and writes one JSON object pe
 checked or re-aligned). Every record is written: the reference's 30% sampling of the auxiliary views belongs
 to the training mixtures, not here.
 
-Loading is lenient: bad records are skipped, and the counts (with re-aligned mentions) are printed on stderr.
+Loading is lenient: bad records are skipped, and the counts (with re-aligned mentions and the records counted
+but kept: duplicates, relation mentions not among the entities) are printed on stderr.
 ``--strict`` stops at the first bad record instead (exit status 2, naming file, record and field).
 
 Instructions come from iuie's own wording unless ``--instructions`` names a file in the paper's
@@ -176,7 +177,8 @@ def _dataset_folder(data_dir: str, task: str, name: str) -> DatasetFolder:
 def _print_report(report: LoadReport) -> None:
     print(report.summary(), file=sys.stderr)
     for example in report.examples:
-        print(f"  skipped: {example}", file=sys.stderr)
+        # Skips, and notes about kept records (duplicates) which say "(kept)" themselves.
+        print(f"  {'' if example.endswith('(kept)') else 'skipped: '}{example}", file=sys.stderr)
     if report.num_skipped > report.MAX_EXAMPLES:
         print(f"  ... and {report.num_skipped - report.MAX_EXAMPLES} more", file=sys.stderr)
     if report.num_skipped:
