@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "convert-data": "iuie.commands.convert_data",
     "t5x": "iuie.commands.t5x_launcher",
     "extract": "iuie.commands.extract",
+    "serve": "iuie.commands.serve",
+    "report": "iuie.commands.report",
 }
 
 

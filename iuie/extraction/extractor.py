@@ -544,3 +544,24 @@ class Extractor:
         ]
 
     _progress: Callable[[int, int], None] | None = None
+
+    # -- compiling ahead of use (servers) ----------------------------------------------------------------
+
+    def length_buckets(self) -> list[int]:
+        """The padded input lengths a batch can have (up to ``max_input_tokens``): one compilation each."""
+        sizes, size = [], _MIN_BUCKET
+        while size < self.max_input_tokens:
+            sizes.append(size)
+            size *= 2
+        return [*sizes, self.max_input_tokens]
+
+    def warm_up(self, lengths: Sequence[int] | None = None) -> list[int]:
+        """Compiles the decode for every length bucket (or the given lengths) at this ``batch_size``, so that
+        no later call pays for a compilation (``iuie serve`` does this at start-up). Returns the lengths."""
+        lengths = list(lengths) if lengths is not None else self.length_buckets()
+        keys = np.full((self.batch_size,), -1, np.int32)  # no grammar: padding rows decode unconstrained
+        if self._constrainer is not None:
+            self._constrainer.register({})
+        for length in lengths:
+            np.asarray(self._decode(self.params, np.zeros((self.batch_size, int(length)), np.int32), keys))
+        return lengths
