@@ -36,6 +36,7 @@ setuptools.setup(
         "iuie.pipeline": ["assets/*"],
         **{package: ["*.gin", "*.json"] for package in CONFIG_PACKAGES},
         "seqio_tasks": ["*.json"],
+        "iuie.serving": ["static/*"],
     },
     install_requires=[
         "jax",
@@ -66,7 +67,15 @@ setuptools.setup(
             "ruff",
             "import-linter",
             "jax[tpu]",
+            "httpx",
+            "playwright",  # drives the system chromium (apt-get install chromium) in the page test
+            "pillow",
+            "fastapi",
+            "uvicorn",
+            "matplotlib",
         ],
+        # `iuie serve` (FastAPI on uvicorn) and `iuie report` (matplotlib figures).
+        "serve": ["fastapi", "uvicorn", "matplotlib"],
         "gpu": ["jax[cuda12]"],
         "tpu": ["jax[tpu]"],
     },

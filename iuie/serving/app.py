@@ -31,6 +31,7 @@ from iuie.serving.schema import ErrorResponse, ExtractRequest, ExtractResponse, 
 log = logging.getLogger("iuie.serve")
 
 API_VERSION = "v1"
+DEFAULT_LIMITS = Limits()
 STATIC = importlib.resources.files("iuie.serving") / "static"
 
 
@@ -51,7 +52,7 @@ def create_app(
     *,
     info: Callable[[], dict[str, Any]] = dict,
     tasks: dict[str, str] | None = None,
-    limits: Limits = Limits(),
+    limits: Limits = DEFAULT_LIMITS,
     max_batch: int = 32,
     max_wait_ms: float = 5.0,
     warm_up: Callable[[], Any] | None = None,
@@ -154,7 +155,7 @@ def create_app(
     return app
 
 
-def app_for_engine(engine: Any, *, limits: Limits = Limits(), max_wait_ms: float = 5.0, warm_up: bool = True):
+def app_for_engine(engine: Any, *, limits: Limits = DEFAULT_LIMITS, max_wait_ms: float = 5.0, warm_up: bool = True):
     """The app over an :class:`~iuie.serving.engine.Engine` (batches up to its largest row bucket)."""
     from iuie.extraction.extractor import TASKS
 

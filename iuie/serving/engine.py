@@ -134,9 +134,7 @@ class Engine:
         buckets = [b for b in buckets if 1 <= b <= max_batch]
         modes = (False, True) if constrained else (False,)
         extractors = {
-            (rows, mode): Extractor(
-                params, config, vocabulary, batch_size=rows, constrained=mode, **extractor_options
-            )
+            (rows, mode): Extractor(params, config, vocabulary, batch_size=rows, constrained=mode, **extractor_options)
             for rows in buckets
             for mode in modes
         }

@@ -35,7 +35,9 @@ def gazetteer_extract(text: str, task: str, labels: tuple[str, ...], roles: tupl
         for word, etype in TRIGGERS.items():
             pos = _find(text, word)
             if pos and etype in labels:
-                args = tuple(Argument(m, roles[i % len(roles)], *p) for i, (m, _, p) in enumerate(found)) if roles else ()
+                args = (
+                    tuple(Argument(m, roles[i % len(roles)], *p) for i, (m, _, p) in enumerate(found)) if roles else ()
+                )
                 events += (Event(word, etype, *pos, args),)
     return Extraction(text, task, entities, relations, events, ((0, len(text)),), ("stand-in",), 0, 0, 0)
 

@@ -42,7 +42,9 @@ def test_extract_one_text_in_extract_shape(client):
 
 def test_extract_many_texts_keeps_order_and_ee_roles(client):
     texts = ["Felix Dahl attacked Oslo .", "Anna Berg married Felix Dahl ."]
-    r = client.post("/v1/extract", json={"texts": texts, "task": "EE", "labels": ["attack", "marry"], "roles": ["agent"]})
+    r = client.post(
+        "/v1/extract", json={"texts": texts, "task": "EE", "labels": ["attack", "marry"], "roles": ["agent"]}
+    )
     assert r.status_code == 200, r.text
     results = r.json()["results"]
     assert [x["text"] for x in results] == texts
