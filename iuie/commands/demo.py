@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import random
 import sys
@@ -183,7 +184,20 @@ def train_demo(workdir: str, bindings: Sequence[str] = (), out=sys.stdout) -> in
         reached &= ok
         print(f"{task} strict F1 {f1:.2f} (target {TARGET_F1:.0f}): {'reached' if ok else 'NOT reached'}", file=out)
     print(f"predictions: {os.path.join(last, 'predict_eval_predictions.jsonl')}", file=out)
+    _write_plots(model_dir, out)
     return 0 if reached else 1
+
+
+def _write_plots(run_dir: str, out=sys.stdout) -> None:
+    """The figures of ``iuie report`` (F1 bars beside the tables, training curves); skipped, saying so, when
+    matplotlib is not installed."""
+    try:
+        from iuie.reporting.plots import plot_run
+    except ImportError as e:
+        print(f"iuie demo: no figures ({e.name} is missing: pip install 'iuie[serve]')", file=out)
+        return
+    for path in plot_run(run_dir):
+        print(f"figure: {path}", file=out)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -192,12 +206,14 @@ def run(args: argparse.Namespace) -> int:
     if args.workdir:
         os.makedirs(args.workdir, exist_ok=True)
         reports = run_demo(args.workdir, args.seed, args.test_size)
+        for mode, rep in reports.items():
+            with open(os.path.join(args.workdir, f"report_{mode}.json"), "w", encoding="utf-8") as f:
+                json.dump(rep.to_json(), f, indent=1)
+        _write_plots(args.workdir)
     else:
         with tempfile.TemporaryDirectory(prefix="iuie_demo_") as tmp:
             reports = run_demo(tmp, args.seed, args.test_size)
     if args.json:
-        import json
-
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({mode: rep.to_json() for mode, rep in reports.items()}, f, indent=1)
     return 0
