@@ -61,3 +61,5 @@ def test_demo_command_writes_json(tmp_path):
 
     scores = json.loads((tmp_path / "s.json").read_text())
     assert scores["strict"]["NER"]["synthetic (gold)"]["f1"] == 100.0
+    for mode in ("strict", "reference"):  # the figures of `iuie report`, beside the tables
+        assert (tmp_path / "w" / f"f1_{mode}.png").stat().st_size > 8_000
