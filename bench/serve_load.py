@@ -83,7 +83,7 @@ async def play(url: str, requests: list[tuple[bytes, bool]], clients: int) -> di
     """``clients`` concurrent clients send ``requests`` (each once); latencies of the well-formed ones."""
     queue = list(reversed(requests))
     latencies: list[float] = []
-    bad = {"well_formed_failed": 0, "malformed_not_4xx": 0, "malformed_4xx": 0}
+    bad = {"well_formed_failed": 0, "malformed_not_4xx": 0, "malformed_4xx": 0, "transport_errors": 0}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
 
@@ -91,7 +91,12 @@ async def play(url: str, requests: list[tuple[bytes, bool]], clients: int) -> di
             while queue:
                 body, good = queue.pop()
                 t0 = time.perf_counter()
-                r = await client.post("/v1/extract", content=body, headers={"content-type": "application/json"})
+                try:
+                    r = await client.post("/v1/extract", content=body, headers={"content-type": "application/json"})
+                except httpx.TransportError:
+                    bad["transport_errors"] += 1
+                    bad["well_formed_failed" if good else "malformed_not_4xx"] += 1
+                    continue
                 if good:
                     if r.status_code == 200:
                         latencies.append(time.perf_counter() - t0)
@@ -126,6 +131,8 @@ def start_server(checkpoint: str, max_batch: int, args) -> tuple[subprocess.Pope
         "--no-constrained",
         "--max-decode-length",
         str(args.max_decode_length),
+        "--max-input-tokens",
+        str(args.max_input_tokens),
         "--log-level",
         "warning",
     ]
@@ -166,6 +173,7 @@ def summary(runs: list[dict]) -> dict:
         "well_formed_failed": sum(r["well_formed_failed"] for r in runs),
         "malformed_4xx": sum(r["malformed_4xx"] for r in runs),
         "malformed_not_4xx": sum(r["malformed_not_4xx"] for r in runs),
+        "transport_errors": sum(r["transport_errors"] for r in runs),
     }
 
 
@@ -178,6 +186,9 @@ def main() -> int:
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("--row-buckets", default="1,8,32")
     parser.add_argument("--max-decode-length", type=int, default=64)
+    parser.add_argument(
+        "--max-input-tokens", type=int, default=128, help="window budget (the synthetic sentences fit 128)"
+    )
     parser.add_argument("--ready-timeout", type=float, default=900)
     parser.add_argument("--json", default=None, help="also write the results as JSON to this file")
     args = parser.parse_args()

@@ -87,5 +87,6 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"cannot load checkpoint {args.checkpoint!r}: {e}")
     limits = Limits(max_text_chars=args.max_text_chars, max_texts=args.max_texts, max_labels=args.max_labels)
     app = app_for_engine(engine, limits=limits, max_wait_ms=args.max_wait_ms)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    # Keep-alive longer than uvicorn's 5 s: a client waiting between requests keeps its connection.
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_keep_alive=30)
     return 0

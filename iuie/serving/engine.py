@@ -202,10 +202,17 @@ class Engine:
             raise ExtractionInputError("constrained", "constrained decoding is switched off on this server")
         extractor = self._extractor(len(job_texts), job.constrained)
         order = sorted(range(len(job_texts)), key=lambda i: len(job_texts[i]))  # similar lengths share a decode
+        texts = [job_texts[i] for i in order]
+        # The decode runs until every row has ended, and an all-zero padding row may never end: the free rows
+        # of the bucket repeat the shortest text instead, so they end with the real ones (their answers are
+        # dropped).
+        spare = extractor.batch_size - len(texts) % extractor.batch_size
+        if spare < extractor.batch_size:
+            texts += [texts[0]] * spare
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", WindowWarning)  # cuts are reported per result ("cut")
-                results = extractor.extract([job_texts[i] for i in order], job.task, job.extractor_labels())
+                results = extractor.extract(texts, job.task, job.extractor_labels())[: len(job_texts)]
         except InputTooLongError as e:
             raise ExtractionInputError("labels", str(e)) from None
         out: list[Extraction | None] = [None] * len(job_texts)
