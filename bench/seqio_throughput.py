@@ -66,7 +66,7 @@ def run_pass(names: list[str], split: str, pack: bool, batch_size: int) -> dict:
 
     from iuie.pipeline import seqio_data
 
-    seqio_data._COUNTS.clear()  # both passes start from the raw files
+    seqio_data.forget_counts()  # both passes start from the raw files
     start = time.perf_counter()
     tasks = [seqio.get_mixture_or_task(n) for n in names]
     counts = [t.num_input_examples(split) for t in tasks]

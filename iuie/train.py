@@ -2,9 +2,9 @@
 
 One run: build the model (gin's ``MODEL``), the partitioner, the optimizer and the train state (this run's
 newest checkpoint in ``MODEL_DIR/checkpoints`` for an exact resume, else ``INITIAL_CHECKPOINT_PATH``, else
-random initialisation), the seqio training dataset (``EncDecFeatureConverter(pack=True)``, deterministic
-shuffling seed, each host its own shard), then train to ``TRAIN_STEPS`` with a progress line and
-TensorBoard summaries every ``log_period`` steps, checkpoints (state + data position) every
+random initialisation), the training input pipeline (``iuie.pipeline.train_input``: index-based over the
+seqio Tasks, packed rows, the same global batches on any number of hosts), then train to ``TRAIN_STEPS`` with a progress line and
+TensorBoard summaries every ``log_period`` steps, checkpoints (state + input-pipeline state) every
 ``CheckpointConfig.period`` steps and at the end, seqio evaluation every ``EVAL_PERIOD`` steps (and at the
 end) over the evaluation Mixture in both metric modes, and a stop on a non-finite loss (exit status 3).
 
@@ -114,6 +114,21 @@ def _eval_scalars(metrics: Mapping[str, Mapping[str, float]], tables: Mapping[st
     return scalars
 
 
+def _continue_data(data: Any, saved: Mapping[str, Any]) -> None:
+    """Puts the input pipeline where the restored checkpoint left it (nothing saved: the start), then logs the
+    over-long shares of the window it starts in (a bounded sample), warning above 1% per Task."""
+    from iuie.pipeline import train_input
+
+    if saved:
+        try:
+            data.set_state(saved)
+        except train_input.DataStateError as e:
+            raise gin_flags.GinConfigError(str(e)) from None
+        logger.info("input pipeline: continuing at example %d (row %d)", data.examples_consumed, saved["rows"])
+    for line in data.length_report():
+        (logger.warning if line.startswith("WARNING") else logger.info)("%s", line.removeprefix("WARNING "))
+
+
 def train(
     *,
     model: Any,
@@ -129,17 +144,18 @@ def train(
     eval_batch_size: int = 32,
     eval_at_end: bool = True,
     tensorboard: bool = True,
+    input_config: Any = None,
 ) -> int:
     """Trains ``model`` as ``config`` (a ``configs.TrainConfig``) says; see the module docstring.
 
     Returns the exit status: 0, or 3 when the run stopped on a non-finite loss.
     """
     import jax
-    import seqio
 
     import seqio_tasks
     from iuie import eval as eval_lib
     from iuie.model import flops
+    from iuie.pipeline import train_input
     from iuie.training import checkpoints, metrics_logging, optimizers, partitioning, trainer
 
     t0 = time.time()
@@ -160,25 +176,15 @@ def train(
             f"BATCH_SIZE {config.batch_size} must be a multiple of the process count ({processes}) and of the "
             f"data-parallel size ({part.data_parallel_size})"
         )
-    local_batch = config.batch_size // processes
     tx, schedule = optimizers.make_optimizer(config.optimizer, config.train_steps)
 
-    # The training data: packed, shuffled with a fixed seed, this host's shard, endless; resumable by count.
-    ds = seqio.get_dataset(
-        mixture_or_task_name,
-        dict(task_feature_lengths),
-        dataset_split="train",
-        shuffle=True,
-        num_epochs=None,
-        seed=shuffle_seed,
-        use_cached=use_cached_tasks,
-        shard_info=seqio.ShardInfo(jax.process_index(), processes),
-        feature_converter=seqio.EncDecFeatureConverter(pack=True),
+    # The training data: index-based, host-independent, packed rows; its state is saved with each checkpoint.
+    data = train_input.build(
+        mixture_or_task_name, task_feature_lengths, shuffle_seed, use_cached=use_cached_tasks, config=input_config
     )
-    ds = ds.batch(local_batch, drop_remainder=True)
     batch_spec = {
-        name: jax.ShapeDtypeStruct((config.batch_size,) + tuple(spec.shape[1:]), spec.dtype.as_numpy_dtype)
-        for name, spec in ds.element_spec.items()
+        name: jax.ShapeDtypeStruct(shape, dtype)
+        for name, (shape, dtype) in data.element_spec(config.batch_size).items()
     }
     init_shapes = {name: (1,) + tuple(spec.shape[1:]) for name, spec in batch_spec.items()}
 
@@ -198,9 +204,7 @@ def train(
     )
     logger.info("start: %s", start.source)
     state = start.state
-    data = checkpoints.ResumableIterator(
-        lambda first: ds.skip(first).as_numpy_iterator(), position=int(start.data_state.get("position", 0))
-    )
+    _continue_data(data, start.data_state)
 
     prepare_batch, loss_fn = trainer.microbatch_loss(model)
     step_fn = trainer.make_train_step(
@@ -252,8 +256,8 @@ def train(
     last_eval = None
     try:
         while step < config.train_steps:
-            batch = next(data)
-            state, metrics = step_fn(state, part.global_batch(batch, config.batch_size), dropout_rng)
+            batch = data.next_global_batch(config.batch_size, part.batch_sharding)
+            state, metrics = step_fn(state, batch, dropout_rng)
             step += 1
             if guard is not None:
                 guard.record(step, metrics)
@@ -280,6 +284,7 @@ def train(
     checkpointer.wait_until_finished()
     checkpointer.close()
     reporter.flush()
+    logger.info("%s", data.totals_line())
     if jax.process_index() == 0:
         with open(os.path.join(model_dir, "train_done.json"), "w", encoding="utf-8") as f:
             json.dump({"step": step, "seconds": round(time.time() - t0, 1)}, f)

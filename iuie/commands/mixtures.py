@@ -3,10 +3,13 @@
     iuie mixtures                          # every iuie Mixture: its Tasks, rates and examples per split
     iuie mixtures --name iuie_eval_ner     # one Mixture (or Task)
     iuie mixtures show iuie_supervised --split train -n 3
+    iuie mixtures lengths iuie_supervised  # per Task and overall: the lengths covering p95 / p99 / max
 
 Datasets are read from ``$IUIE_DATA_DIR`` (or ``--data-dir``); a dataset missing there is named, and the
 rest are listed and shown without it. Token lengths count the vocabulary's pieces plus EOS, untruncated, so
-the statistics say how much the usual 512 input / 50 target lengths would cut.
+the statistics say how much the usual 512 input / 50 target lengths would cut. The list shows, per Task, the
+share of a seeded sample (``--sample`` examples, 0 to skip) whose inputs or targets exceed
+``--input-length`` / ``--target-length``: what training would truncate (or drop, with ``DROP_OVERLONG``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,13 @@ import numpy as np
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", nargs="?", choices=("list", "show"), default="list", help="list (default) or show")
+    parser.add_argument(
+        "action",
+        nargs="?",
+        choices=("list", "show", "lengths"),
+        default="list",
+        help="list (default), show, or lengths",
+    )
     parser.add_argument("name", nargs="?", help="the Mixture or Task to show (show), or to list alone")
     parser.add_argument("--name", dest="name_option", help="list only this Mixture or Task")
     parser.add_argument("--data-dir", help="the IE INSTRUCTIONS root (default: $IUIE_DATA_DIR)")
@@ -33,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-length", type=int, default=512, help="input budget for the truncation share")
     parser.add_argument("--target-length", type=int, default=50, help="target budget for the truncation share")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed of the Mixture's rates")
+    parser.add_argument(
+        "--sample", type=int, default=200, help="examples per Task sampled for the over-length share (0: skip)"
+    )
 
 
 def _tasks_of(entry) -> list:
@@ -64,7 +76,17 @@ def _rate(entry, task) -> float | None:
     return float(entry.get_rate(task))
 
 
-def _list(names: Iterable[str]) -> int:
+def _sample_lengths(task, count: int, seed: int, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """Token lengths (with EOS, untruncated) of a seeded sample of ``count`` examples of a Task's split."""
+    from iuie.pipeline import train_input
+
+    examples = train_input.TaskExamples(task, split)
+    numbers = np.random.default_rng(seed).permutation(examples.size)[: max(0, count)]
+    pairs = examples.get(sorted(numbers.tolist()))
+    return np.array([len(a) for a, _ in pairs]), np.array([len(b) for _, b in pairs])
+
+
+def _list(names: Iterable[str], args: argparse.Namespace | None = None) -> int:
     import seqio
 
     missing_any = {}
@@ -72,7 +94,9 @@ def _list(names: Iterable[str]) -> int:
         entry = seqio.get_mixture_or_task(name)
         tasks = _tasks_of(entry)
         print(f"\n{name}  ({len(tasks)} task{'s' if len(tasks) != 1 else ''})")
-        print(f"  {'task':<44} {'rate':>9} {'train':>8} {'validation':>10} {'test':>8}")
+        sample = getattr(args, "sample", 0) if args is not None else 0
+        over = f" {'over in':>8} {'over tgt':>8}" if sample else ""
+        print(f"  {'task':<44} {'rate':>9}{over} {'train':>8} {'validation':>10} {'test':>8}")
         for task in sorted(tasks, key=lambda t: t.name):
             ok, why = _present(task)
             counts = []
@@ -86,7 +110,11 @@ def _list(names: Iterable[str]) -> int:
                     counts.append("missing")
                     ok, why = False, why or _present(task, split)[1]
             rate = "-" if not ok else ("" if _rate(entry, task) is None else f"{_rate(entry, task):.1f}")
-            print(f"  {task.name:<44} {rate:>9} {counts[0]:>8} {counts[1]:>10} {counts[2]:>8}")
+            shares = f" {'-':>8} {'-':>8}" if sample else ""
+            if sample and ok and "train" in task.source.splits:
+                li, lt = _sample_lengths(task, sample, args.seed)
+                shares = f" {np.mean(li > args.input_length):>8.1%} {np.mean(lt > args.target_length):>8.1%}"
+            print(f"  {task.name:<44} {rate:>9}{shares} {counts[0]:>8} {counts[1]:>10} {counts[2]:>8}")
             if not ok:
                 missing_any[task.name] = why
     if missing_any:
@@ -161,6 +189,35 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lengths(args: argparse.Namespace) -> int:
+    """Per Task and over all: the feature lengths that cover p95 / p99 / max of each side (with EOS)."""
+    import seqio
+
+    entry = seqio.get_mixture_or_task(args.name)
+    tasks = [t for t in _tasks_of(entry) if args.split in t.source.splits and _present(t, args.split)[0]]
+    if not tasks:
+        print(f"error: no data for {args.name} split {args.split!r}", file=sys.stderr)
+        return 2
+    print(f"token lengths (with EOS) of up to {args.max_examples} sampled {args.split} examples per Task")
+    print(
+        f"  {'task':<44} {'n':>6} | {'inputs p95':>10} {'p99':>6} {'max':>6} | {'targets p95':>11} {'p99':>6} {'max':>6}"
+    )
+    every_in, every_tg = [], []
+    for task in sorted(tasks, key=lambda t: t.name):
+        li, lt = _sample_lengths(task, args.max_examples, args.seed, args.split)
+        every_in.append(li)
+        every_tg.append(lt)
+        print(f"  {task.name:<44} {len(li):>6} | {_cover(li)} | {_cover(lt, 11)}")
+    li, lt = np.concatenate(every_in), np.concatenate(every_tg)
+    print(f"  {'all':<44} {len(li):>6} | {_cover(li)} | {_cover(lt, 11)}")
+    return 0
+
+
+def _cover(lengths: np.ndarray, width: int = 10) -> str:
+    p95, p99 = (int(np.ceil(np.percentile(lengths, q))) for q in (95, 99))
+    return f"{p95:>{width}} {p99:>6} {int(lengths.max()):>6}"
+
+
 def run(args: argparse.Namespace) -> int:
     import seqio
 
@@ -169,16 +226,16 @@ def run(args: argparse.Namespace) -> int:
     if args.data_dir:
         seqio_tasks.set_data_dir(os.path.abspath(args.data_dir))
 
-    if args.action == "show":
+    if args.action in ("show", "lengths"):
         if not args.name:
-            print("error: iuie mixtures show needs a Mixture or Task name", file=sys.stderr)
+            print(f"error: iuie mixtures {args.action} needs a Mixture or Task name", file=sys.stderr)
             return 2
         try:
             seqio.get_mixture_or_task(args.name)
         except ValueError:
             print(f"error: no Mixture or Task named {args.name!r}; run `iuie mixtures` for the list", file=sys.stderr)
             return 2
-        return _show(args)
+        return _show(args) if args.action == "show" else _lengths(args)
     only = args.name_option or args.name
     if only:
         try:
@@ -186,5 +243,5 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             print(f"error: no Mixture or Task named {only!r}", file=sys.stderr)
             return 2
-        return _list([only])
-    return _list(seqio_tasks.MIXTURE_NAMES)
+        return _list([only], args)
+    return _list(seqio_tasks.MIXTURE_NAMES, args)

@@ -251,6 +251,12 @@ _LABELS: dict[tuple, records_lib.Labels] = {}
 _CACHE_LOCK = threading.Lock()
 
 
+def forget_counts() -> None:
+    """Forgets the remembered split counts, so the next count re-reads the files (benchmarks start cold)."""
+    with _CACHE_LOCK:
+        _COUNTS.clear()
+
+
 def _file_key(path: str, *extra: Any) -> tuple:
     st = os.stat(path)
     return (os.path.abspath(path), st.st_size, st.st_mtime_ns) + extra

@@ -29,6 +29,7 @@ TRAIN_TINY = TINY + [
     "--gin.configs.ScheduleConfig.warmup_steps=2",
     "--gin.TRAIN_EVAL_NUM_EXAMPLES=2",
     "--gin.EVAL_BATCH_SIZE=4",
+    "--gin.PACKING_WINDOW=32",
 ]
 EVAL_TINY = TINY + ["--gin.EVAL_NUM_EXAMPLES=4", "--gin.EVAL_BATCH_SIZE=4"]
 

@@ -17,6 +17,7 @@ TINY = TINY_MODEL_BINDINGS + [
     "--gin.BATCH_SIZE=4",
     "--gin.configs.ScheduleConfig.warmup_steps=1",
     "--gin.EVAL_AT_END=False",
+    "--gin.PACKING_WINDOW=32",
 ]
 
 

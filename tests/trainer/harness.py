@@ -10,7 +10,8 @@ the test can kill with SIGKILL. Two commands:
 
 ``train``: the train loop a binary runs (resume or initialise, train, record and check for NaN, report,
 checkpoint state + data position), writing ``final_params.npz`` at the end and one line per consumed batch
-index to ``batches.log``::
+to ``batches.log`` (process id, batch index, and with ``--real-data`` the ``task:example`` of every packed
+example of the batch)::
 
     python -m tests.trainer.harness train --model-dir DIR --steps 10 --period 2
 
@@ -18,7 +19,7 @@ Exit status 3 means the run stopped on a non-finite loss (the message is on stde
 
 The model is the real ``iuie.model.network`` FlanT5 at a tiny size (float32 activations so that CPU runs compare
 exactly; dropout on, so dropout RNG handling is part of every comparison), on packed batches that are a pure
-function of their index.
+function of their index, or (``--real-data``) on the real input pipeline over the synthetic seqio Tasks.
 """
 
 from __future__ import annotations
@@ -142,6 +143,48 @@ def losses(presets: list[str], steps: int, microbatches: int) -> dict:
     return out
 
 
+def _real_vocab_size() -> int:
+    from iuie import t5x_compat
+
+    return t5x_compat.vocabulary_size()
+
+
+REAL_MIXTURE = "iuie_synthetic_ner_re"
+REAL_LENGTHS = {"inputs": 128, "targets": 32}
+
+
+def real_pipeline(synthetic_dir: str | None):
+    """The real training input pipeline (seqio Tasks of the synthetic corpus, best-fit packing)."""
+    import seqio_tasks  # noqa: F401  (registers the Tasks)
+    from iuie.pipeline import seqio_data, train_input
+
+    if synthetic_dir:
+        seqio_data.set_options(synthetic_dir=synthetic_dir)
+    return train_input.build(REAL_MIXTURE, REAL_LENGTHS, 0, config=train_input.InputConfig(window=32))
+
+
+class RealBatches:
+    """The train loop's view of the real pipeline: batches counted, state saved and restored with it."""
+
+    def __init__(self, pipeline):
+        self.pipeline = pipeline
+        self.position = 0
+        self.last_refs = []
+
+    def next_global(self, part):
+        batch = self.pipeline.next_global_batch(BATCH, part.batch_sharding)
+        self.last_refs = self.pipeline.last_refs
+        self.position += 1
+        return batch
+
+    def get_state(self):
+        return {"batches": self.position, **self.pipeline.get_state()}
+
+    def set_state(self, state):
+        self.position = int(state["batches"])
+        self.pipeline.set_state(state)
+
+
 class _ListWriter:
     """A MetricWriter stand-in that keeps scalars in memory (clu's writers import TensorFlow: seconds)."""
 
@@ -161,10 +204,21 @@ def train(args) -> int:
     from iuie.model import flops
     from iuie.training import checkpoints, metrics_logging, partitioning, trainer
 
-    model = make_model()
+    real = None
+    if args.real_data:
+        real = real_pipeline(args.synthetic_dir)
+        model = make_model(vocab_size=_real_vocab_size())
+        example = {k: np.zeros(shape, dtype) for k, (shape, dtype) in real.element_spec(BATCH).items()}
+        init_fn = lambda rng: model.get_initial_variables(rng, {k: (1,) + v.shape[1:] for k, v in example.items()})[  # noqa: E731
+            "params"
+        ]
+    else:
+        model = make_model()
+        example = make_batch(0)
+        init_fn = init_params_fn(model)
     tx, schedule = _optimizer()
     part = partitioning.Partitioner.create(args.preset)
-    layout = trainer.abstract_state(init_params_fn(model), tx, part)
+    layout = trainer.abstract_state(init_fn, tx, part)
     checkpointer = checkpoints.Checkpointer(
         os.path.join(args.model_dir, "checkpoints"),
         period=args.period,
@@ -175,21 +229,24 @@ def train(args) -> int:
         checkpointer,
         layout,
         tx,
-        init_params_fn(model),
+        init_fn,
         jax.random.key(0),
         initial_checkpoint_path=args.initial_checkpoint,
     )
     print(f"start: {start.source}", file=sys.stderr, flush=True)
     state = start.state
-    data = checkpoints.ResumableIterator(
-        lambda first: (make_batch(i, nan=(i + 1 == args.nan_at_step)) for i in range(first, 10**9))
-    )
+    if real is not None:
+        data = RealBatches(real)
+    else:
+        data = checkpoints.ResumableIterator(
+            lambda first: (make_batch(i, nan=(i + 1 == args.nan_at_step)) for i in range(first, 10**9))
+        )
     if start.data_state:
         data.set_state(start.data_state)
     step_fn = trainer.make_train_step(
         part,
         layout,
-        make_batch(0),
+        example,
         loss_fn=model.loss_fn,
         optimizer=tx,
         learning_rate_fn=schedule,
@@ -208,10 +265,12 @@ def train(args) -> int:
     batch_log = open(os.path.join(args.model_dir, "batches.log"), "a", encoding="utf-8")
     try:
         while step < args.steps:
-            batch_log.write(f"{os.getpid()} {data.position}\n")
+            position = data.position
+            batch = data.next_global(part) if real is not None else part.global_batch(next(data))
+            refs = " ".join(f"{t}:{e}" for row in getattr(data, "last_refs", []) for t, e in row)
+            batch_log.write(f"{os.getpid()} {position} {refs}".rstrip() + "\n")
             batch_log.flush()
-            batch = next(data)
-            state, metrics = step_fn(state, part.global_batch(batch), dropout_rng)
+            state, metrics = step_fn(state, batch, dropout_rng)
             step += 1
             guard.record(step, metrics)
             reporter.record(step, metrics)
@@ -258,6 +317,8 @@ def main(argv=None) -> int:
     t.add_argument("--sync", action="store_true", help="synchronous checkpointing")
     t.add_argument("--tensorboard", action="store_true", help="write TensorBoard summaries (imports TF)")
     t.add_argument("--initial-checkpoint", default=None)
+    t.add_argument("--real-data", action="store_true", help="train on the real seqio pipeline (synthetic Tasks)")
+    t.add_argument("--synthetic-dir", default=None, help="the synthetic corpus (with --real-data)")
     args = parser.parse_args(argv)
     if args.command == "losses":
         print(json.dumps(losses(args.presets.split(","), args.steps, args.microbatches)))

@@ -1,7 +1,8 @@
 """Crash safety of the train loop: SIGKILL and restart, and stopping on a NaN loss.
 
 Reference for the resume test: an uninterrupted run of the same command. The runs are subprocesses of
-``tests/trainer/harness.py`` (real tiny FlanT5, dropout on, asynchronous Orbax checkpoints every 2 steps).
+``tests/trainer/harness.py`` (real tiny FlanT5, dropout on, asynchronous Orbax checkpoints every 2 steps); the
+resume test trains on the real seqio input pipeline, whose state is saved with every checkpoint.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ PERIOD = 2
 def _batch_log(model_dir) -> list[tuple[int, int]]:
     """``(pid, position)`` per consumed batch, in order."""
     with open(os.path.join(model_dir, "batches.log"), encoding="utf-8") as f:
-        return [tuple(int(x) for x in line.split()) for line in f if line.strip()]
+        return [tuple(int(x) for x in line.split()[:2]) for line in f if line.strip()]
+
+
+def _batch_examples(model_dir) -> list[tuple[int, int, tuple[str, ...]]]:
+    """``(pid, position, examples)`` per consumed batch: the ``task:example`` of every packed example."""
+    with open(os.path.join(model_dir, "batches.log"), encoding="utf-8") as f:
+        rows = [line.split() for line in f if line.strip()]
+    return [(int(r[0]), int(r[1]), tuple(r[2:])) for r in rows]
 
 
 def _steps(model_dir) -> list[int]:
@@ -31,11 +39,22 @@ def _steps(model_dir) -> list[int]:
     return sorted(int(name) for name in os.listdir(folder) if name.isdigit())
 
 
-def test_sigkill_and_restart_reaches_the_same_parameters(tmp_path, run_harness, harness_env):
-    train = ("train", "--steps", str(STEPS), "--period", str(PERIOD))
+def test_sigkill_and_restart_reaches_the_same_parameters(tmp_path, run_harness, harness_env, synthetic_root):
+    """On the real seqio input pipeline (synthetic Tasks, best-fit packing): the restarted run trains on
+    exactly the examples the uninterrupted one trained on at the same steps, and ends with its parameters."""
+    train = (
+        "train",
+        "--steps",
+        str(STEPS),
+        "--period",
+        str(PERIOD),
+        "--real-data",
+        "--synthetic-dir",
+        str(synthetic_root),
+    )
 
     reference_dir = tmp_path / "uninterrupted"
-    done = run_harness(*train, "--model-dir", str(reference_dir))
+    done = run_harness(*train, "--model-dir", str(reference_dir), timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
 
     crash_dir = tmp_path / "crashed"
@@ -48,7 +67,7 @@ def test_sigkill_and_restart_reaches_the_same_parameters(tmp_path, run_harness, 
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 600
     try:
         # Kill once checkpoint 4 is complete and the run has gone on past it (batch 5 consumed), so that the
         # restarted run must redo work the killed one had done.
@@ -67,7 +86,7 @@ def test_sigkill_and_restart_reaches_the_same_parameters(tmp_path, run_harness, 
     killed_pid = process.pid
     assert not (crash_dir / "final_params.npz").exists()
 
-    restarted = run_harness(*train, "--model-dir", str(crash_dir))
+    restarted = run_harness(*train, "--model-dir", str(crash_dir), timeout=900)
     assert restarted.returncode == 0, restarted.stderr[-3000:]
     resumed = re.search(r"start: resumed from .* step (\d+)", restarted.stderr)
     assert resumed, restarted.stderr[-3000:]
@@ -81,6 +100,13 @@ def test_sigkill_and_restart_reaches_the_same_parameters(tmp_path, run_harness, 
     second = [position for pid, position in log if pid != killed_pid]
     assert first == list(range(len(first))) and len(first) >= resumed_step
     assert second == list(range(resumed_step, STEPS))
+
+    # The examples: every batch the restarted run trained on holds the same packed examples as the batch of
+    # the same position in the uninterrupted run (the state resumed the real pipeline, not a batch counter).
+    uninterrupted = {position: examples for _, position, examples in _batch_examples(reference_dir)}
+    assert len(uninterrupted) == STEPS and all(len(e) >= 16 for e in uninterrupted.values())
+    for pid, position, examples in _batch_examples(crash_dir):
+        assert examples == uninterrupted[position], (pid, position)
 
     reference = np.load(reference_dir / "final_params.npz")
     result = np.load(crash_dir / "final_params.npz")
