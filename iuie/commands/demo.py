@@ -160,7 +160,7 @@ def train_demo(workdir: str, bindings: Sequence[str] = (), out=sys.stdout) -> in
     argv = [
         f"--gin_file={DEMO_GIN}",
         f"--gin.MODEL_DIR='{model_dir}'",
-        f"--gin.iuie.seqio_data.data_options.synthetic_dir='{os.path.join(workdir, 'synthetic')}'",
+        f"--gin.iuie.pipeline.seqio_data.data_options.synthetic_dir='{os.path.join(workdir, 'synthetic')}'",
     ]
     argv += [f"--gin_bindings={b}" for b in bindings]
     print(f"iuie demo: training the tiny FlanT5 of {DEMO_GIN} in {model_dir}", file=out, flush=True)

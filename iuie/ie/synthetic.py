@@ -13,7 +13,16 @@ Layout written under ``root`` (dataset name ``synthetic``)::
     EE/synthetic/...  EET/synthetic/...                  events (attack, meet, acquire), one or two per sentence
     EEA/synthetic/...                                    one event per record, as the benchmark's EEA sets
 
-Every split is drawn from the same name lists, so test mentions are known words in new combinations.
+The evaluation splits measure generalisation, not recall of the training lists. ``train`` draws its
+mentions from the training name lists and its sentences from the training templates; ``dev`` and ``test``
+(:data:`HELD_OUT_SPLITS`) draw every mention from held-out lists that never occur in ``train`` (new first
+names, surnames and places; organisations and products that recombine known words into names never seen
+whole), and about a third of their sentences (:data:`HELD_OUT_TEMPLATE_SHARE`) from held-out sentence frames.
+The held-out names are chosen so that the project's vocabulary splits them into pieces the training targets
+contain: a tiny model trained from scratch has never learnt to emit any other piece (its output layer is not
+tied to the embeddings), whereas a pretrained FlanT5 knows every piece. ``tests/data/test_synthetic.py``
+checks both properties. Event triggers and weapons stay closed classes in every split.
+
 About one record in ten has no structure at all (target ``None``), and RE records sometimes carry an ``NA``
 pair, as the benchmark's RE sets do.
 """
@@ -22,8 +31,9 @@ from __future__ import annotations
 
 import json
 import os
+import dataclasses
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from iuie.ie import records
@@ -130,13 +140,91 @@ EVENT_ROLES = {
 # become mentions; the template's structure says how they relate.
 # ---------------------------------------------------------------------------------------------------------
 
-POOLS: dict[str, Callable[[random.Random], str]] = {
-    "person": lambda rng: f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
-    "location": lambda rng: rng.choice(LOCATIONS),
-    "organization": lambda rng: rng.choice(ORGANIZATIONS),
-    "product": lambda rng: rng.choice(PRODUCTS),
-    "weapon": lambda rng: rng.choice(WEAPONS),
-}
+
+
+@dataclasses.dataclass(frozen=True)
+class NameLists:
+    """The closed lists one split draws its mentions from."""
+
+    first_names: tuple[str, ...]
+    last_names: tuple[str, ...]
+    locations: tuple[str, ...]
+    organizations: tuple[str, ...]
+    products: tuple[str, ...]
+    weapons: tuple[str, ...] = WEAPONS
+
+    def draw(self, kind: str, rng: random.Random) -> str:
+        """One mention of pool ``kind`` (person, location, organization, product, weapon)."""
+        if kind == "person":
+            return f"{rng.choice(self.first_names)} {rng.choice(self.last_names)}"
+        return rng.choice(getattr(self, {"organization": "organizations"}.get(kind, f"{kind}s")))
+
+
+TRAIN_NAMES = NameLists(FIRST_NAMES, LAST_NAMES, LOCATIONS, ORGANIZATIONS, PRODUCTS)
+# Held out from train (module docstring): each name tokenizes into pieces that train targets contain.
+HELD_OUT_NAMES = NameLists(
+    first_names=(
+        "Aron",
+        "Axel",
+        "Carla",
+        "Dora",
+        "Edgar",
+        "Elsa",
+        "Flora",
+        "Helga",
+        "Jasper",
+        "Klara",
+        "Laura",
+        "Lorena",
+        "Maren",
+        "Vera",
+    ),
+    last_names=(
+        "Berger",
+        "Carlsson",
+        "Castro",
+        "Hansson",
+        "Jensson",
+        "Kaiser",
+        "Karlsson",
+        "Kraus",
+        "Lind",
+        "Olsson",
+        "Petrova",
+        "Sousa",
+        "Torres",
+    ),
+    locations=("Basel", "Braga", "Dresden", "Leeds", "Odense", "Toledo", "Tours", "Verona"),
+    organizations=(
+        "Amber Systems",
+        "Amber Press",
+        "Vista Labs",
+        "Vista Energy",
+        "Granite Foods",
+        "Falcon Grid",
+        "Delta Motors",
+        "Kestrel Pharma",
+    ),
+    products=(
+        "Terra Pad",
+        "Terra Drill",
+        "Terra Boots",
+        "Zephyr Watch",
+        "Nimbus Bike",
+        "Quanta Lamp",
+        "Solara Phone",
+        "Vertex Boots",
+    ),
+)
+HELD_OUT_SPLITS = ("dev", "test")
+# Share of held-out-split sentences written with a held-out template (the rest use the training templates).
+HELD_OUT_TEMPLATE_SHARE = 0.3
+
+
+def names_for(split: str) -> NameLists:
+    """The name lists of ``split``: :data:`HELD_OUT_NAMES` for dev and test, :data:`TRAIN_NAMES` otherwise."""
+    return HELD_OUT_NAMES if split in HELD_OUT_SPLITS else TRAIN_NAMES
+
 
 NER_TEMPLATES = (
     "{a:person} visited {b:location} last spring .",
@@ -210,6 +298,24 @@ EE_TEMPLATES = (
         [("meet", "t", []), ("acquire", "u", [("buyer", "a"), ("acquired", "b")])],
     ),
 )
+# Held-out sentence frames (dev and test only): new context around the relation cues of the training
+# templates, so a model must find mentions by role, not by memorised surrounding words.
+HELD_OUT_NER_TEMPLATES = (
+    "Yesterday {a:person} arrived in {b:location} by train .",
+    "A spokesman for {a:organization} said the {b:product} sold out quickly .",
+    "Local papers in {a:location} interviewed {b:person} and {c:person} .",
+)
+HELD_OUT_RE_TEMPLATES = (
+    ("In an interview , {a:person} said she works for {b:organization} .", [("work for", "a", "b")], []),
+    ("As everyone knows , {a:organization} is based in {b:location} .", [("located in", "a", "b")], []),
+    ("Since 2010 {a:person} lives in {b:location} .", [("live in", "a", "b")], []),
+)
+HELD_OUT_EE_TEMPLATES = (
+    (
+        "Witnesses said {g:person} {t:attack_verb} {x:location} at dawn .",
+        [("attack", "t", [("attacker", "g"), ("target", "x")])],
+    ),
+)
 TRIGGER_POOLS = {
     "attack_verb": ("attacked", "bombed", "raided", "shelled"),
     "meet_verb": ("met", "visited", "hosted"),
@@ -218,7 +324,9 @@ TRIGGER_POOLS = {
 }
 
 
-def _fill(template: str, rng: random.Random) -> tuple[str, dict[str, tuple[str, int, int, str]]]:
+def _fill(
+    template: str, rng: random.Random, names: NameLists
+) -> tuple[str, dict[str, tuple[str, int, int, str]]]:
     """Fills ``{slot:kind}`` placeholders; returns the sentence and slot -> (text, start, end, kind).
 
     A value already used in the sentence is redrawn, so every mention occurs exactly once and offsets are
@@ -236,7 +344,7 @@ def _fill(template: str, rng: random.Random) -> tuple[str, dict[str, tuple[str, 
         slot, kind = template[j + 1 : k].split(":")
         pool = TRIGGER_POOLS.get(kind)
         for _ in range(100):
-            value = rng.choice(pool) if pool else POOLS[kind](rng)
+            value = rng.choice(pool) if pool else names.draw(kind, rng)
             if value not in used:
                 break
         used.add(value)
@@ -247,19 +355,30 @@ def _fill(template: str, rng: random.Random) -> tuple[str, dict[str, tuple[str, 
     return "".join(out), slots
 
 
-def _ner_record(rng: random.Random) -> dict[str, Any]:
+def _template(rng: random.Random, split: str, seen: Sequence[Any], held_out: Sequence[Any]) -> Any:
+    """A training template, or for a held-out split a held-out one with :data:`HELD_OUT_TEMPLATE_SHARE`.
+
+    The train split makes no extra draw, so its stream (and the shipped vocabulary built from it) is unchanged.
+    """
+    if split in HELD_OUT_SPLITS and rng.random() < HELD_OUT_TEMPLATE_SHARE:
+        return rng.choice(held_out)
+    return rng.choice(seen)
+
+
+def _ner_record(rng: random.Random, split: str = "train") -> dict[str, Any]:
     if rng.random() < 0.1:
         return {"sentence": rng.choice(NER_EMPTY), "entities": []}
-    sentence, slots = _fill(rng.choice(NER_TEMPLATES), rng)
+    template = _template(rng, split, NER_TEMPLATES, HELD_OUT_NER_TEMPLATES)
+    sentence, slots = _fill(template, rng, names_for(split))
     entities = [{"name": t, "type": kind, "pos": [s, e]} for t, s, e, kind in slots.values()]
     return {"sentence": sentence, "entities": entities}
 
 
-def _re_record(rng: random.Random) -> dict[str, Any]:
+def _re_record(rng: random.Random, split: str = "train") -> dict[str, Any]:
     if rng.random() < 0.08:
         return {"sentence": rng.choice(RE_EMPTY), "relations": []}
-    template, rels, na_pairs = rng.choice(RE_TEMPLATES)
-    sentence, slots = _fill(template, rng)
+    template, rels, na_pairs = _template(rng, split, RE_TEMPLATES, HELD_OUT_RE_TEMPLATES)
+    sentence, slots = _fill(template, rng, names_for(split))
 
     def mention(slot: str) -> dict[str, Any]:
         text, s, e, kind = slots[slot]
@@ -270,9 +389,9 @@ def _re_record(rng: random.Random) -> dict[str, Any]:
     return {"sentence": sentence, "relations": relations}
 
 
-def _ee_record(rng: random.Random) -> dict[str, Any]:
-    template, events = rng.choice(EE_TEMPLATES)
-    sentence, slots = _fill(template, rng)
+def _ee_record(rng: random.Random, split: str = "train") -> dict[str, Any]:
+    template, events = _template(rng, split, EE_TEMPLATES, HELD_OUT_EE_TEMPLATES)
+    sentence, slots = _fill(template, rng, names_for(split))
     out = []
     for etype, trigger_slot, args in events:
         text, s, e, _ = slots[trigger_slot]
@@ -313,7 +432,8 @@ def generate(
     """Writes the corpus under ``root`` and returns its dataset folders (NER, RE, EE, EET, EEA).
 
     ``sizes`` gives the number of sentences per split (EEA splits hold one record per event, so more).
-    Each split has its own random stream, so changing the train size leaves dev and test unchanged.
+    Each split has its own random stream, so changing the train size leaves dev and test unchanged. Splits
+    named in :data:`HELD_OUT_SPLITS` draw held-out names and templates (module docstring).
     """
     sizes = {**DEFAULT_SIZES, **(sizes or {})}
     labels = _labels()
@@ -322,7 +442,7 @@ def generate(
         by_task: dict[str, list[dict[str, Any]]] = {}
         for task, make in (("NER", _ner_record), ("RE", _re_record), ("EE", _ee_record)):
             rng = random.Random(f"{seed}:{split}:{task}")
-            by_task[task] = [make(rng) for _ in range(n)]
+            by_task[task] = [make(rng, split) for _ in range(n)]
         by_task["EET"] = by_task["EE"]
         by_task["EEA"] = _eea_records(by_task["EE"])
         for task, recs in by_task.items():
