@@ -29,9 +29,9 @@ pair, as the benchmark's RE sets do.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import dataclasses
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -139,7 +139,6 @@ EVENT_ROLES = {
 # Templates. A template is a list of pieces: plain text, or (slot, kind) where kind names a pool. Slots
 # become mentions; the template's structure says how they relate.
 # ---------------------------------------------------------------------------------------------------------
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -324,9 +323,7 @@ TRIGGER_POOLS = {
 }
 
 
-def _fill(
-    template: str, rng: random.Random, names: NameLists
-) -> tuple[str, dict[str, tuple[str, int, int, str]]]:
+def _fill(template: str, rng: random.Random, names: NameLists) -> tuple[str, dict[str, tuple[str, int, int, str]]]:
     """Fills ``{slot:kind}`` placeholders; returns the sentence and slot -> (text, start, end, kind).
 
     A value already used in the sentence is redrawn, so every mention occurs exactly once and offsets are

@@ -24,10 +24,8 @@ import os
 
 import pytest
 
-from iuie.ie import records
+from iuie.ie import formats, records
 from iuie.ie.metrics import Gold, reference_example, reference_normalise, score
-
-formats = pytest.importorskip("iuie.ie.formats")
 
 LIMIT = int(os.environ.get("IUIE_ROUNDTRIP_LIMIT", "300")) or None
 SOURCE = {

@@ -4,7 +4,8 @@ The rules are those of shared/FORMATS.md ("The reference evaluator") for Instruc
 ``src/evaluation/evaluator.py``; every expected count below was derived by hand from them (the comments show
 the normalised sets). When the environment variable ``IUIE_REFERENCE_REPO`` points at a checkout of
 github.com/BeyonderXX/InstructUIE, ``test_agrees_with_the_reference_evaluator`` also runs the reference's own
-evaluator on thousands of random strings and requires identical counts (skipped otherwise).
+evaluator on 100,000 random (truth, prediction) pairs, 20,000 per evaluator class, and requires identical
+counts (skipped otherwise).
 """
 
 from __future__ import annotations
@@ -251,6 +252,14 @@ def _reference_evaluator():
     return module
 
 
+# 5 evaluator classes x 20,000 = the 100,000 random (truth, prediction) pairs docs/metrics.md states.
+PAIRS_PER_VIEW = 20_000
+
+
+def test_reference_pair_count_is_the_documented_one():
+    assert 5 * PAIRS_PER_VIEW == 100_000
+
+
 def test_agrees_with_the_reference_evaluator():
     ref = _reference_evaluator()
     classes = {
@@ -279,7 +288,7 @@ def test_agrees_with_the_reference_evaluator():
         return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 20)))
 
     for view, cls in classes.items():
-        for _ in range(1500):
+        for _ in range(PAIRS_PER_VIEW):
             truth, pred = text(), text()
             evaluator = cls()
             evaluator.add(

@@ -10,8 +10,10 @@ Three kinds of generated strings, for each of the nine views:
   raises, well typed.
 
 In all, 9 views x (RANDOM + ROUND_TRIP + NEAR_VALID) = 9 x 1,200 = 10,800 generated strings per run;
-``test_budget`` checks the arithmetic and ``test_strings_generated`` (last in the file) counts the strings
-actually parsed when the whole module runs. Runs are derandomised so that CI is reproducible.
+``test_budget`` checks the arithmetic, and each of the 27 property tests counts the strings it parsed
+itself and fails below its share, so the count holds however pytest distributes the tests (serially, or
+across pytest-xdist workers, where a module-wide counter checked by a last test saw only its own worker's
+share and skipped). Runs are derandomised so that CI is reproducible.
 """
 
 from __future__ import annotations
@@ -96,12 +98,24 @@ random_labels = st.one_of(
 random_input = st.one_of(random_text, random_text.map(lambda s: s.encode("utf-8")), st.binary(max_size=30), st.none())
 
 
-@pytest.mark.parametrize("view", VIEWS)
+def run_counted(kind: str, view: str, n: int, prop) -> None:
+    """Runs the hypothesis property ``prop`` for ``view`` and checks it parsed at least ``n`` strings."""
+    before = GENERATED[kind, view]
+    prop(view=view)
+    parsed = GENERATED[kind, view] - before
+    assert parsed >= n, f"{kind} {view}: {parsed} strings parsed, {n} wanted"
+
+
 @_settings(RANDOM)
 @given(text=random_input, labels=random_labels, sentence=st.one_of(st.none(), random_text))
-def test_random_text_never_raises(view, text, labels, sentence):
+def random_text_property(view, text, labels, sentence):
     GENERATED["random", view] += 1
     check_well_typed(view, parse_quietly(view, text, labels, sentence))
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_random_text_never_raises(view):
+    run_counted("random", view, RANDOM, random_text_property)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -170,10 +184,9 @@ def well_formed(draw, view: str):
     return (text or " None"), items
 
 
-@pytest.mark.parametrize("view", VIEWS)
 @_settings(ROUND_TRIP)
 @given(data=st.data(), with_labels=st.booleans())
-def test_well_formed_output_round_trips(view, data, with_labels):
+def round_trip_property(view, data, with_labels):
     text, items = data.draw(well_formed(view))
     GENERATED["round trip", view] += 1
     labels = None
@@ -186,6 +199,11 @@ def test_well_formed_output_round_trips(view, data, with_labels):
     mentions = [m for item in items for m in _mentions(view, item)]
     sentence = " and ".join(mentions) + " ."
     assert parse_quietly(view, text, labels, sentence).items == tuple(items), text
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_well_formed_output_round_trips(view):
+    run_counted("round trip", view, ROUND_TRIP, round_trip_property)
 
 
 def _mentions(view, item):
@@ -219,15 +237,19 @@ def near_valid(draw, view: str):
     return text.replace(" ", "")
 
 
-@pytest.mark.parametrize("view", VIEWS)
 @_settings(NEAR_VALID)
 @given(data=st.data(), with_labels=st.booleans(), with_sentence=st.booleans())
-def test_near_valid_output_never_raises(view, data, with_labels, with_sentence):
+def near_valid_property(view, data, with_labels, with_sentence):
     text = data.draw(near_valid(view))
     GENERATED["near valid", view] += 1
     labels = ([TYPES, ROLES] if view == "EE" else TYPES) if with_labels else None
     sentence = "person location attack and the rest ." if with_sentence else None
     check_well_typed(view, parse_quietly(view, text, labels, sentence))
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_near_valid_output_never_raises(view):
+    run_counted("near valid", view, NEAR_VALID, near_valid_property)
 
 
 def test_cut_output_keeps_every_complete_item():
@@ -242,7 +264,11 @@ def test_cut_output_keeps_every_complete_item():
 
 
 def test_strings_generated():
-    # Last in the file: pytest runs a module's tests in order. Only meaningful after the whole module.
-    if len(GENERATED) < 3 * len(VIEWS):
-        pytest.skip("counts the strings of the property tests: run the whole module")
-    assert sum(GENERATED.values()) >= 10_000, GENERATED
+    # Each property test above asserts its own count (run_counted), which holds under any distribution of
+    # the tests. Here, in this process: every property that ran reached its count, and when the whole
+    # module ran here, the module's total.
+    want = {"random": RANDOM, "round trip": ROUND_TRIP, "near valid": NEAR_VALID}
+    for (kind, view), count in GENERATED.items():
+        assert count >= want[kind], (kind, view, count)
+    if len(GENERATED) == 3 * len(VIEWS):
+        assert sum(GENERATED.values()) >= 10_000, GENERATED

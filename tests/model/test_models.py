@@ -116,16 +116,46 @@ def test_packed_loss_equals_unpacked(normalizer, np_rng):
 
 
 def test_training_gradients_with_dropout(np_rng):
+    """Dropout gradients are the derivative of the dropped-out loss, and the key decides the mask.
+
+    Checked against central finite differences of the same loss under the same dropout key (a fixed key
+    fixes every mask, so the loss is a smooth function of the parameters and ``jax.grad`` must be its
+    derivative), along directions chosen to tell the right gradient from the wrong ones: the gradient
+    without dropout and the gradient under another key. The same key gives bit-identical gradients.
+    """
+    from jax.flatten_util import ravel_pytree
+
     cfg = dataclasses.replace(fp32(TINY_CONFIGS["h3_d5"]), dropout_rate=0.1)
     batch = unpacked_batch(np_rng, cfg.vocab_size, [9, 4], [5, 3], input_width=9, target_width=5)
     module, params = init_params(cfg, batch)
     model = EncoderDecoderModel(module, z_loss=1e-4, label_smoothing=0.1)
     grad_fn = jax.jit(jax.value_and_grad(model.loss_fn, has_aux=True))
-    (loss, _), grads = grad_fn(nn.unbox(params), _jnp(batch), jax.random.key(0, impl="rbg"))
-    (loss2, _), _ = grad_fn(nn.unbox(params), _jnp(batch), jax.random.key(1, impl="rbg"))
+    params = nn.unbox(params)
+    key, other_key = jax.random.key(0, impl="rbg"), jax.random.key(1, impl="rbg")
+    (loss, _), grads = grad_fn(params, _jnp(batch), key)
+    (loss2, _), grads2 = grad_fn(params, _jnp(batch), other_key)
     assert np.isfinite(loss) and loss != loss2
     norms = [float(jnp.linalg.norm(g)) for g in jax.tree.leaves(grads)]
     assert all(np.isfinite(norms)) and all(n > 0 for n in norms)
+
+    (loss_again, _), grads_again = grad_fn(params, _jnp(batch), key)
+    assert float(loss_again) == float(loss)
+    for a, b in zip(jax.tree.leaves(grads_again), jax.tree.leaves(grads)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    (loss0, _), grads0 = grad_fn(params, _jnp(batch), None)
+    assert float(loss0) != float(loss)
+
+    flat_params, unravel = ravel_pytree(params)
+    g, g2, g0 = (ravel_pytree(t)[0] for t in (grads, grads2, grads0))
+    loss_at = jax.jit(lambda flat: model.loss_fn(unravel(flat), _jnp(batch), key)[0])
+    eps = 1e-2
+    for name, direction in (("other key", g - g2), ("no dropout", g - g0)):
+        d = direction / jnp.linalg.norm(direction)
+        finite_difference = float(loss_at(flat_params + eps * d) - loss_at(flat_params - eps * d)) / (2 * eps)
+        want, wrong = float(g @ d), float((g2 if name == "other key" else g0) @ d)
+        tol = 0.02 * abs(want - wrong)
+        assert abs(finite_difference - want) < tol, (name, finite_difference, want, wrong)
+        assert abs(finite_difference - wrong) > 10 * tol, (name, finite_difference, want, wrong)
 
 
 def test_score_batch_matches_transformers(np_rng, hf_available):

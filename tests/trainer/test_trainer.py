@@ -134,9 +134,21 @@ def test_train_step_updates_the_state_and_reports_metrics():
         partitioner, layout, batch, loss_fn=_linear_loss, optimizer=tx, learning_rate_fn=schedule, num_microbatches=2
     )
     expected_grads = jax.grad(lambda p: _linear_loss(p, batch, None)[0])({"w": jnp.ones((3, 2))})
+    # By hand: loss = sum((X w - Y)^2), so dL/dw = 2 X^T (X w - Y); at w = 1, X w - Y = [[2, 3], [5, 5]].
+    hand_grads = np.asarray([[34.0, 36.0], [40.0, 40.0], [8.0, 12.0]])
+    np.testing.assert_allclose(np.asarray(expected_grads["w"]), hand_grads, rtol=1e-6)
+    # The step's accumulation over 2 microbatches gives the same gradient and the same loss (63).
+    acc_loss, acc_grads, _ = trainer.accumulate_gradients(
+        {"w": jnp.ones((3, 2))}, batch, None, _linear_loss, num_microbatches=2
+    )
+    np.testing.assert_allclose(np.asarray(acc_grads["w"]), hand_grads, rtol=1e-6)
+    assert float(acc_loss) == pytest.approx(63.0)
+    step_metrics, params_before = [], []
     for i in range(3):
         old = np.asarray(state.params["w"])
+        params_before.append(old)
         state, metrics = step(state, partitioner.global_batch(batch), jax.random.key(1))
+        step_metrics.append(metrics)
         assert int(state.step) == i + 1
         assert float(metrics["learning_rate"]) == pytest.approx(0.5 * i / 4)  # warmup: the rate of this update
     assert not np.allclose(np.asarray(state.params["w"]), old)
@@ -147,6 +159,14 @@ def test_train_step_updates_the_state_and_reports_metrics():
     assert float(metrics["accuracy"]) == 0.0  # recomputed from correct / weight_sum, not summed
     first_grads_norm = float(optax.tree.norm(expected_grads))
     assert first_grads_norm > 0
+    # Every step reports the gradient and the loss at the parameters it started from: the first one
+    # those of the hand-worked gradient, the later ones those of the parameters the previous update left.
+    assert float(step_metrics[0]["grad_norm"]) == pytest.approx(first_grads_norm, rel=1e-6)
+    assert float(step_metrics[0]["loss"]) == pytest.approx(63.0)
+    for metrics_i, w in zip(step_metrics, params_before):
+        want_loss, want_grads, _ = trainer.accumulate_gradients({"w": jnp.asarray(w)}, batch, None, _linear_loss)
+        assert float(metrics_i["grad_norm"]) == pytest.approx(float(optax.tree.norm(want_grads)), rel=1e-5)
+        assert float(metrics_i["loss"]) == pytest.approx(float(want_loss), rel=1e-6)
     loss, grads, _ = trainer.accumulate_gradients(state.params, batch, None, _linear_loss)
     assert float(metrics["grad_norm"]) > 0 and np.isfinite(float(metrics["loss"]))
     # eval_step: the same loss without an update.
