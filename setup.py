@@ -76,6 +76,27 @@ setuptools.setup(
         ],
         # `iuie serve` (FastAPI on uvicorn) and `iuie report` (matplotlib figures).
         "serve": ["fastapi", "uvicorn", "matplotlib"],
+        # seqio's Apache Beam cache job (`iuie cache`, docs/scaling.md). Not in "test": apache-beam 2.77 pins
+        # protobuf<7 while sentencepiece 0.2.3's generated code (imported by seqio) needs protobuf>=7.36, so a
+        # joint resolve breaks seqio. Install it without its pins: pip install --no-deps apache-beam, then
+        # its other requirements (the "beam-deps" list below), as CI must (.ci/run).
+        "beam": ["apache-beam", "google-crc32c"],
+        "beam-deps": [
+            "google-crc32c",
+            "httplib2",
+            "fastavro",
+            "fasteners",
+            "jsonpickle",
+            "objsize",
+            "proto-plus",
+            "pymongo",
+            "zstandard",
+            "beartype",
+            "cryptography",
+            "pytz",
+            "sortedcontainers",
+            "pillow",
+        ],
         "gpu": ["jax[cuda12]"],
         "tpu": ["jax[tpu]"],
     },

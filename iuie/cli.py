@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "extract": "iuie.commands.extract",
     "serve": "iuie.commands.serve",
     "report": "iuie.commands.report",
+    "cache": "iuie.commands.cache",
 }
 
 

@@ -16,8 +16,8 @@ Every feature of the cached examples is written, the pass-through ones included 
 as JSON, and ``index``, ``split``, ``dataset``, ...), so metrics computed from a cached Task see exactly what an
 uncached one sees.
 
-Reading a cached Task: add the cache folder to seqio's global cache dirs (:func:`use_cache_dir`, or
-``seqio.add_global_cache_dirs([dir])``), then ``task.get_dataset(..., use_cached=True)`` or
+Reading a cached Task: add the cache folder to seqio's global cache dirs (``IUIE_SEQIO_CACHE_DIRS=dir``
+before ``seqio_tasks`` is imported, :func:`use_cache_dir`, or ``seqio.add_global_cache_dirs([dir])``), then ``task.get_dataset(..., use_cached=True)`` or
 ``seqio.get_dataset(name, ..., use_cached=True)`` (the trainer's ``USE_CACHED_TASKS = True`` passes exactly
 that). seqio reads the TFRecord shards and runs only the preprocessors after the placeholder. The order of
 examples within the shards is the Beam runner's; :func:`cached_examples` returns them sorted by their
@@ -109,6 +109,18 @@ def completed_tasks(output_cache_dir: str | os.PathLike) -> list[str]:
     if not os.path.isdir(root):
         return []
     return sorted(d for d in os.listdir(root) if os.path.isfile(os.path.join(root, d, "COMPLETED")))
+
+
+ENV_CACHE_DIRS = "IUIE_SEQIO_CACHE_DIRS"
+
+
+def use_cache_dirs_from_env() -> list[str]:
+    """Adds the comma-separated folders of ``$IUIE_SEQIO_CACHE_DIRS`` to seqio's cache dirs (``seqio_tasks``
+    calls it on import, so the trainer, the evaluator and Beam workers all see the same caches)."""
+    dirs = [d for d in os.environ.get(ENV_CACHE_DIRS, "").split(",") if d.strip()]
+    for d in dirs:
+        use_cache_dir(d.strip())
+    return dirs
 
 
 def use_cache_dir(output_cache_dir: str | os.PathLike) -> None:
