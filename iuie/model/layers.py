@@ -8,6 +8,10 @@ Flan-T5 checkpoint maps onto these modules leaf for leaf. Activations are annota
 Two dtypes travel through every module: ``param_dtype`` (what is stored and updated, float32 by default) and
 ``dtype`` (what the matmuls run in, bfloat16 by default). Norm statistics, softmax and the output logits always
 run in float32, because bfloat16 loses too much there.
+
+The projections' outputs carry ``jax.ad_checkpoint.checkpoint_name`` tags (``query_proj``, ``key_proj``,
+``value_proj``, ``out_proj``, ``mlpwi``, ``mlpwo``: MaxText's names) that the named rematerialisation policies
+of ``iuie.model.network.REMAT_POLICIES`` select; a tag is the identity outside ``jax.checkpoint``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.ad_checkpoint import checkpoint_name
 
 Array = jax.Array
 DType = Any
@@ -174,7 +179,12 @@ class MlpBlock(nn.Module):
         single = len(self.activations) == 1
         branches = [
             activation_fn(act)(
-                dense(self.intermediate_dim, kernel_axes=("embed", "mlp"), name="wi" if single else f"wi_{i}")(inputs)
+                checkpoint_name(
+                    dense(self.intermediate_dim, kernel_axes=("embed", "mlp"), name="wi" if single else f"wi_{i}")(
+                        inputs
+                    ),
+                    "mlpwi",
+                )
             )
             for i, act in enumerate(self.activations)
         ]
@@ -182,7 +192,7 @@ class MlpBlock(nn.Module):
         # T5 drops whole feature vectors, broadcast along the length axis.
         x = nn.Dropout(rate=self.dropout_rate, broadcast_dims=(-2,))(x, deterministic=deterministic)
         x = nn.with_logical_constraint(x, ("batch", "length", "mlp"))
-        return dense(inputs.shape[-1], kernel_axes=("mlp", "embed"), name="wo")(x)
+        return checkpoint_name(dense(inputs.shape[-1], kernel_axes=("mlp", "embed"), name="wo")(x), "mlpwo")
 
 
 def dot_product_attention(
@@ -283,7 +293,7 @@ class MultiHeadAttention(nn.Module):
             param_dtype=self.param_dtype,
         )
         query = projection(kernel_init=scaled_init(self.kernel_init, self.head_dim**-0.5), name="query")(inputs_q)
-        query = nn.with_logical_constraint(query, ("batch", "length", "heads", "kv"))
+        query = nn.with_logical_constraint(checkpoint_name(query, "query_proj"), ("batch", "length", "heads", "kv"))
 
         if cache_kv:
             key, value = self._cached_cross_kv(projection, inputs_kv)
@@ -292,8 +302,8 @@ class MultiHeadAttention(nn.Module):
             value = projection(kernel_init=self.kernel_init, name="value")(inputs_kv)
             if decode_position is not None:
                 key, value = self._update_self_cache(key, value, decode_position, max_decode_length)
-        key = nn.with_logical_constraint(key, ("batch", "length", "heads", "kv"))
-        value = nn.with_logical_constraint(value, ("batch", "length", "heads", "kv"))
+        key = nn.with_logical_constraint(checkpoint_name(key, "key_proj"), ("batch", "length", "heads", "kv"))
+        value = nn.with_logical_constraint(checkpoint_name(value, "value_proj"), ("batch", "length", "heads", "kv"))
 
         attention_bias = None
         if mask is not None:
@@ -323,7 +333,7 @@ class MultiHeadAttention(nn.Module):
             param_dtype=self.param_dtype,
             name="out",
         )(x)
-        return nn.with_logical_constraint(out, ("batch", "length", "embed"))
+        return nn.with_logical_constraint(checkpoint_name(out, "out_proj"), ("batch", "length", "embed"))
 
     def _update_self_cache(self, key, value, decode_position, max_decode_length):
         if max_decode_length is None:

@@ -38,11 +38,24 @@ from iuie.model import layers
 
 Array = jax.Array
 
+_names = jax.checkpoint_policies.save_only_these_names
+_QKV = ("query_proj", "key_proj", "value_proj")
+# Per-layer rematerialisation policies under T5X's / MaxText's names (what the backward pass keeps from the
+# forward pass; everything else is recomputed). The named ones select the projection outputs tagged in
+# ``iuie.model.layers``.
 REMAT_POLICIES = {
-    "none": None,  # no rematerialisation
-    "full": jax.checkpoint_policies.nothing_saveable,  # recompute everything in the backward pass
-    "dots": jax.checkpoint_policies.checkpoint_dots,  # keep matmul outputs, recompute the rest
-    "dots_with_no_batch_dims": jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims,
+    "none": None,  # no rematerialisation: keep every activation
+    "full": jax.checkpoint_policies.nothing_saveable,  # keep only the layer's inputs, recompute the rest
+    # Keep every matmul output without batch dimensions (the projections and FFN matmuls, not the attention
+    # scores): T5X's and MaxText's "minimal".
+    "minimal": jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims,
+    "dots_with_no_batch_dims": jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims,  # jax's name
+    "dots_saveable": jax.checkpoint_policies.dots_saveable,  # every matmul output, attention scores too
+    "dots": jax.checkpoint_policies.checkpoint_dots,  # the same, jax's older name
+    "save_dot_except_mlpwi": _names(*_QKV, "out_proj", "mlpwo"),
+    "save_dot_except_mlp": _names(*_QKV, "out_proj"),
+    "save_qkv_proj": _names(*_QKV),
+    "save_out_proj": _names("out_proj"),
 }
 
 
@@ -65,8 +78,10 @@ class T5Config:
       float32_attention_logits: compute query-key products in float32.
       relative_attention_num_buckets, relative_attention_max_distance: T5's relative position buckets.
       layer_norm_epsilon: RMS norm epsilon.
-      remat_policy: per-layer rematerialisation: 'none', 'full', 'dots' or 'dots_with_no_batch_dims'
-        (see ``REMAT_POLICIES``); it changes memory and speed, never the parameter tree.
+      remat_policy: per-layer rematerialisation: 'none', 'full', 'minimal', 'dots_saveable',
+        'save_dot_except_mlpwi', 'save_dot_except_mlp', 'save_qkv_proj', 'save_out_proj' (and jax's names
+        'dots', 'dots_with_no_batch_dims'; see ``REMAT_POLICIES``); it changes memory and speed, never the
+        parameter tree or the values.
     """
 
     vocab_size: int = 32128

@@ -299,10 +299,11 @@ def _loss(module, params, batch, rng=None):
     return -jnp.sum(token * batch["decoder_loss_weights"])
 
 
-def test_remat_changes_neither_values_nor_gradients(np_rng):
-    """Full per-layer rematerialisation, with dropout on: same loss and gradients as without (the dropout masks
-    recomputed in the backward pass are the forward pass's)."""
-    policy = "full"
+@pytest.mark.parametrize("policy", ["full", "minimal", "save_dot_except_mlpwi"])
+def test_remat_changes_neither_values_nor_gradients(np_rng, policy):
+    """Per-layer rematerialisation (full, and policies that keep some matmuls or the named projections
+    tagged in ``layers``), with dropout on: same loss and gradients as without (the dropout masks recomputed
+    in the backward pass are the forward pass's)."""
     cfg = dataclasses.replace(fp32(TINY_CONFIGS["h3_d5"]), dropout_rate=0.1)
     batch = unpacked_batch(np_rng, cfg.vocab_size, [10, 7], [6, 4], input_width=10, target_width=6)
     module, params = init_params(cfg, batch)
