@@ -481,6 +481,10 @@ def present_mixture(name: str, split: str = "train") -> tuple[str, list[str]]:
             present.append(task)
         except seqio_data.DataNotFoundError:
             missing.append(task.name)
+    if not present:
+        raise seqio_data.DataNotFoundError(
+            f"no Task of {name} has its {split!r} split on disk (data root {seqio_data.data_options().data_dir!r})"
+        )
     sub = f"{name}__present"
     seqio.MixtureRegistry.remove(sub)
     if isinstance(entry, seqio.Mixture):
