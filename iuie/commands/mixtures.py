@@ -80,10 +80,17 @@ def _sample_lengths(task, count: int, seed: int, split: str = "train") -> tuple[
     """Token lengths (with EOS, untruncated) of a seeded sample of ``count`` examples of a Task's split."""
     from iuie.pipeline import train_input
 
+    key = (task.name, count, seed, split)
+    if key in _SAMPLED:  # a Task listed under several Mixtures is tokenized once
+        return _SAMPLED[key]
     examples = train_input.TaskExamples(task, split)
     numbers = np.random.default_rng(seed).permutation(examples.size)[: max(0, count)]
     pairs = examples.get(sorted(numbers.tolist()))
-    return np.array([len(a) for a, _ in pairs]), np.array([len(b) for _, b in pairs])
+    _SAMPLED[key] = np.array([len(a) for a, _ in pairs]), np.array([len(b) for _, b in pairs])
+    return _SAMPLED[key]
+
+
+_SAMPLED: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
 
 def _list(names: Iterable[str], args: argparse.Namespace | None = None) -> int:
