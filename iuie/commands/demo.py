@@ -196,7 +196,7 @@ def train_demo(workdir: str, bindings: Sequence[str] = (), out=sys.stdout) -> in
         ok = f1 >= TARGET_F1
         reached &= ok
         print(
-            f"{task} strict F1 {f1:.2f} on held-out names (target {TARGET_F1:.0f}): "
+            f"{task} strict F1 {f1:.2f} on the synthetic test split (target {TARGET_F1:.0f}): "
             f"{'reached' if ok else 'NOT reached'}",
             file=out,
         )

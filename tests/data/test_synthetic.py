@@ -60,7 +60,7 @@ def test_eval_splits_hold_out_names_and_templates(tmp_path):
     dev/test mention from the held-out lists, and the two sets of mention strings are disjoint.
     """
     sizes = {"train": 400, "dev": 100, "test": 150}
-    folders = {d.task: d for d in synthetic.generate(tmp_path, sizes=sizes)}
+    folders = {d.task: d for d in synthetic.generate(tmp_path, sizes=sizes, held_out=True)}
 
     def mentions(task, split):
         recs, _ = folders[task].load(split, strict=True)
