@@ -65,9 +65,9 @@ CONFIGS = {
 
 
 def project_vocab_size() -> int:
-    from iuie import t5x_compat
+    from iuie.pipeline import vocab
 
-    return t5x_compat.vocabulary_size()
+    return vocab.vocabulary_size()
 
 
 def packed_batch(rows: int, seed: int = 0) -> dict[str, np.ndarray]:

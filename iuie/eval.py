@@ -16,7 +16,7 @@ the per-dataset tables with the per-task average. Written to ``EVAL_OUTPUT_DIR``
 
 Example (the demo run's last checkpoint)::
 
-    python -m iuie.eval --gin_file=runs/eval.gin --gin_file=t5x_configs/demo_cpu.gin \\
+    python -m iuie.eval --gin_file=t5x_configs/demo_cpu/eval.gin \\
       --gin.CHECKPOINT_PATH="'/tmp/iuie_demo'" --gin.EVAL_OUTPUT_DIR="'/tmp/iuie_demo/eval'"
 """
 

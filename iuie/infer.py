@@ -17,7 +17,7 @@ are aligned together, as the Extractor does), ``unaligned`` (how many), ``malfor
 not read); rows read from a Task add ``mixture_task`` (the Task
 name), ``dataset`` and ``id``.
 
-    python -m iuie.infer --gin_file=runs/infer.gin --gin_file=t5x_configs/demo_cpu.gin \\
+    python -m iuie.infer --gin_file=t5x_configs/demo_cpu/infer.gin \\
       --gin.CHECKPOINT_PATH="'/tmp/iuie_demo'" --gin.INFER_OUTPUT_DIR="'/tmp/iuie_demo/infer'" \\
       --gin.INPUT_FILE="'texts.jsonl'"
 """

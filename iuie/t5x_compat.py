@@ -36,9 +36,11 @@ How they get applied, from least to most invasive:
    gin import runs after T5X's binaries have imported ``t5x.utils``, so it cannot replace 1 or 2 for the
    import-time shims; it makes the configs self-describing and covers T5X's lazily imported modules.
 
-The module also holds what the experiment gins call: :func:`vocabulary` and :func:`vocabulary_size` (the
-model's vocabulary and embedding follow the Tasks' ``IUIE_VOCAB``), and :func:`data_parallel_partitioner`
-(data parallelism on CPU, where T5X's own mesh puts every device on the model axis).
+The module also holds :func:`data_parallel_partitioner` (data parallelism on CPU, where T5X's own mesh puts
+every device on the model axis), and, once installed, puts iuie's config root on gin's search path
+(:func:`install_config_search_path`), so that ``include 't5x_configs/t5x/...'`` lines resolve even when
+the top gin file was given as an absolute path. The vocabulary helpers the experiment gins call live in
+:mod:`iuie.pipeline.vocab` (``checked_vocabulary``, ``vocabulary_size``).
 """
 
 from __future__ import annotations
@@ -160,6 +162,32 @@ def install_gin_namespace_packages() -> bool:
     return True
 
 
+def config_root() -> str:
+    """The folder holding ``t5x_configs/``: iuie's package folder when installed (the configs ship as the
+    package ``iuie.t5x_configs``), else the source checkout's root (an editable install or a clone)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    for root in (package, os.path.dirname(package)):
+        if os.path.isdir(os.path.join(root, "t5x_configs")):
+            return root
+    raise FileNotFoundError(f"no t5x_configs/ folder in {package} or its parent: reinstall iuie")
+
+
+def install_config_search_path() -> bool:
+    """Appends :func:`config_root` to gin's search path, so that ``include 't5x_configs/t5x/...'`` resolves
+    however the top file was named (relative, or absolute from any working directory); True when added.
+
+    The experiment gins of ``t5x_configs/t5x/`` import this module before their first include, and gin runs
+    imports in order while it parses, so the path is in place before the includes are looked up.
+    """
+    import gin
+
+    root = config_root()
+    if root in gin.config._LOCATION_PREFIXES:  # noqa: SLF001 (gin has no public reader of its search path)
+        return False
+    gin.add_config_file_search_path(root)
+    return True
+
+
 def install() -> list[str]:
     """Installs every shim that this environment needs (idempotent); returns the names installed so far."""
     if install_airio_stub():
@@ -167,6 +195,8 @@ def install() -> list[str]:
     _APPLIED.extend(install_jax_aliases())
     if install_gin_namespace_packages():
         _APPLIED.append("gin namespace packages")
+    if install_config_search_path():
+        _APPLIED.append("gin search path")
     return list(_APPLIED)
 
 
@@ -225,35 +255,6 @@ def remove_pth(directory: str | None = None) -> str | None:
 # --------------------------------------------------------------------------------------------------------
 # Gin helpers for the experiment configs
 # --------------------------------------------------------------------------------------------------------
-
-
-def vocabulary(expected_size: int | None = None):
-    """The Tasks' vocabulary (:func:`iuie.pipeline.vocab.get_vocabulary`: ``$IUIE_VOCAB``, else iuie's own model).
-
-    T5X refuses a model whose vocabulary differs from the Task's, and a checkpoint's embedding only makes
-    sense with the vocabulary it was trained with: ``expected_size`` (ids, extra ids included; 32,100 for
-    Flan-T5) turns a forgotten ``IUIE_VOCAB`` into an error that says so, instead of a silent mismatch.
-    """
-    from iuie.pipeline import vocab
-
-    vocabulary = vocab.get_vocabulary()
-    if expected_size is not None and vocabulary.vocab_size != expected_size:
-        raise ValueError(
-            f"this experiment needs a vocabulary of {expected_size} ids, but iuie's Tasks use "
-            f"{vocab.vocabulary_path()} with {vocabulary.vocab_size}: set {vocab.ENV_VOCAB} to the "
-            "SentencePiece model of the checkpoint (Flan-T5: gs://t5-data/vocabs/cc_all.32000.100extra/"
-            "sentencepiece.model, or the spiece.model of a Flan-T5 download; copy it to local disk)"
-        )
-    return vocabulary
-
-
-def vocabulary_size(multiple: int = 128) -> int:
-    """The Tasks' vocabulary size (``IUIE_VOCAB`` or iuie's own model, extra ids included) rounded up to
-    ``multiple``: the embedding rows of the model, as T5X rounds 32,100 up to 32,128 for Flan-T5."""
-    from iuie.pipeline import vocab
-
-    size = vocab.get_vocabulary().vocab_size
-    return -(-size // multiple) * multiple
 
 
 def data_parallel_partitioner(num_partitions: int = 1, logical_axis_rules=None, **kwargs):

@@ -34,13 +34,10 @@ SEARCH_PATHS_FLAG = "--gin_search_paths"
 
 
 def config_root() -> str:
-    """The folder holding ``t5x_configs/``: iuie's package folder when installed (the configs ship as the
-    package ``iuie.t5x_configs``), else the source checkout's root (an editable install or a clone)."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    for root in (package, os.path.dirname(package)):
-        if os.path.isdir(os.path.join(root, "t5x_configs")):
-            return root
-    raise FileNotFoundError(f"no t5x_configs/ folder in {package} or its parent: reinstall iuie")
+    """The folder holding ``t5x_configs/`` (:func:`iuie.t5x_compat.config_root`)."""
+    from iuie import t5x_compat
+
+    return t5x_compat.config_root()
 
 
 def with_search_path(argv: Sequence[str], root: str) -> list[str]:

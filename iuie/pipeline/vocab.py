@@ -73,6 +73,32 @@ def get_vocabulary(path: str | None = None, extra_ids: int | None = None):
     return seqio.SentencePieceVocabulary(path, extra_ids=extra_ids)
 
 
+def checked_vocabulary(expected_size: int | None = None):
+    """The Tasks' vocabulary (:func:`get_vocabulary`), refused when it does not have ``expected_size`` ids.
+
+    For gin (``VOCABULARY = @vocab.checked_vocabulary()``): T5X refuses a model whose vocabulary differs from
+    the Task's, and a checkpoint's embedding only makes sense with the vocabulary it was trained with:
+    ``expected_size`` (ids, extra ids included; 32,100 for Flan-T5) turns a forgotten ``IUIE_VOCAB`` into an
+    error that says so, instead of a silent mismatch.
+    """
+    vocabulary = get_vocabulary()
+    if expected_size is not None and vocabulary.vocab_size != expected_size:
+        raise ValueError(
+            f"this experiment needs a vocabulary of {expected_size} ids, but iuie's Tasks use "
+            f"{vocabulary_path()} with {vocabulary.vocab_size}: set {ENV_VOCAB} to the "
+            "SentencePiece model of the checkpoint (Flan-T5: gs://t5-data/vocabs/cc_all.32000.100extra/"
+            "sentencepiece.model, or the spiece.model of a Flan-T5 download; copy it to local disk)"
+        )
+    return vocabulary
+
+
+def vocabulary_size(multiple: int = 128) -> int:
+    """The Tasks' vocabulary size (``IUIE_VOCAB`` or iuie's own model, extra ids included) rounded up to
+    ``multiple``: the embedding rows of the model, as T5X rounds 32,100 up to 32,128 for Flan-T5."""
+    size = get_vocabulary().vocab_size
+    return -(-size // multiple) * multiple
+
+
 # --------------------------------------------------------------------------------------------------------
 # Building the project's own model
 # --------------------------------------------------------------------------------------------------------

@@ -15,8 +15,9 @@ Fail fast. A binary's first seconds must catch configuration mistakes, before da
 compiled. Gin itself rejects an unknown configurable or parameter when the binding is parsed; it accepts a
 mistyped *macro* silently (``--gin.TRAIN_STEP=10`` defines a macro nobody reads). :func:`parse` therefore
 refuses a macro given on the command line that no binding references, naming the closest known macro.
-Missing ``%gin.REQUIRED`` values surface when the binary calls its gin-configured function, which happens
-right after parsing.
+Missing ``%gin.REQUIRED`` values are refused right after parsing (all of them in one line), then the
+config is finalised as T5X does (``gin.finalize()``: unset requirements and references to undefined macros
+fail there, not after data loading).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ _MACRO_SELECTOR = "gin.macro"
 # This module sits in iuie/runtime/: the package is one folder up, the checkout two.
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _REPO_DIR = os.path.dirname(_PACKAGE_DIR)
+# The output macro only one run gin defines: gin/runs/finetune.gin, eval.gin, infer.gin.
+_ROLE_MACROS = ("MODEL_DIR", "EVAL_OUTPUT_DIR", "INFER_OUTPUT_DIR")
 _GIN_ARG = re.compile(r"^--gin\.([^=]+)=(.*)$", re.DOTALL)
 
 
@@ -195,16 +198,41 @@ def parse(
         logging.getLogger().removeFilter(quiet)
     if check_unused_macros:
         check_macros(bindings)
-    # No gin.finalize(): it would refuse a %gin.REQUIRED macro the binary never reads (MODEL_DIR when
-    # iuie.eval parses an experiment gin that includes runs/finetune.gin). A required value the binary
-    # does read fails when its function is called, right after parsing.
+    missing = unset_required_macros()
+    if missing:
+        defined = defined_and_referenced_macros()[0]
+        roles = [macro for macro in _ROLE_MACROS if macro in defined]
+        if len(roles) > 1:
+            raise GinConfigError(
+                f"these gin files mix the run gins of several binaries (they define {' and '.join(roles)}): "
+                "pass the experiment's own file for this binary (t5x_configs/<experiment>/finetune.gin, eval.gin "
+                "or infer.gin; the demo's: t5x_configs/demo_cpu.gin, t5x_configs/demo_cpu/eval.gin, "
+                f"t5x_configs/demo_cpu/infer.gin); unset: {', '.join(missing)}"
+            )
+        raise GinConfigError(
+            f"required gin macro{'s' if len(missing) > 1 else ''} not set: {', '.join(missing)} "
+            f"(e.g. --gin.{missing[0]}=\"'...'\"; each gin file's opening comment lists what it requires)"
+        )
+    # Finalised as T5X does: the hooks refuse any other %gin.REQUIRED left unset and any reference to a macro
+    # that nothing defines, before the binary reads a single example. Each experiment has its own finetune,
+    # eval and infer file (t5x_configs/), so no binary parses another binary's required macros.
+    gin.finalize()
 
 
-def parse_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
-    """argparse over T5X-style arguments (``--gin.X=V`` rewritten first), then gin parsed from them."""
-    args = parser.parse_args(rewrite_gin_args(argv))
-    parse(args.gin_file, args.gin_bindings, args.gin_search_paths)
-    return args
+def unset_required_macros() -> list[str]:
+    """Macros whose value is still ``%gin.REQUIRED`` after parsing, in name order."""
+    missing = []
+    for (scope, selector), params in gin.config._CONFIG.items():  # noqa: SLF001 (gin has no public walker)
+        if selector != _MACRO_SELECTOR:
+            continue
+        value = params.get("value")
+        if (
+            isinstance(value, gin.config.ConfigurableReference)
+            and value.configurable.wrapped is gin.config._retrieve_constant  # noqa: SLF001
+            and value.scoped_configurable_fn() is gin.REQUIRED
+        ):
+            missing.append(scope)
+    return sorted(missing)
 
 
 def write_operative_config(model_dir: str, filename: str = "config.gin") -> str | None:
@@ -218,10 +246,3 @@ def write_operative_config(model_dir: str, filename: str = "config.gin") -> str 
     with open(path, "w", encoding="utf-8") as f:
         f.write(gin.operative_config_str())
     return path
-
-
-def query_macro(name: str, default: Any = None) -> Any:
-    try:
-        return gin.query_parameter(f"%{name}")
-    except (ValueError, KeyError):
-        return default

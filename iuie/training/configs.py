@@ -126,19 +126,25 @@ class PartitioningConfig:
     """How arrays are laid out on devices (see ``iuie.training.partitioning``).
 
     Attributes:
-      preset: ``data_parallel``, ``fsdp``, ``2d`` or ``2d_fsdp``.
+      preset: a preset name, one of the files ``gin/partitioning/<name>.gin`` (``data_parallel``, ``fsdp``,
+        ``2d``, ``2d_fsdp``), or a name of your own when ``rules`` and ``default_mesh_shape`` are given.
       mesh_shape: ``(data, model)`` sizes, one of them may be -1 (= the remaining devices); None = the
         preset's default.
       rule_overrides: ``(logical axis, mesh axis or None)`` pairs placed before the preset's rules.
+      rules: the preset's ``(logical axis, mesh axis or None)`` rules, bound by its gin file; None = read
+        from ``gin/partitioning/<preset>.gin``.
+      default_mesh_shape: the preset's mesh shape, bound by its gin file; None = read from the file.
     """
 
     preset: str = "data_parallel"
     mesh_shape: tuple[int, ...] | None = None
     rule_overrides: tuple[tuple[Any, ...], ...] = ()
+    rules: tuple[tuple[Any, ...], ...] | None = None
+    default_mesh_shape: tuple[int, ...] | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "mesh_shape", _tuple(self.mesh_shape))
-        object.__setattr__(self, "rule_overrides", _tuple(self.rule_overrides))
+        for name in ("mesh_shape", "rule_overrides", "rules", "default_mesh_shape"):
+            object.__setattr__(self, name, _tuple(getattr(self, name)))
 
 
 @dataclasses.dataclass(frozen=True)

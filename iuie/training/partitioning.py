@@ -16,7 +16,10 @@ Three layers, as in maxtext's sharding guide:
    with ``nn.with_logical_constraint`` (``batch, length, ...``), which takes effect inside ``Partitioner.
    context()``.
 
-Presets (``PRESETS``), all on the same two-axis mesh:
+Presets are gin data (DESIGN decision 2): ``gin/partitioning/<name>.gin`` binds ``configs.PartitioningConfig.
+{preset, rules, default_mesh_shape}``. Adding ``--gin_file=partitioning/fsdp.gin`` to a run binds them; code
+that names a preset (``Partitioner.create('fsdp')``, ``PRESETS['fsdp']``) reads the same file through
+:func:`load_preset`, which validates it. A new preset is one new file. All share the two-axis mesh:
 
 ==============  ===============  =================================================================
 preset          default mesh     what is sharded
@@ -40,7 +43,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -54,91 +59,157 @@ MESH_AXES = ("data", "model")
 MeshAxes = str | tuple[str, ...] | None
 Rules = tuple[tuple[str, MeshAxes], ...]
 
-# Logical axes that no preset shards: per-head width, sequence length, position buckets, and the names that
-# scanned or stacked layers would use. Listing them keeps every logical name of the network explicit, which
-# ``check_rules_cover`` relies on.
-_ALWAYS_REPLICATED: Rules = (
-    ("kv", None),
-    ("length", None),
-    ("relpos_buckets", None),
-    ("abspos_buckets", None),
-    ("layers", None),
-    ("stack", None),
-    ("mlp_activations", None),
+# Every logical axis name the network uses (parameters and activation constraints). A preset file must give
+# each one a rule, so that a typo or a forgotten name fails when the preset is loaded, not as silent
+# replication of a large array.
+LOGICAL_AXES = (
+    "batch",
+    "vocab",
+    "embed",
+    "mlp",
+    "heads",
+    "joined_kv",
+    "kv",
+    "length",
+    "relpos_buckets",
+    "abspos_buckets",
+    "layers",
+    "stack",
+    "mlp_activations",
 )
+PRESET_NAMES = ("data_parallel", "fsdp", "2d", "2d_fsdp")
+# The configurable whose bindings a preset file holds (gin/partitioning/<name>.gin).
+_PRESET_SELECTOR = "configs.PartitioningConfig"
+
+
+class PresetError(ValueError):
+    """A partitioning preset that does not exist or whose gin file is malformed."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
-    """A named partitioning strategy: logical rules plus the mesh shape they are meant for."""
+    """A named partitioning strategy: logical rules plus the mesh shape they are meant for.
 
+    The data lives in ``gin/partitioning/<name>.gin`` (DESIGN decision 2: rules are gin data); this class is
+    what :func:`load_preset` reads from such a file.
+    """
+
+    name: str
     rules: Rules
     mesh_shape: tuple[int, int]
     description: str
+    path: str = ""
 
 
-PRESETS: dict[str, Preset] = {
-    "data_parallel": Preset(
-        rules=(
-            ("batch", "data"),
-            ("vocab", None),
-            ("embed", None),
-            ("mlp", None),
-            ("heads", None),
-            ("joined_kv", None),
-        )
-        + _ALWAYS_REPLICATED,
-        mesh_shape=(-1, 1),
-        description="batch over data; parameters and optimizer state replicated",
-    ),
-    "fsdp": Preset(
-        rules=(
-            ("batch", "data"),
-            ("embed", "data"),
-            ("vocab", None),
-            ("mlp", None),
-            ("heads", None),
-            ("joined_kv", None),
-        )
-        + _ALWAYS_REPLICATED,
-        mesh_shape=(-1, 1),
-        description="batch over data; parameters and optimizer state sharded over data along embed",
-    ),
-    "2d": Preset(
-        rules=(
-            ("batch", "data"),
-            ("vocab", "model"),
-            ("embed", None),
-            ("mlp", "model"),
-            ("heads", "model"),
-            ("joined_kv", "model"),
-        )
-        + _ALWAYS_REPLICATED,
-        mesh_shape=(-1, 2),
-        description="batch over data; vocab, mlp, heads, joined_kv over model (T5X standard rules)",
-    ),
-    "2d_fsdp": Preset(
-        rules=(
-            ("batch", "data"),
-            ("vocab", "model"),
-            ("mlp", "model"),
-            ("heads", "model"),
-            ("joined_kv", "model"),
-            ("embed", "data"),
-        )
-        + _ALWAYS_REPLICATED,
-        mesh_shape=(-1, 2),
-        description="2d plus embed over data (T5X parameter_partitioning_dims=2)",
-    ),
-}
+def preset_path(name: str) -> str:
+    """``gin/partitioning/<name>.gin`` in iuie's config roots (checkout or installed package)."""
+    from iuie.runtime import gin_flags
+
+    for root in gin_flags.config_roots():
+        path = os.path.join(root, "partitioning", f"{name}.gin")
+        if os.path.isfile(path):
+            return path
+    raise PresetError(f"unknown partitioning preset {name!r}; known: {sorted(available_presets())}")
 
 
-def get_rules(preset: str, overrides: Sequence[Sequence[Any]] = ()) -> Rules:
-    """The rules of ``preset``, with ``overrides`` taking precedence (flax uses the first matching rule)."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown partitioning preset {preset!r}; known: {sorted(PRESETS)}")
-    extra = tuple((str(name), _as_mesh_axes(axes)) for name, axes in overrides)
-    return extra + PRESETS[preset].rules
+def available_presets() -> list[str]:
+    """The preset names that have a file in ``gin/partitioning/``."""
+    from iuie.runtime import gin_flags
+
+    names = set()
+    for root in gin_flags.config_roots():
+        folder = os.path.join(root, "partitioning")
+        if os.path.isdir(folder):
+            names.update(f[: -len(".gin")] for f in os.listdir(folder) if f.endswith(".gin"))
+    return sorted(names)
+
+
+def validate_rules(rules: Sequence[Sequence[Any]], source: str, *, complete: bool = True) -> Rules:
+    """Rules as a tuple of ``(logical name, mesh axes)`` pairs, or a one-line error naming ``source``.
+
+    Checks: each rule is a pair; the name is a string; the mesh axes are None, one of :data:`MESH_AXES` or
+    a tuple of them; with ``complete`` every name of :data:`LOGICAL_AXES` has a rule.
+    """
+    out = []
+    for i, rule in enumerate(rules):
+        if not isinstance(rule, (list, tuple)) or len(rule) != 2 or not isinstance(rule[0], str):
+            raise PresetError(f"{source}: rule {i} is {rule!r}, expected ('logical axis', mesh axis or None)")
+        name, axes = rule[0], _as_mesh_axes(rule[1])
+        for axis in (axes,) if axes is None or isinstance(axes, str) else axes:
+            if axis is not None and axis not in MESH_AXES:
+                raise PresetError(f"{source}: rule {i} ({name!r}) names mesh axis {axis!r}; the mesh has {MESH_AXES}")
+        out.append((name, axes))
+    if complete:
+        missing = [name for name in LOGICAL_AXES if name not in {n for n, _ in out}]
+        if missing:
+            raise PresetError(f"{source}: no rule for the logical axes {missing}")
+    return tuple(out)
+
+
+def _description(text: str) -> str:
+    first = text.splitlines()[0] if text else ""
+    return first.lstrip("#").strip()
+
+
+@functools.cache
+def load_preset(name: str) -> Preset:
+    """Reads ``gin/partitioning/<name>.gin`` with gin's own parser (without touching the global gin config)
+    and validates it: ``configs.PartitioningConfig.{preset, rules, default_mesh_shape}``."""
+    from gin import config_parser
+
+    path = preset_path(name)
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+
+    class _LiteralsOnly(config_parser.ParserDelegate):
+        def configurable_reference(self, scoped_name, evaluate):
+            raise PresetError(f"{path}: a preset holds literal rules only, not @{scoped_name}")
+
+        def macro(self, macro_name):
+            raise PresetError(f"{path}: a preset holds literal rules only, not %{macro_name}")
+
+    values = {}
+    for statement in config_parser.ConfigParser(text, _LiteralsOnly()):
+        if isinstance(statement, config_parser.BindingStatement) and statement.selector == _PRESET_SELECTOR:
+            values[statement.arg_name] = statement.value
+    for key in ("preset", "rules", "default_mesh_shape"):
+        if key not in values:
+            raise PresetError(f"{path}: {_PRESET_SELECTOR}.{key} is not bound")
+    if values["preset"] != name:
+        raise PresetError(f"{path}: binds preset {values['preset']!r}, but the file is named {name!r}")
+    shape = tuple(int(s) for s in values["default_mesh_shape"])
+    if len(shape) != len(MESH_AXES):
+        raise PresetError(f"{path}: default_mesh_shape {shape} must have {len(MESH_AXES)} entries {MESH_AXES}")
+    return Preset(name, validate_rules(values["rules"], path), shape, _description(text), path)
+
+
+class _Presets(Mapping):
+    """``PRESETS[name]``: the presets of ``gin/partitioning/``, read on first use."""
+
+    def __getitem__(self, name: str) -> Preset:
+        return load_preset(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(available_presets())
+
+    def __len__(self) -> int:
+        return len(available_presets())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in available_presets()
+
+
+PRESETS: Mapping[str, Preset] = _Presets()
+
+
+def get_rules(
+    preset: str, overrides: Sequence[Sequence[Any]] = (), rules: Sequence[Sequence[Any]] | None = None
+) -> Rules:
+    """The rules of ``preset`` (or the explicit ``rules``, e.g. bound by a preset gin file), with
+    ``overrides`` taking precedence (flax uses the first matching rule)."""
+    base = load_preset(preset).rules if rules is None else validate_rules(rules, f"preset {preset!r}")
+    extra = validate_rules(overrides, "rule_overrides", complete=False)
+    return extra + base
 
 
 def _as_mesh_axes(axes: Any) -> MeshAxes:
@@ -290,19 +361,45 @@ class Partitioner:
         mesh_shape: Sequence[int] | None = None,
         rule_overrides: Sequence[Sequence[Any]] = (),
         devices: Sequence[Any] | None = None,
+        *,
+        rules: Sequence[Sequence[Any]] | None = None,
+        default_mesh_shape: Sequence[int] | None = None,
     ) -> Partitioner:
-        rules = get_rules(preset, rule_overrides)  # validates the name first
-        shape = PRESETS[preset].mesh_shape if mesh_shape is None else mesh_shape
-        if mesh_shape is None and shape[1] > 1:
-            # The preset's default model-parallel width cannot exceed the devices present (1 CPU in tests).
-            count = len(jax.devices() if devices is None else devices)
-            shape = (-1, math.gcd(shape[1], count))
-        return cls(mesh=make_mesh(shape, devices), rules=rules)
+        """A partitioner for ``preset`` (its rules and default mesh from ``gin/partitioning/<preset>.gin``),
+        or for explicit ``rules`` / ``default_mesh_shape`` (what a preset gin file binds)."""
+        all_rules = get_rules(preset, rule_overrides, rules)  # validates the name first
+        if mesh_shape is not None:
+            shape = tuple(mesh_shape)
+        else:
+            shape = tuple(default_mesh_shape) if default_mesh_shape is not None else load_preset(preset).mesh_shape
+            if shape[1] > 1:
+                # The preset's default model-parallel width cannot exceed the devices present (1 CPU in tests).
+                count = len(jax.devices() if devices is None else devices)
+                shape = (-1, math.gcd(shape[1], count))
+        return cls(mesh=make_mesh(shape, devices), rules=all_rules)
 
     @classmethod
     def from_config(cls, config: Any, devices: Sequence[Any] | None = None) -> Partitioner:
-        """From a ``configs.PartitioningConfig`` (duck-typed: preset, mesh_shape, rule_overrides)."""
-        return cls.create(config.preset, config.mesh_shape, config.rule_overrides, devices)
+        """From a ``configs.PartitioningConfig`` (duck-typed: preset, mesh_shape, rule_overrides, and the
+        rules / default_mesh_shape a preset gin file binds; None falls back to the preset's file)."""
+        rules = getattr(config, "rules", None)
+        if rules is not None and config.preset in available_presets():
+            bound, own = validate_rules(rules, "configs.PartitioningConfig.rules"), load_preset(config.preset).rules
+            if bound != own:
+                raise PresetError(
+                    f"configs.PartitioningConfig.rules differ from those of preset {config.preset!r} "
+                    f"({preset_path(config.preset)}): switch presets by adding --gin_file=partitioning/<name>.gin "
+                    "(not by rebinding preset), change single rules with rule_overrides, or give your own rules a "
+                    "preset name of their own"
+                )
+        return cls.create(
+            config.preset,
+            config.mesh_shape,
+            config.rule_overrides,
+            devices,
+            rules=rules,
+            default_mesh_shape=getattr(config, "default_mesh_shape", None),
+        )
 
     @contextlib.contextmanager
     def context(self) -> Iterator[None]:

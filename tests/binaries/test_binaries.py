@@ -63,8 +63,7 @@ def evaluated(trained):
     done, _ = run(
         "iuie.eval",
         [
-            "--gin_file=runs/eval.gin",
-            "--gin_file=t5x_configs/demo_cpu.gin",
+            "--gin_file=t5x_configs/demo_cpu/eval.gin",
             f"--gin.CHECKPOINT_PATH='{trained}'",
             f"--gin.EVAL_OUTPUT_DIR='{out}'",
             *EVAL_TINY,
@@ -164,8 +163,7 @@ def test_infer_writes_structures_with_offsets(trained, tmp_path):
     done, _ = run(
         "iuie.infer",
         [
-            "--gin_file=runs/infer.gin",
-            "--gin_file=t5x_configs/demo_cpu.gin",
+            "--gin_file=t5x_configs/demo_cpu/infer.gin",
             f"--gin.CHECKPOINT_PATH='{trained}'",
             f"--gin.INFER_OUTPUT_DIR='{out}'",
             f"--gin.INPUT_FILE='{source}'",

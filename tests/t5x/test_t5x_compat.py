@@ -154,16 +154,19 @@ def test_pth_hook_installs_on_t5x_import_and_survives_a_missing_iuie(tmp_path):
 
 
 def test_vocabulary_helpers(monkeypatch):
+    """The gin helpers the experiment configs call (moved from t5x_compat to iuie.pipeline.vocab)."""
     from iuie import t5x_compat
     from iuie.pipeline import vocab
 
     monkeypatch.delenv(vocab.ENV_VOCAB, raising=False)
     size = vocab.get_vocabulary().vocab_size
-    padded = t5x_compat.vocabulary_size()
+    padded = vocab.vocabulary_size()
     assert padded % 128 == 0 and size <= padded < size + 128
-    assert t5x_compat.vocabulary() == vocab.get_vocabulary()
+    assert vocab.checked_vocabulary() == vocab.get_vocabulary()
     with pytest.raises(ValueError, match="IUIE_VOCAB"):
-        t5x_compat.vocabulary(expected_size=32100)
+        vocab.checked_vocabulary(expected_size=32100)
+    # The T5X shim module holds shims only.
+    assert not hasattr(t5x_compat, "vocabulary") and not hasattr(t5x_compat, "vocabulary_size")
 
 
 @pytest.mark.parametrize(

@@ -75,10 +75,13 @@ def test_every_named_task_and_mixture_is_registered(gin_file):
 
 def test_iuie_configurables_exist():
     from iuie import t5x_compat
+    from iuie.pipeline import vocab
 
     for gin_file in GINS:
         for name in re.findall(r"@t5x_compat\.([a-z_]+)", _code(gin_file)):
             assert callable(getattr(t5x_compat, name, None)), f"{gin_file}: t5x_compat.{name} does not exist"
+        for name in re.findall(r"@?vocab\.([a-z_]+)", _code(gin_file)):
+            assert callable(getattr(vocab, name, None)), f"{gin_file}: vocab.{name} does not exist"
 
 
 def _includes(path: pathlib.Path) -> list[str]:
