@@ -592,6 +592,9 @@ def load_hf(folder: str, *, dtype: Any = np.float32, attention_layout: str = "jo
 
     ``params`` is the content of the model's ``'params'`` collection: nested dicts of numpy arrays (``dtype``;
     ``None`` keeps the stored dtype), in the layout of T5X's T5 1.1 network.
+
+    Used only by tests (tests/interop/): the library reads checkpoints through ``iuie.interop.t5x.
+    read_checkpoint``, which calls ``load_hf_params`` and ``make_config`` itself.
     """
     params, fields = load_hf_params(folder, dtype=dtype, attention_layout=attention_layout)
     return params, make_config(fields)

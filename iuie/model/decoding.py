@@ -224,7 +224,11 @@ def temperature_sample(
 
 
 def greedy_decode(inputs: Array, cache: PyTree, tokens_to_logits: TokensToLogits, **kwargs) -> tuple[Array, Array]:
-    """Greedy decoding: ``temperature_sample`` with temperature 0."""
+    """Greedy decoding: ``temperature_sample`` with temperature 0.
+
+    Used only by tests (tests/model/test_decoding.py, tests/interop/test_network_parity.py), as the named
+    reference point for greedy output; ``models.EncoderDecoderModel`` calls ``temperature_sample`` directly.
+    """
     kwargs.pop("temperature", None)
     return temperature_sample(inputs, cache, tokens_to_logits, temperature=0.0, **kwargs)
 

@@ -186,7 +186,6 @@ class TrainConfig:
       num_microbatches: split each batch into this many microbatches and accumulate gradients (1 = none).
       log_period: write summaries every this many steps.
       eval_period: run evaluation every this many steps (0 = never during training).
-      eval_steps: batches per evaluation (None = the whole evaluation set).
       seed: seeds parameter initialisation and dropout.
       accumulation_dtype: dtype of the microbatch gradient accumulator.
       stop_on_nan: stop with an error naming the step when the loss or gradient norm is not finite.
@@ -198,7 +197,6 @@ class TrainConfig:
     num_microbatches: int = 1
     log_period: int = 100
     eval_period: int = 0
-    eval_steps: int | None = None
     seed: int = 0
     accumulation_dtype: str = "float32"
     stop_on_nan: bool = True

@@ -364,7 +364,11 @@ def make_train_step(
 
 
 def make_eval_step(partitioner: Any, layout: StateLayout, batch_spec: Mapping[str, Any], *, loss_fn: LossFn):
-    """``eval_step`` under ``jax.jit``: parameters in their shardings (not donated), replicated metrics."""
+    """``eval_step`` under ``jax.jit``: parameters in their shardings (not donated), replicated metrics.
+
+    Used only by tests (tests/trainer/test_trainer.py: the loss of held-out batches under each preset); the
+    binaries evaluate by decoding with seqio's Evaluator instead.
+    """
     return PartitionedStep(
         functools.partial(eval_step, loss_fn=loss_fn),
         partitioner,

@@ -202,3 +202,42 @@ def test_launcher_check_says_whether_t5x_is_usable():
     else:
         assert done.returncode == 0, done.stdout + done.stderr
         assert "t5x:" in done.stdout
+
+
+def test_includes_resolve_from_an_absolute_gin_file_in_an_installed_layout(tmp_path):
+    """``python -m t5x.train --gin_file=/abs/.../t5x_configs/t5x/tiny/finetune.gin`` from any folder, with iuie
+    installed as a wheel (configs inside the package as ``iuie/t5x_configs``, no checkout on the path) and
+    neither ``iuie t5x`` nor ``--gin_search_paths``: the nested ``include 't5x_configs/t5x/...'`` lines of
+    tiny/finetune.gin -> tiny/model.gin -> iuie.gin must resolve. T5X is stood in for by an empty ``t5x``
+    module and its own run and model gins by empty files on its search path, as T5X appends its root."""
+    import shutil
+
+    site = tmp_path / "site"
+    shutil.copytree(REPO / "iuie", site / "iuie", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "t5x_configs", site / "iuie" / "t5x_configs")
+    t5x_root = tmp_path / "t5x_checkout"
+    for name in ("t5x/configs/runs/finetune.gin", "t5x/examples/t5/t5_1_1/tiny.gin"):
+        (t5x_root / name).parent.mkdir(parents=True, exist_ok=True)
+        (t5x_root / name).write_text("\n")
+    top = site / "iuie" / "t5x_configs" / "t5x" / "tiny" / "finetune.gin"
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    done = _python(
+        f"""
+        import sys, types
+        sys.path[:] = [p for p in sys.path if p not in ('', {str(REPO)!r})]
+        sys.path.insert(0, {str(site)!r})
+        sys.modules['t5x'] = types.ModuleType('t5x')  # a T5X binary is running
+        import gin
+        gin.add_config_file_search_path({str(t5x_root)!r})
+        gin.parse_config_file({str(top)!r}, skip_unknown=True)  # skip T5X's own configurables
+        import iuie
+        print(iuie.__file__)
+        print(gin.query_parameter('%MIXTURE_OR_TASK_NAME'), gin.query_parameter('%USE_CACHED_TASKS'))
+        """,
+        cwd=elsewhere,
+        env={"PYTHONPATH": str(site)},
+    )
+    out = _ok(done).split("\n")
+    assert out[0] == str(site / "iuie" / "__init__.py")  # the installed copy, not the checkout
+    assert out[1] == "iuie_synthetic False"  # finetune.gin's macro, and iuie.gin's (two includes deep)

@@ -240,3 +240,95 @@ def test_flan_t5_parameters_under_2d_fsdp():
     assert tuple(specs["decoder"]["logits_dense"]["kernel"]) == ("data", "model")
     assert tuple(specs["decoder"]["relpos_bias"]["rel_embedding"]) == ("model", None)
     assert tuple(specs["encoder"]["encoder_norm"]["scale"]) == ("data",)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Presets are gin data (DESIGN decision 2): gin/partitioning/<name>.gin holds the rules; Python loads and
+# validates them. Reference: T5X's standard_logical_axis_rules (the same pairs, written out here by hand).
+
+T5X_2D_RULES = (
+    ("batch", "data"),
+    ("vocab", "model"),
+    ("embed", None),
+    ("mlp", "model"),
+    ("heads", "model"),
+    ("joined_kv", "model"),
+    ("kv", None),
+    ("length", None),
+    ("relpos_buckets", None),
+    ("abspos_buckets", None),
+    ("layers", None),
+    ("stack", None),
+    ("mlp_activations", None),
+)
+
+
+def test_every_preset_is_a_gin_file_with_its_rules():
+    assert partitioning.available_presets() == sorted(partitioning.PRESET_NAMES)
+    for name in partitioning.PRESET_NAMES:
+        preset = partitioning.PRESETS[name]
+        assert preset.path.endswith(f"gin/partitioning/{name}.gin") and preset.name == name
+        assert {rule for rule, _ in preset.rules} == set(partitioning.LOGICAL_AXES)
+    assert partitioning.load_preset("2d").rules == T5X_2D_RULES
+    assert partitioning.load_preset("2d").mesh_shape == (-1, 2)
+    assert dict(partitioning.load_preset("2d_fsdp").rules)["embed"] == "data"
+
+
+@pytest.mark.parametrize("name", ["data_parallel", "fsdp", "2d", "2d_fsdp"])
+def test_including_a_preset_file_gives_the_named_preset(name):
+    """--gin_file=partitioning/<name>.gin (what a user adds) and Partitioner.create(<name>) agree."""
+    import gin
+    from iuie.runtime import gin_flags
+    from iuie.training import configs
+
+    gin_flags.parse(["t5x_configs/demo_cpu.gin", f"partitioning/{name}.gin"], ["MODEL_DIR = '/tmp/m'"])
+    try:
+        config = gin.get_configurable(configs.TrainConfig)().partitioning
+    finally:
+        gin.clear_config(clear_constants=True)
+    assert config.preset == name and config.rules is not None
+    from_gin = partitioning.Partitioner.from_config(config)
+    assert from_gin.rules == partitioning.Partitioner.create(name).rules
+    assert from_gin.mesh.shape == partitioning.Partitioner.create(name).mesh.shape
+
+
+def test_rebinding_the_preset_name_alone_is_refused():
+    """The rules came from fsdp.gin; renaming the preset would silently keep them."""
+    from iuie.training import configs
+
+    fsdp = partitioning.load_preset("fsdp")
+    config = configs.PartitioningConfig(preset="2d", rules=fsdp.rules, default_mesh_shape=fsdp.mesh_shape)
+    with pytest.raises(partitioning.PresetError, match="differ from those of preset '2d'"):
+        partitioning.Partitioner.from_config(config)
+    own = configs.PartitioningConfig(preset="mine", rules=fsdp.rules, default_mesh_shape=(-1, 1))
+    assert partitioning.Partitioner.from_config(own).rules == fsdp.rules  # a custom preset of one's own
+
+
+@pytest.mark.parametrize(
+    "rules, message",
+    [
+        ([("batch", "dta")] + list(T5X_2D_RULES[1:]), "mesh axis 'dta'"),
+        (T5X_2D_RULES[:-1], r"no rule for the logical axes \['mlp_activations'\]"),
+        ([("batch",)] + list(T5X_2D_RULES[1:]), "rule 0"),
+    ],
+)
+def test_malformed_rules_are_one_line_errors(rules, message):
+    with pytest.raises(partitioning.PresetError, match=message) as info:
+        partitioning.validate_rules(rules, "my.gin")
+    assert str(info.value).startswith("my.gin: ") and "\n" not in str(info.value)
+
+
+def test_a_preset_file_must_hold_literal_rules(tmp_path, monkeypatch):
+    from iuie.runtime import gin_flags
+
+    (tmp_path / "partitioning").mkdir()
+    (tmp_path / "partitioning" / "odd.gin").write_text(
+        "configs.PartitioningConfig:\n  preset = 'odd'\n  default_mesh_shape = (-1, 1)\n  rules = %RULES\n"
+    )
+    monkeypatch.setattr(gin_flags, "config_roots", lambda: [str(tmp_path)])
+    partitioning.load_preset.cache_clear()
+    try:
+        with pytest.raises(partitioning.PresetError, match="literal rules only, not %RULES"):
+            partitioning.load_preset("odd")
+    finally:
+        partitioning.load_preset.cache_clear()
