@@ -156,7 +156,7 @@ def train(
     from iuie import eval as eval_lib
     from iuie.model import flops
     from iuie.pipeline import train_input
-    from iuie.training import checkpoints, metrics_logging, optimizers, partitioning, trainer
+    from iuie.training import checkpoints, metrics_logging, optimizers, partitioning, preemption, trainer
 
     t0 = time.time()
     # Fail fast: data paths, evaluation split and starting weights before anything is built or compiled.
@@ -254,6 +254,8 @@ def train(
     step = int(jax.device_get(state.step))
     logger.info("setup took %.1fs; training from step %d to %d", time.time() - t0, step, config.train_steps)
     last_eval = None
+    stopped_by = None
+    preempt = preemption.PreemptionGuard().install()  # SIGTERM: checkpoint at the next step boundary, exit 0
     try:
         while step < config.train_steps:
             batch = data.next_global_batch(config.batch_size, part.batch_sharding)
@@ -271,6 +273,12 @@ def train(
                 if guard is not None:
                     guard.check()  # never write the parameters of a non-finite step
                 checkpointer.save(step, state, data.get_state())
+            if not last and preempt.reached(step):
+                if guard is not None:
+                    guard.check()
+                checkpointer.save(step, state, data.get_state())  # False (nothing written) if saved just above
+                stopped_by = preempt.signal_name
+                break
             if (config.eval_period and step % config.eval_period == 0) or (last and eval_at_end):
                 run_eval(step)
                 last_eval = step
@@ -279,6 +287,19 @@ def train(
         checkpointer.close()
         print(f"stopped: {e}", file=sys.stderr, flush=True)
         return EXIT_NON_FINITE
+    finally:
+        preempt.uninstall()
+    if stopped_by is not None:
+        checkpointer.wait_until_finished()
+        checkpointer.close()
+        reporter.flush()
+        logger.info(
+            "%s: saved checkpoint %d in %s and stopped; run the same command again to resume",
+            stopped_by,
+            step,
+            checkpointer.directory,
+        )
+        return 0
     if eval_at_end and last_eval != step and step >= config.train_steps and eval_wanted:
         run_eval(step)  # a resumed run that was already complete still reports
     checkpointer.wait_until_finished()

@@ -16,7 +16,10 @@ position of the batches it has *trained on* (pass ``data_state`` explicitly). Ev
 number of (host-local) batches, so one position serves all hosts.
 
 **Safety.** Orbax writes a step into a temporary folder and renames it when complete, so a crash mid-write
-leaves no half checkpoint behind for ``latest_step`` to find. The train loop checks for a non-finite loss
+leaves no half checkpoint behind for ``latest_step`` to find. Damage after the fact (a truncated array file, a
+lost ``data/`` item, a truncated ``_METADATA``) is caught at restore: ``restore_newest_intact`` logs one line
+naming the step, moves it to ``MODEL_DIR/damaged_checkpoints/`` (never deleted) and restores the next older
+one; a checkpoint of another model shape is refused in one line instead (``CheckpointShapeError``). The train loop checks for a non-finite loss
 (``trainer.TerminateOnNan.check``) before every ``save``, so no checkpoint of NaN parameters is written.
 
 **Starting weights** (``INITIAL_CHECKPOINT_PATH``, used when ``MODEL_DIR`` has no checkpoint yet):
@@ -29,8 +32,10 @@ Orbax), or an exported iuie folder (``params/`` + ``iuie_config.json``).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -42,7 +47,27 @@ from iuie.training import trainer
 
 STATE_ITEM = "state"
 DATA_ITEM = "data"
+# Where a damaged step folder is moved (beside MODEL_DIR/checkpoints, outside Orbax's reach): kept for
+# inspection, never deleted, and out of the way of the step number the resumed run will write again.
+DAMAGED_DIR = "damaged_checkpoints"
 _STEP_DIR = re.compile(r"^\d+$")
+
+logger = logging.getLogger("iuie.checkpoints")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot serve this run, said in one line (the binaries exit with status 2)."""
+
+
+class CheckpointShapeError(CheckpointError):
+    """The checkpoint holds parameters of another shape than the configured model."""
+
+
+def _first_line(error: BaseException, limit: int = 200) -> str:
+    text = str(error).strip().splitlines()
+    # TensorStore appends a pointer to its details (a bound-method repr) to the one useful sentence.
+    line = text[0].split(" See full TensorStore details")[0] if text else ""
+    return f"{type(error).__name__}: {line[:limit]}" if line else type(error).__name__
 
 
 class ResumableIterator:
@@ -138,6 +163,92 @@ class Checkpointer:
         restored = self._manager.restore(step, args=args)
         return restored[STATE_ITEM], dict(restored[DATA_ITEM] or {})
 
+    def step_dir(self, step: int) -> str:
+        return os.path.join(self.directory, str(int(step)))
+
+    def check_shapes(self, abstract_state: trainer.TrainState, step: int) -> None:
+        """Raises :class:`CheckpointShapeError` when step ``step`` holds parameters whose names or shapes differ
+        from ``abstract_state``'s (another model config); other failures (unreadable metadata) propagate."""
+        from iuie.runtime import gin_flags
+
+        # Orbax notes at warning level that an item folder has no step metadata (true, and expected) and that
+        # unreadable metadata could not be read (reported below, in iuie's own line).
+        quiet = [gin_flags.DropMessages("Metadata file does not exist"), gin_flags.DropMessages("Failed to get item")]
+        for f in quiet:
+            logging.getLogger("absl").addFilter(f)
+        try:
+            metadata = ocp.StandardCheckpointer().metadata(os.path.join(self.step_dir(step), STATE_ITEM))
+        finally:
+            for f in quiet:
+                logging.getLogger("absl").removeFilter(f)
+        tree = getattr(metadata, "item_metadata", metadata)
+        tree = getattr(tree, "tree", tree)
+        saved = tree["params"] if isinstance(tree, Mapping) and "params" in tree else None
+        if saved is None:
+            raise CheckpointError(f"the metadata of its {STATE_ITEM}/ item is unreadable (a truncated _METADATA?)")
+        try:
+            _check_tree(saved, abstract_state.params, "")
+        except ValueError as e:
+            raise CheckpointShapeError(
+                f"{self.step_dir(step)} holds a model of another shape than the configured one "
+                f"({str(e).removeprefix(': parameters do not match the model: ')}): resume with the gin config "
+                "that wrote it (MODEL_DIR/config.gin) or train the new shape in a new MODEL_DIR"
+            ) from None
+
+    def set_aside(self, step: int) -> str:
+        """Moves step ``step`` to ``<MODEL_DIR>/damaged_checkpoints/<step>`` (process 0; every process waits),
+        out of Orbax's step list; returns the new path. Nothing is deleted."""
+        target_root = os.path.join(os.path.dirname(self.directory), DAMAGED_DIR)
+        target = os.path.join(target_root, str(int(step)))
+        suffix = 1
+        while os.path.exists(target):
+            target = os.path.join(target_root, f"{int(step)}.{suffix}")
+            suffix += 1
+        if jax.process_index() == 0:
+            os.makedirs(target_root, exist_ok=True)
+            shutil.move(self.step_dir(step), target)
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices(f"iuie set aside checkpoint {step}")
+        self._manager.reload()
+        return target
+
+    def restore_newest_intact(
+        self, abstract_state: trainer.TrainState
+    ) -> tuple[int, trainer.TrainState, dict[str, Any]] | None:
+        """``(step, state, data_state)`` of the newest checkpoint that restores, or None when there is none.
+
+        A step that fails to restore (a truncated array file, a missing ``data/`` item, a truncated
+        ``_METADATA``, ...) is logged in one line, moved aside (:meth:`set_aside`) and the next older one is
+        tried. A checkpoint of another model shape is not damage: :class:`CheckpointShapeError` at once. When
+        every checkpoint is damaged, :class:`CheckpointError` names them.
+        """
+        damaged = []
+        for step in sorted(self.all_steps(), reverse=True):
+            try:
+                self.check_shapes(abstract_state, step)
+                state, data_state = self.restore(abstract_state, step)
+            except CheckpointShapeError:
+                raise
+            except Exception as e:  # noqa: BLE001 (Orbax, TensorStore and JSON each raise their own kinds)
+                moved = self.set_aside(step)
+                logger.warning(
+                    "checkpoint %s is damaged (%s); moved to %s, restoring the previous one",
+                    self.step_dir(step),
+                    _first_line(e),
+                    moved,
+                )
+                damaged.append(moved)
+                continue
+            return step, state, data_state
+        if damaged:
+            raise CheckpointError(
+                f"every checkpoint in {self.directory} is damaged (moved to {', '.join(damaged)}): start a new "
+                "MODEL_DIR, or set INITIAL_CHECKPOINT_PATH to weights to start from"
+            )
+        return None
+
     def wait_until_finished(self) -> None:
         self._manager.wait_until_finished()
 
@@ -172,7 +283,9 @@ def _check_tree(params: Any, abstract_params: Any, source: str) -> None:
     """Same parameter names and shapes, or an error listing the differences."""
 
     def shapes(tree):
-        return {jax.tree_util.keystr(p): tuple(np.shape(x)) for p, x in jax.tree_util.tree_leaves_with_path(tree)}
+        # Arrays, ShapeDtypeStructs and Orbax's ArrayMetadata all carry .shape.
+        leaves = jax.tree_util.tree_leaves_with_path(tree)
+        return {jax.tree_util.keystr(p): tuple(getattr(x, "shape", np.shape(x))) for p, x in leaves}
 
     want, got = shapes(abstract_params), shapes(params)
     problems = [f"missing {k}" for k in sorted(want.keys() - got.keys())]
@@ -232,9 +345,9 @@ def restore_or_initialize(
     """T5X's order: resume this run's newest checkpoint; else start from ``initial_checkpoint_path``
     (parameters, plus optimizer state and step with ``restore_optimizer_state`` for an iuie training
     checkpoint); else initialise at random from ``rng``."""
-    step = checkpointer.latest_step()
-    if step is not None:
-        state, data_state = checkpointer.restore(layout.abstract, step)
+    resumed = checkpointer.restore_newest_intact(layout.abstract)
+    if resumed is not None:
+        step, state, data_state = resumed
         return StartingPoint(state, data_state, f"resumed from {checkpointer.directory} step {step}")
     if initial_checkpoint_path:
         state_dir = _training_state_dir(initial_checkpoint_path)

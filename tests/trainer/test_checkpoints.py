@@ -165,3 +165,86 @@ def test_restore_or_initialize_prefers_resume_then_initial_checkpoint_then_rando
             ckpt, layout, tx, init_fn, jax.random.key(0), initial_checkpoint_path=str(tmp_path / "source")
         )
         assert resumed.source.endswith("step 8") and resumed.data_state == {"position": 8}
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Damaged checkpoints: real Orbax step folders of the tiny FlanT5, damaged on disk the three ways a killed
+# copy, a full disk or a bad sync leaves them. Reference: the states that were saved (the restored one must be
+# exactly the newest intact one) and the files on disk (nothing deleted).
+
+
+def _three_steps(tmp_path, setup):
+    _, _, layout, state = setup
+    directory = tmp_path / "ckpt" / "checkpoints"
+    with checkpoints.Checkpointer(str(directory), period=1, keep=None, async_checkpointing=False) as ckpt:
+        for step in (1, 2, 3):
+            ckpt.save(step, state, {"position": 10 * step})
+    return directory
+
+
+def _damage(step_dir, kind):
+    import pathlib
+
+    step_dir = pathlib.Path(step_dir)
+    if kind == "truncated array file":
+        files = sorted((p for p in (step_dir / "state").rglob("*") if p.is_file() and p.parent.name == "d"),
+                       key=lambda p: p.stat().st_size)
+        victim = files[-1]  # the largest: array data
+    elif kind == "missing data item":
+        import shutil
+
+        shutil.rmtree(step_dir / "data")
+        return
+    else:
+        victim = step_dir / "state" / "_METADATA"
+    size = victim.stat().st_size
+    with open(victim, "r+b") as f:
+        f.truncate(size // 2)
+
+
+@pytest.mark.parametrize("kind", ["truncated array file", "missing data item", "truncated _METADATA"])
+def test_damaged_latest_checkpoint_restores_the_newest_intact_one(tmp_path, setup, kind, caplog):
+    _, tx, layout, state = setup
+    directory = _three_steps(tmp_path, setup)
+    _damage(directory / "3", kind)
+    files_before = sorted(p.relative_to(directory / "3") for p in (directory / "3").rglob("*"))
+    ckpt = checkpoints.Checkpointer(str(directory), period=1, keep=None, async_checkpointing=False)
+    with caplog.at_level("WARNING", logger="iuie.checkpoints"):
+        start = checkpoints.restore_or_initialize(ckpt, layout, tx, None, jax.random.key(0))
+    ckpt.close()
+    assert start.source == f"resumed from {directory} step 2" and start.data_state == {"position": 20}
+    _assert_same(start.state, state)
+    lines = [r.getMessage() for r in caplog.records if r.name == "iuie.checkpoints"]
+    assert len(lines) == 1 and "\n" not in lines[0], lines
+    assert lines[0].startswith(f"checkpoint {directory / '3'} is damaged (")
+    # Never deleted: moved beside the checkpoints, every remaining file still there, out of the step list.
+    moved = directory.parent / checkpoints.DAMAGED_DIR / "3"
+    assert str(moved) in lines[0]
+    assert sorted(p.relative_to(moved) for p in moved.rglob("*")) == files_before
+    assert sorted(p.name for p in directory.iterdir() if p.name.isdigit()) == ["1", "2"]
+
+
+def test_every_checkpoint_damaged_is_one_error(tmp_path, setup):
+    _, tx, layout, _ = setup
+    directory = _three_steps(tmp_path, setup)
+    for step in (1, 2, 3):
+        _damage(directory / str(step), "truncated _METADATA")
+    with checkpoints.Checkpointer(str(directory), period=1, keep=None, async_checkpointing=False) as ckpt:
+        with pytest.raises(checkpoints.CheckpointError, match="every checkpoint in .* is damaged") as info:
+            checkpoints.restore_or_initialize(ckpt, layout, tx, None, jax.random.key(0))
+    assert "\n" not in str(info.value)
+
+
+def test_checkpoint_of_another_model_shape_is_refused_in_one_line(tmp_path, setup):
+    """Not damage: nothing is moved, and the message names a parameter and both shapes."""
+    directory = _three_steps(tmp_path, setup)
+    wider = harness.make_model(emb_dim=48)
+    tx, _ = optimizers.make_optimizer(configs.OptimizerConfig())
+    other = trainer.abstract_state(harness.init_params_fn(wider), tx, partitioning.Partitioner.create("fsdp"))
+    with checkpoints.Checkpointer(str(directory), period=1, keep=None, async_checkpointing=False) as ckpt:
+        with pytest.raises(checkpoints.CheckpointShapeError, match="holds a model of another shape") as info:
+            checkpoints.restore_or_initialize(ckpt, other, tx, None, jax.random.key(0))
+    message = str(info.value)
+    assert "\n" not in message and ", model wants (" in message and "48" in message
+    assert sorted(p.name for p in directory.iterdir() if p.name.isdigit()) == ["1", "2", "3"]
+    assert not (directory.parent / checkpoints.DAMAGED_DIR).exists()
