@@ -78,22 +78,52 @@ def maybe_initialize_distributed(args: argparse.Namespace) -> bool:
     return True
 
 
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean a user error (configuration, data, checkpoint), not a bug: the binaries
+    report them in one line on stderr and exit with status 2; anything else keeps its traceback."""
+    from iuie.ie.records import RecordError
+    from iuie.pipeline import seqio_data
+    from iuie.training.checkpoints import CheckpointError
+    from iuie.training.partitioning import PresetError
+
+    return (
+        gin_flags.GinConfigError,
+        seqio_data.DataNotFoundError,
+        FileNotFoundError,
+        NotADirectoryError,
+        IsADirectoryError,
+        PermissionError,
+        UnicodeDecodeError,
+        RecordError,
+        CheckpointError,
+        PresetError,
+    )
+
+
+def one_line(error: BaseException) -> str:
+    """The message of ``error`` without what gin appends to an exception raised inside a configurable
+    (``\n  In call to configurable 'train' (<function ...>)``), on one line."""
+    lines = [line for line in str(error).splitlines() if not line.strip().startswith("In call to configurable")]
+    return " ".join(line.strip() for line in lines if line.strip()) or type(error).__name__
+
+
+def report_error(error: BaseException) -> int:
+    print(f"error: {one_line(error)}", file=sys.stderr, flush=True)
+    return EXIT_CONFIG_ERROR
+
+
 def run_configured(args: argparse.Namespace, fn: Callable[..., Any]) -> int:
     """Parses gin from the flags and calls the gin-configured ``fn``; configuration and data errors end the
     process at once with a one-line message (exit status 2)."""
-    from iuie.pipeline import seqio_data
-
     try:
         gin_flags.parse(args.gin_file, args.gin_bindings, args.gin_search_paths)
         configured = gin.get_configurable(fn)
     except (gin_flags.GinConfigError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        return EXIT_CONFIG_ERROR
+        return report_error(e)
     try:
         result = configured()
-    except (gin_flags.GinConfigError, seqio_data.DataNotFoundError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        return EXIT_CONFIG_ERROR
+    except user_errors() as e:
+        return report_error(e)
     return int(result) if isinstance(result, int) else 0
 
 
@@ -176,7 +206,10 @@ def train(
             f"BATCH_SIZE {config.batch_size} must be a multiple of the process count ({processes}) and of the "
             f"data-parallel size ({part.data_parallel_size})"
         )
-    tx, schedule = optimizers.make_optimizer(config.optimizer, config.train_steps)
+    try:
+        tx, schedule = optimizers.make_optimizer(config.optimizer, config.train_steps)
+    except ValueError as e:  # a schedule that does not fit TRAIN_STEPS: a configuration mistake
+        raise gin_flags.GinConfigError(str(e)) from None
 
     # The training data: index-based, host-independent, packed rows; its state is saved with each checkpoint.
     data = train_input.build(
@@ -322,8 +355,7 @@ def binary_main(prog: str, description: str, fn: Callable[..., Any], argv: Seque
     try:
         args = parser.parse_args(gin_flags.rewrite_gin_args(list(sys.argv[1:] if argv is None else argv)))
     except gin_flags.GinConfigError as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        return EXIT_CONFIG_ERROR
+        return report_error(e)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("iuie").setLevel(logging.INFO)  # our progress lines, not every library's INFO chatter
     # iuie's Tasks count their examples without seqio's cache (docs/seqio_tasks.md), so seqio's warning that

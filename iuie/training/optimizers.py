@@ -87,8 +87,17 @@ def make_schedule(config: ScheduleConfig, total_steps: int | None = None) -> opt
         if total_steps is None:
             raise ValueError(f"the {config.name} schedule needs decay_steps or total_steps")
         decay = total_steps - warmup
+        if decay < 1:
+            raise ValueError(
+                f"configs.ScheduleConfig.warmup_steps = {warmup} leaves the {config.name} schedule no steps to "
+                f"decay over in a run of {total_steps} steps (TRAIN_STEPS): set "
+                f"--gin.configs.ScheduleConfig.warmup_steps to less than {total_steps}, or raise TRAIN_STEPS"
+            )
     if decay < 1:
-        raise ValueError(f"the {config.name} schedule decays over {decay} steps; it needs at least 1")
+        raise ValueError(
+            f"configs.ScheduleConfig.decay_steps = {decay}: the {config.name} schedule needs at least 1 step to "
+            "decay over"
+        )
     end = float(config.end_learning_rate)
     if config.name == "linear":
         decay_part = optax.linear_schedule(lr, end, decay)
