@@ -12,6 +12,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from iuie.runtime import errors
+
 # Sub-command name -> module under iuie.commands.
 COMMANDS: dict[str, str] = {
     "format": "iuie.commands.format_views",
@@ -35,7 +37,7 @@ def _summary(module) -> str:
 
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="iuie", description=__doc__.splitlines()[0])
+    parser = errors.OneLineArgumentParser(prog="iuie", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     wanted = [a for a in argv if not a.startswith("-")][:1]
     for name, module_name in COMMANDS.items():
@@ -56,9 +58,16 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one sub-command. Each reports its own user errors in one line (exit status 2); as a safety net,
+    an unreadable file or a record error that a command did not catch gets the same treatment here."""
+    from iuie.ie.records import RecordError
+
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
-    return int(args._run(args) or 0)
+    try:
+        return int(args._run(args) or 0)
+    except (*errors.FILE_ERRORS, RecordError) as e:
+        return errors.report(f"iuie {args.command}", e)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import gin
-from iuie.runtime import gin_flags
+from iuie.runtime import errors, gin_flags
 
 logger = logging.getLogger("iuie.train")
 
@@ -87,28 +87,17 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from iuie.training.partitioning import PresetError
 
     return (
+        *errors.FILE_ERRORS,
         gin_flags.GinConfigError,
         seqio_data.DataNotFoundError,
-        FileNotFoundError,
-        NotADirectoryError,
-        IsADirectoryError,
-        PermissionError,
-        UnicodeDecodeError,
         RecordError,
         CheckpointError,
         PresetError,
     )
 
 
-def one_line(error: BaseException) -> str:
-    """The message of ``error`` without what gin appends to an exception raised inside a configurable
-    (``\n  In call to configurable 'train' (<function ...>)``), on one line."""
-    lines = [line for line in str(error).splitlines() if not line.strip().startswith("In call to configurable")]
-    return " ".join(line.strip() for line in lines if line.strip()) or type(error).__name__
-
-
 def report_error(error: BaseException) -> int:
-    print(f"error: {one_line(error)}", file=sys.stderr, flush=True)
+    print(f"error: {errors.one_line(error)}", file=sys.stderr, flush=True)
     return EXIT_CONFIG_ERROR
 
 
@@ -349,7 +338,7 @@ def train(
 def binary_main(prog: str, description: str, fn: Callable[..., Any], argv: Sequence[str] | None) -> int:
     """The shared entry of the train, eval and infer binaries: T5X-style flags, logging, multi-host start,
     Task registration, then the gin-configured ``fn`` (see :func:`run_configured`)."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser = errors.OneLineArgumentParser(prog=prog, description=description)
     gin_flags.add_gin_flags(parser)
     add_multiprocess_flags(parser)
     try:

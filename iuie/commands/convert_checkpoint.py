@@ -94,9 +94,9 @@ def run(args) -> int:
         if os.path.exists(args.dst):
             shutil.rmtree(args.dst) if os.path.isdir(args.dst) else os.remove(args.dst)
         _write(args, params, fields)
-    except CheckpointError as e:
+    except CheckpointError as e:  # an unreadable or inconsistent SRC: the user's input
         print(f"iuie convert-checkpoint: error: {e}", file=sys.stderr)
-        return 1
+        return 2
     print(
         f"wrote {args.target} checkpoint to {args.dst} ({fields['num_encoder_layers']}+"
         f"{fields['num_decoder_layers']} layers, d_model {fields['emb_dim']}, vocab {fields['vocab_size']})"

@@ -162,9 +162,9 @@ def run(args: argparse.Namespace) -> int:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", WindowWarning)
                     results = extractor.extract([d["text"] for d in chunk], task, labels)
-            except (InputTooLongError, ValueError) as e:
+            except (InputTooLongError, ValueError) as e:  # --strict: a sentence over --max-input-tokens
                 print(f"iuie extract: {e}", file=sys.stderr)
-                return 1
+                return 2
             for doc, result in zip(chunk, results):
                 record = {k: v for k, v in doc.items() if k != "text"}
                 record.update(result.to_json())

@@ -99,11 +99,17 @@ def read_rows(path: str, mode: str, duplicates: list[int] | None = None) -> list
     rows = []
     seen: set[str] = set()
     try:
-        handle = open(path, encoding="utf-8")
+        handle = open(path, "rb")  # bytes, decoded per line: a non-UTF-8 byte is reported with its line
     except OSError as e:
         raise ScoreInputError(path, 0, None, f"cannot open: {e.strerror or e}") from None
     with handle:
-        for line_no, line in enumerate(handle, start=1):
+        for line_no, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ScoreInputError(
+                    path, line_no, None, f"not UTF-8 text (byte 0x{raw[e.start]:02x} at byte {e.start + 1})"
+                ) from None
             if not line.strip():
                 continue
             try:

@@ -120,10 +120,23 @@ def run(args: argparse.Namespace) -> int:
     from iuie import t5x_compat
 
     if args.action in BINARIES:
+        import importlib.util
+
+        if importlib.util.find_spec("t5x") is None:
+            print(
+                f"iuie t5x {args.action}: error: t5x is not importable in this interpreter: install T5X from a "
+                "google-research/t5x source checkout (docs/t5x.md), then check with 'iuie t5x check'",
+                file=sys.stderr,
+            )
+            return 2
         run_binary(args.action, args.t5x_args)
         return 0
     if args.t5x_args:
-        raise SystemExit(f"iuie t5x {args.action} takes no further arguments (got {' '.join(args.t5x_args)})")
+        print(
+            f"iuie t5x {args.action}: error: takes no further arguments (got {' '.join(args.t5x_args)})",
+            file=sys.stderr,
+        )
+        return 2
     if args.action == "check":
         return check()
     if args.action == "paths":

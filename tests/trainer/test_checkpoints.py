@@ -187,8 +187,10 @@ def _damage(step_dir, kind):
 
     step_dir = pathlib.Path(step_dir)
     if kind == "truncated array file":
-        files = sorted((p for p in (step_dir / "state").rglob("*") if p.is_file() and p.parent.name == "d"),
-                       key=lambda p: p.stat().st_size)
+        files = sorted(
+            (p for p in (step_dir / "state").rglob("*") if p.is_file() and p.parent.name == "d"),
+            key=lambda p: p.stat().st_size,
+        )
         victim = files[-1]  # the largest: array data
     elif kind == "missing data item":
         import shutil
