@@ -7,6 +7,8 @@ seqio Tasks, packed rows, the same global batches on any number of hosts), then 
 TensorBoard summaries every ``log_period`` steps, checkpoints (state + input-pipeline state) every
 ``CheckpointConfig.period`` steps and at the end, seqio evaluation every ``EVAL_PERIOD`` steps (and at the
 end) over the evaluation Mixture in both metric modes, and a stop on a non-finite loss (exit status 3).
+SIGTERM (preemption) saves a checkpoint at the next step boundary and exits 0; a damaged newest checkpoint is
+set aside and the newest intact one restored (docs/scaling.md). User errors: one line, exit status 2.
 
 The CPU demo (tiny model, synthetic corpus)::
 

@@ -105,3 +105,15 @@ def test_folder_without_a_checkpoint_is_a_clear_error(tmp_path, capsys):
         == 2
     )
     assert "cannot load checkpoint" in capsys.readouterr().err
+
+
+def test_strict_sentence_over_the_budget_is_one_line_and_exit_2(trained_checkpoint, tmp_path, capsys):
+    """docs/extract.md: errors exit with status 2 and one line (``--strict`` refuses to cut a sentence)."""
+    text = tmp_path / "long.txt"
+    text.write_text(" ".join(f"word{i}" for i in range(200)) + ".\n", encoding="utf-8")
+    args = ["--checkpoint", str(trained_checkpoint), "--task", "ner", "--labels", "thing", "--input", str(text)]
+    status = cli.main(["extract", *args, "--strict", "--max-input-tokens", "64", "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("iuie extract: ") and "does not fit" in lines[0], lines
