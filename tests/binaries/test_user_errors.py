@@ -38,6 +38,17 @@ NATIVE_LOG = re.compile(r"^[IWEF]\d{4} [\d:.]+\s+\d+ [\w.\-/]+\.(cc|cpp|c|h):\d+
 BINARIES = ("train", "eval", "infer")
 
 
+# The binaries' own log format (``%(asctime)s %(name)s: %(message)s``): progress a run logged before it failed.
+RUN_LOG = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [\w.]+: ")
+
+
+def error_lines(stderr: str) -> list[str]:
+    """For a binary that fails after it has started working (e.g. at restore, after the data pipeline logged
+    what it counted): the counted lines that are not the run's own log lines. A logged traceback still
+    counts (its lines are not in the log format)."""
+    return [line for line in counted_lines(stderr) if not RUN_LOG.match(line)]
+
+
 def counted_lines(stderr: str) -> list[str]:
     return [
         line
@@ -70,14 +81,16 @@ def _ner_root(tmp: pathlib.Path, *, bad: bool) -> pathlib.Path:
     """An IE INSTRUCTIONS root with NER/CoNLL 2003; ``bad``: train.json's last record's offsets are wrong."""
     folder = tmp / "data" / "NER" / "CoNLL 2003"
     folder.mkdir(parents=True)
+    # Distinct sentences: duplicated records would be counted and reported (a log line of their own).
     good = [
-        {"sentence": "EU rejects German call .", "entities": [{"name": "EU", "type": "organization", "pos": [0, 2]}]}
+        {"sentence": f"EU rejects call {i} .", "entities": [{"name": "EU", "type": "organization", "pos": [0, 2]}]}
+        for i in range(8)
     ]
     wrong = [{"sentence": "Peter Blackburn", "entities": [{"name": "Peter", "type": "person", "pos": [3, 9]}]}]
     (folder / "labels.json").write_text(json.dumps(["location", "miscellaneous", "organization", "person"]))
-    (folder / "train.json").write_text(json.dumps(good * 8 + (wrong if bad else [])))
-    (folder / "dev.json").write_text(json.dumps(good))
-    (folder / "test.json").write_text(json.dumps(good + (wrong if bad else [])))
+    (folder / "train.json").write_text(json.dumps(good + (wrong if bad else [])))
+    (folder / "dev.json").write_text(json.dumps(good[:2]))
+    (folder / "test.json").write_text(json.dumps(good[:1] + (wrong if bad else [])))
     return tmp / "data"
 
 
