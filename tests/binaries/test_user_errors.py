@@ -175,6 +175,14 @@ CASES = [
         "does not exist",
     ),
     Case("bad gin binding", "demo", lambda t: ["--workdir", str(t), "--gin", "TRAIN_STEP = 3"], "TRAIN_STEP"),
+    Case("missing checkpoint", "serve", lambda t: ["--checkpoint", str(t / "no")], "does not exist"),
+    Case("not a folder", "report", lambda t: [str(t / "no")], "is not a folder"),
+    Case(
+        "comma in a Beam option",
+        "cache",
+        lambda t: ["iuie_ner_synthetic", "--output-dir", str(t), "--pipeline-option=--a=1,2", "--print-command"],
+        "contains a comma",
+    ),
     # --- binaries ------------------------------------------------------------------------------------------
     Case("no gin file", "train", lambda t: [], "no --gin_file given"),
     Case("unset required macro", "train", lambda t: [DEMO_GIN], "required gin macro not set: MODEL_DIR"),
