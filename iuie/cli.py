@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "serve": "iuie.commands.serve",
     "report": "iuie.commands.report",
     "cache": "iuie.commands.cache",
+    "plan": "iuie.commands.plan",
 }
 
 
@@ -63,6 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from iuie.ie.records import RecordError
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    wanted = [a for a in argv if not a.startswith("-")][:1]
+    if wanted and wanted[0] in COMMANDS:
+        # A command may take arguments argparse cannot express (T5X's ``--gin.NAME=VALUE``): it rewrites them.
+        rewrite = getattr(importlib.import_module(COMMANDS[wanted[0]]), "rewrite_argv", None)
+        if rewrite is not None:
+            argv = rewrite(argv)
     args = build_parser(argv).parse_args(argv)
     try:
         return int(args._run(args) or 0)
