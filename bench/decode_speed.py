@@ -3,12 +3,17 @@
 For a tiny and a Flan-T5-small-shaped network (random weights, a 2048-token vocabulary to stay CPU-friendly,
 float32 on both sides), batch sizes 1 and 32, inputs of 32 tokens and up to 32 new tokens, it prints a table and
 one JSON line per setting: sentences/s and generated tokens/s for each side, their ratio (iuie / HF), and iuie's
-compile time, which the throughput numbers exclude. The two sides decode the same tokens (greedy parity is a
-test in ``tests/model/test_models.py``); the script checks that too.
+compile time, which the figures exclude. Batch 1 is reported as per-call overhead (milliseconds per decode
+call: what a single short request waits), batch 32 as throughput. The two sides decode the same tokens (greedy
+parity is a test in ``tests/model/test_models.py``); the script checks that too.
+
+Fairness on a shared CPU (``bench/fair_timing.py``): both engines in one process on the same cores
+(``--threads``), torch with that many intra-op threads; after a warm-up call per side, ``--repeats`` calls per
+side (default 20) interleaved with alternating order; median and min, and the load average around them.
 
 Run from the repository root::
 
-  .venv/bin/python bench/decode_speed.py            # ~3-5 minutes on 2 CPU cores
+  .venv/bin/python bench/decode_speed.py            # ~5-10 minutes on 2 shared CPU cores
   .venv/bin/python bench/decode_speed.py --quick    # tiny config only
 """
 
@@ -18,7 +23,6 @@ import argparse
 import functools
 import json
 import pathlib
-import statistics
 import sys
 import time
 
@@ -26,6 +30,12 @@ import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+import fair_timing  # noqa: E402  (bench/, beside this script)
+
+# Both engines on the same cores: the affinity must be set before jax and torch start their thread pools.
+if "--threads" in sys.argv:
+    fair_timing.pin_threads(int(sys.argv[sys.argv.index("--threads") + 1]))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -65,8 +75,8 @@ CONFIGS = {
         dtype="float32",
     ),
 }
-# (config, batch) -> timed repeats per side; fewer for the slow settings to keep one run within minutes.
-REPEATS = {("tiny", 1): 10, ("tiny", 32): 5, ("small", 1): 3, ("small", 32): 2}
+# Batch 1 measures the per-call overhead (the latency of one short decode), batch 32 the throughput.
+SETTINGS = (("tiny", 1), ("tiny", 32), ("small", 1), ("small", 32))
 
 
 def generated_tokens(seqs: np.ndarray) -> int:
@@ -90,39 +100,37 @@ def bench_setting(name: str, batch_size: int, repeats: int) -> dict:
     params = random_params(model.module, batch)
     jax_batch = {k: jnp.asarray(v) for k, v in batch.items()}
 
-    # iuie: compile ahead of time, then time the compiled executable alone.
+    # iuie: compile ahead of time, then call the compiled executable alone.
     predict = jax.jit(functools.partial(model.predict_batch, method="greedy"))
     start = time.perf_counter()
     compiled = predict.lower(params, jax_batch).compile()
     compile_s = time.perf_counter() - start
     ours = np.asarray(compiled(params, jax_batch))  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(compiled(params, jax_batch))
-        times.append(time.perf_counter() - start)
-    iuie_s = statistics.median(times)
 
     # transformers: same weights, eager PyTorch generate with its KV cache.
     hf = build_hf_model(params, cfg)
     input_ids = torch.tensor(inputs, dtype=torch.long)
     mask = torch.ones_like(input_ids)
-    generate = lambda: hf.generate(
-        input_ids=input_ids,
-        attention_mask=mask,
-        do_sample=False,
-        num_beams=1,
-        max_new_tokens=MAX_NEW,
-        decoder_start_token_id=0,
+
+    def generate():
+        with torch.no_grad():
+            return hf.generate(
+                input_ids=input_ids,
+                attention_mask=mask,
+                do_sample=False,
+                num_beams=1,
+                max_new_tokens=MAX_NEW,
+                decoder_start_token_id=0,
+            )
+
+    theirs = generate().numpy()[:, 1:]  # warm-up
+    load_before = fair_timing.load_average()
+    times = fair_timing.interleaved(
+        {"iuie": lambda: jax.block_until_ready(compiled(params, jax_batch)), "hf": generate}, repeats
     )
-    with torch.no_grad():
-        theirs = generate().numpy()[:, 1:]  # warm-up
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            generate()
-            times.append(time.perf_counter() - start)
-    hf_s = statistics.median(times)
+    load_after = fair_timing.load_average()
+    iuie, hf_stats = fair_timing.summary(times["iuie"]), fair_timing.summary(times["hf"])
+    iuie_s, hf_s = iuie["median_s"], hf_stats["median_s"]
 
     theirs = np.pad(theirs, ((0, 0), (0, MAX_NEW - theirs.shape[1])))
     tokens = generated_tokens(ours)
@@ -134,9 +142,17 @@ def bench_setting(name: str, batch_size: int, repeats: int) -> dict:
         "vocab": VOCAB,
         "generated_tokens": tokens,
         "same_tokens": bool(np.array_equal(ours, np.where(np.cumsum(np.cumsum(theirs == 1, 1), 1) > 1, 0, theirs))),
+        "measure": "per-call overhead" if batch_size == 1 else "throughput",
         "iuie_compile_s": round(compile_s, 3),
         "iuie_s": round(iuie_s, 5),
         "hf_s": round(hf_s, 5),
+        "iuie_min_s": round(iuie["min_s"], 5),
+        "hf_min_s": round(hf_stats["min_s"], 5),
+        "iuie_ms_per_call": round(1000 * iuie_s, 2),
+        "hf_ms_per_call": round(1000 * hf_s, 2),
+        "speedup_iuie_over_hf_min": round(hf_stats["min_s"] / iuie["min_s"], 2),
+        "load_average_before": load_before,
+        "load_average_after": load_after,
         "iuie_sentences_per_s": round(batch_size / iuie_s, 2),
         "hf_sentences_per_s": round(batch_size / hf_s, 2),
         "iuie_tokens_per_s": round(tokens / iuie_s, 1),
@@ -149,28 +165,47 @@ def bench_setting(name: str, batch_size: int, repeats: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny config only")
+    parser.add_argument("--repeats", type=int, default=20, help="timed calls per side, interleaved (default 20)")
+    parser.add_argument("--threads", type=int, default=None, help="cores for both engines (default: all allowed)")
     args = parser.parse_args()
-    settings = [k for k in REPEATS if not args.quick or k[0] == "tiny"]
+    threads = fair_timing.pin_threads(args.threads)
+    fair_timing.torch_threads(threads)
+    settings = [k for k in SETTINGS if not args.quick or k[0] == "tiny"]
     print(
         f"# jax {jax.__version__} on {jax.devices()[0].platform}, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads); greedy, float32, inputs {INPUT_LEN}, up to {MAX_NEW} new tokens"
+        f"({torch.get_num_threads()} threads, {threads} cores for both); greedy, float32, inputs {INPUT_LEN}, "
+        f"up to {MAX_NEW} new tokens; {args.repeats} interleaved calls per side"
     )
     results = []
     for name, batch_size in settings:
-        results.append(bench_setting(name, batch_size, REPEATS[(name, batch_size)]))
+        results.append(bench_setting(name, batch_size, args.repeats))
         print(json.dumps(results[-1]), flush=True)
 
+    print("\nbatch 1: per-call overhead (ms per decode call, median / min)")
     header = (
-        f"{'config':<7}{'batch':>6}{'tokens':>8}{'iuie sent/s':>13}{'HF sent/s':>11}{'iuie tok/s':>12}"
-        f"{'HF tok/s':>10}{'iuie/HF':>9}{'compile s':>11}{'same':>6}"
+        f"{'config':<7}{'iuie ms':>10}{'HF ms':>10}{'iuie min':>10}{'HF min':>10}{'HF/iuie':>9}{'same':>6}  load avg"
     )
-    print("\n" + header)
+    print(header)
     print("-" * len(header))
-    for r in results:
+    for r in (r for r in results if r["batch"] == 1):
         print(
-            f"{r['config']:<7}{r['batch']:>6}{r['generated_tokens']:>8}{r['iuie_sentences_per_s']:>13.2f}"
+            f"{r['config']:<7}{r['iuie_ms_per_call']:>10.1f}{r['hf_ms_per_call']:>10.1f}"
+            f"{1000 * r['iuie_min_s']:>10.1f}{1000 * r['hf_min_s']:>10.1f}{r['speedup_iuie_over_hf']:>8.2f}x"
+            f"{str(r['same_tokens']):>6}  {r['load_average_before'][0]:.1f} -> {r['load_average_after'][0]:.1f}"
+        )
+    print("\nbatch 32: throughput (median; x from medians, and from minima)")
+    header = (
+        f"{'config':<7}{'tokens':>8}{'iuie sent/s':>13}{'HF sent/s':>11}{'iuie tok/s':>12}{'HF tok/s':>10}"
+        f"{'iuie/HF':>9}{'(min)':>7}{'compile s':>11}{'same':>6}  load avg"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in (r for r in results if r["batch"] > 1):
+        print(
+            f"{r['config']:<7}{r['generated_tokens']:>8}{r['iuie_sentences_per_s']:>13.2f}"
             f"{r['hf_sentences_per_s']:>11.2f}{r['iuie_tokens_per_s']:>12.1f}{r['hf_tokens_per_s']:>10.1f}"
-            f"{r['speedup_iuie_over_hf']:>8.2f}x{r['iuie_compile_s']:>11.2f}{str(r['same_tokens']):>6}"
+            f"{r['speedup_iuie_over_hf']:>8.2f}x{r['speedup_iuie_over_hf_min']:>6.2f}x{r['iuie_compile_s']:>11.2f}"
+            f"{str(r['same_tokens']):>6}  {r['load_average_before'][0]:.1f} -> {r['load_average_after'][0]:.1f}"
         )
 
 

@@ -8,25 +8,30 @@ off on both sides (so neither pays for dropout masks the other does not draw).
 Data and the fairness choice (option (i) of issue 5): one batch of ``--rows`` rows is built once from the
 synthetic corpus (seqio Mixture ``iuie_synthetic``, ``EncDecFeatureConverter(pack=True)``, inputs 256 /
 targets 64). transformers' T5 has no segment ids, so it cannot train on packed rows; each packed row is
-therefore unpacked back into its separate examples, each padded to the same lengths (256 / 64). Three runs:
+therefore unpacked back into its separate examples, each padded to the same lengths (256 / 64). Four sides:
 
-  iuie-packed     iuie on the packed rows (what ``iuie.train`` does)
   iuie-unpacked   iuie on the unpacked rows (same work as torch: the engine-to-engine comparison)
-  torch-unpacked  transformers ``T5ForConditionalGeneration`` + ``torch.optim.AdamW`` + ``loss.backward()``
+  torch-eager     transformers ``T5ForConditionalGeneration`` + ``torch.optim.AdamW`` + ``loss.backward()``
+  iuie-packed     iuie on the packed rows (what ``iuie.train`` does)
+  torch-compile   torch-eager with the model under ``torch.compile``
 
-All three see exactly the same examples, hence the same non-padding tokens per step (encoder inputs plus
-decoder targets), which is what tokens/s counts; padding is work that does not count. ``ratio`` is the
-iuie run's tokens/s over torch's. Timings exclude compilation and warm-up steps.
+All sides see exactly the same examples, hence the same non-padding tokens per step (encoder inputs plus
+decoder targets), which is what tokens/s counts; padding is work that does not count. The engine ratio is
+iuie-unpacked against torch-eager (the same work); iuie-packed is a separate line (what packing saves), and
+torch-compile (``torch.compile`` of the forward pass, inductor) is PyTorch's best effort.
 
-Configs: ``tiny`` (emb 128, 4 heads x 32, mlp 256, 2+2 layers) and ``small`` (Flan-T5-small dims: emb 512,
-6 heads x 64, mlp 1024, 8+8 layers), both with the project's own vocabulary (889 pieces rounded up to 896)
-instead of Flan-T5's 32128, to keep a CPU run short: the output layer of a 32k vocabulary would dominate the
-small config. ``small`` uses fewer rows and steps by default for the same reason.
+Fairness on a shared CPU (``bench/fair_timing.py``): both engines run in one process confined to the same
+cores (``--threads``, default all allowed), torch with that many intra-op threads and one inter-op thread,
+XLA's CPU pool on the same cores; after the first call (compilation) and ``--warmup`` untimed steps, the sides
+are timed interleaved, one step each per round with the order alternating (A B, B A, ...), ``--steps``
+rounds (default 20); min and median per side, and the load average before and after the timed rounds.
+Losses are printed per target token on every side (iuie's loss is a token sum, divided here by the loss
+weights; transformers' is already a mean), for the first step from the shared initial weights: they must agree.
 
-Run from the repository root (5-8 minutes on 2 shared CPU cores; shared cores make timings noisy)::
+Run from the repository root (about 10 minutes on 2 shared CPU cores)::
 
   PYTHONPATH=. .venv/bin/python bench/train_throughput.py
-  PYTHONPATH=. .venv/bin/python bench/train_throughput.py --configs tiny --steps 5
+  PYTHONPATH=. .venv/bin/python bench/train_throughput.py --configs small --threads 2
 
 Prints a table, then one JSON line per run.
 """
@@ -37,29 +42,29 @@ import argparse
 import json
 import os
 import pathlib
-import statistics
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import fair_timing  # noqa: E402  (bench/, beside this script)
+
 INPUT_LEN = 256
 TARGET_LEN = 64
 LEARNING_RATE = 1e-4
-# name -> (T5Config fields, packed rows per batch, timed steps). Rows/steps keep the whole run ~5 min on 2 cores.
+# name -> (T5Config fields, packed rows per batch).
 CONFIGS = {
     "tiny": (
         dict(emb_dim=128, num_heads=4, head_dim=32, mlp_dim=256, num_encoder_layers=2, num_decoder_layers=2),
         16,
-        5,
     ),
     "small": (
         dict(emb_dim=512, num_heads=6, head_dim=64, mlp_dim=1024, num_encoder_layers=8, num_decoder_layers=8),
         4,
-        3,
     ),
 }
 
@@ -126,20 +131,13 @@ def non_padding_tokens(batch: dict[str, np.ndarray]) -> int:
     return int(np.sum(batch["encoder_input_tokens"] != 0) + np.sum(batch["decoder_target_tokens"] != 0))
 
 
-def timed(step, warmup: int, steps: int) -> list[float]:
-    """Seconds of each of ``steps`` calls of ``step()`` after ``warmup`` untimed ones (``step`` blocks)."""
-    for _ in range(warmup):
-        step()
-    seconds = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        seconds.append(time.perf_counter() - start)
-    return seconds
+def loss_weight_sum(batch: dict[str, np.ndarray]) -> float:
+    return float(np.sum(batch["decoder_loss_weights"]))
 
 
-def iuie_run(config, params, batch, warmup: int, steps: int) -> tuple[list[float], float, float]:
-    """(step seconds, compile seconds, last loss) of iuie's train step (AdamW) on ``batch``."""
+def iuie_side(config, params, batch) -> tuple[Callable[[], None], dict]:
+    """iuie's jit-compiled train step (AdamW) on ``batch``: ``(step, info)``; ``step()`` blocks until done;
+    ``info`` records the compile time and the losses, per target token (iuie's loss is a token sum)."""
     import jax
 
     from iuie.model import models
@@ -158,27 +156,31 @@ def iuie_run(config, params, batch, warmup: int, steps: int) -> tuple[list[float
     )
     device_batch = part.global_batch(batch)
     rng = jax.random.key(1)
-    holder = {"state": state, "loss": None}
+    weights = loss_weight_sum(batch)
+    info = {"losses": []}
+    holder = {"state": state}
 
     def step():
         holder["state"], metrics = step_fn(holder["state"], device_batch, rng)
-        holder["loss"] = float(jax.block_until_ready(metrics["loss"]))
+        info["losses"].append(float(jax.block_until_ready(metrics["loss"])) / weights)
 
     start = time.perf_counter()
     step()  # the first call compiles
-    compile_s = time.perf_counter() - start
-    seconds = timed(step, warmup, steps)
-    return seconds, compile_s, holder["loss"]
+    info["compile_s"] = time.perf_counter() - start
+    return step, info
 
 
-def torch_run(config, params, batch, warmup: int, steps: int) -> tuple[list[float], float]:
-    """(step seconds, last loss) of a plain PyTorch loop on ``batch`` with the same weights."""
+def torch_side(config, params, batch, compiled: bool) -> tuple[Callable[[], None], dict]:
+    """A plain PyTorch loop (transformers T5, AdamW, ``loss.backward()``) on ``batch`` with the same weights;
+    with ``compiled`` the forward pass is ``torch.compile``d (inductor). The loss is transformers' mean over
+    target tokens."""
     import torch
 
     from tests.model.hf_weights import build_hf_model
 
     model = build_hf_model(params, config).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=0.0)
+    forward = torch.compile(model) if compiled else model
     enc = torch.from_numpy(batch["encoder_input_tokens"].astype(np.int64))
     dec_in = torch.from_numpy(batch["decoder_input_tokens"].astype(np.int64))
     targets = torch.from_numpy(batch["decoder_target_tokens"].astype(np.int64))
@@ -190,70 +192,87 @@ def torch_run(config, params, batch, warmup: int, steps: int) -> tuple[list[floa
         decoder_attention_mask=(targets != 0).long(),
         labels=labels,
     )
-    holder = {"loss": None}
+    info = {"losses": []}
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        loss = model(**inputs).loss
+        loss = forward(**inputs).loss
         loss.backward()
         optimizer.step()
-        holder["loss"] = float(loss.detach())
+        info["losses"].append(float(loss.detach()))
 
-    seconds = timed(step, warmup + 1, steps)  # +1: the first call allocates the AdamW moments
-    return seconds, holder["loss"]
+    start = time.perf_counter()
+    step()  # allocates the AdamW moments; with torch.compile, compiles
+    info["compile_s"] = time.perf_counter() - start
+    return step, info
 
 
-def run_config(name: str, rows: int | None, steps: int | None, warmup: int, threads: int) -> list[dict]:
+def run_config(name: str, rows: int | None, steps: int, warmup: int, threads: int, torch_compile: bool) -> list[dict]:
     import flax.linen as nn
     import jax
-    import torch
 
+    from iuie.model import models
     from iuie.model.network import T5Config
 
-    fields, default_rows, default_steps = CONFIGS[name]
-    rows, steps = rows or default_rows, steps or default_steps
+    fields, default_rows = CONFIGS[name]
+    rows = rows or default_rows
     config = T5Config(vocab_size=project_vocab_size(), dropout_rate=0.0, dtype="float32", **fields)
     packed = packed_batch(rows)
     unpacked = unpack(packed)
     tokens = non_padding_tokens(packed)
     assert tokens == non_padding_tokens(unpacked), "unpacking lost tokens"
 
-    from iuie.model import models
-
     model = models.EncoderDecoderModel(config=config)
     shapes = {k: (1,) + v.shape[1:] for k, v in packed.items()}
     params = jax.device_get(
         jax.jit(lambda rng: nn.meta.unbox(model.get_initial_variables(rng, shapes)["params"]))(jax.random.key(0))
     )
-    torch.set_num_threads(threads)
 
-    results = []
-    for framework, batch in (("iuie-packed", packed), ("iuie-unpacked", unpacked), ("torch-unpacked", unpacked)):
-        compile_s = None
+    sides, infos, batches = {}, {}, {}
+    plan = [("iuie-unpacked", unpacked), ("torch-eager", unpacked), ("iuie-packed", packed)]
+    if torch_compile:
+        plan.append(("torch-compile", unpacked))
+    for framework, batch in plan:
         if framework.startswith("iuie"):
-            seconds, compile_s, loss = iuie_run(config, params, batch, warmup, steps)
+            step, info = iuie_side(config, params, batch)
         else:
-            seconds, loss = torch_run(config, params, batch, warmup, steps)
-        s_step = statistics.median(seconds)
-        result = dict(
-            config=name,
-            framework=framework,
-            rows=int(batch["encoder_input_tokens"].shape[0]),
-            steps=steps,
-            s_per_step=s_step,
-            tokens_per_step=tokens,
-            tokens_per_s=tokens / s_step,
-            padding_share=1 - tokens / (batch["encoder_input_tokens"].size + batch["decoder_target_tokens"].size),
-            compile_s=compile_s,
-            last_loss=loss,
-            vocab_size=config.vocab_size,
-            threads=threads,
+            step, info = torch_side(config, params, batch, compiled=framework == "torch-compile")
+        for _ in range(warmup):
+            step()
+        sides[framework], infos[framework], batches[framework] = step, info, batch
+        print(f"# {name} {framework}: ready (first call {info['compile_s']:.1f} s)", file=sys.stderr, flush=True)
+
+    load_before = fair_timing.load_average()
+    times = fair_timing.interleaved(sides, steps)
+    load_after = fair_timing.load_average()
+    results = []
+    for framework, seconds in times.items():
+        stats = fair_timing.summary(seconds)
+        batch, info = batches[framework], infos[framework]
+        results.append(
+            dict(
+                config=name,
+                framework=framework,
+                rows=int(batch["encoder_input_tokens"].shape[0]),
+                steps=steps,
+                min_s_per_step=stats["min_s"],
+                median_s_per_step=stats["median_s"],
+                tokens_per_step=tokens,
+                tokens_per_s_median=tokens / stats["median_s"],
+                padding_share=1 - tokens / (batch["encoder_input_tokens"].size + batch["decoder_target_tokens"].size),
+                first_call_s=info["compile_s"],
+                first_loss_per_token=info["losses"][0],
+                last_loss_per_token=info["losses"][-1],
+                vocab_size=config.vocab_size,
+                threads=threads,
+                load_average_before=load_before,
+                load_average_after=load_after,
+            )
         )
-        results.append(result)
-        print(f"# {name} {framework}: {s_step:.3f} s/step", file=sys.stderr, flush=True)
-    torch_tps = results[-1]["tokens_per_s"]
+    eager = next(r for r in results if r["framework"] == "torch-eager")
     for result in results:
-        result["ratio_vs_torch"] = result["tokens_per_s"] / torch_tps
+        result["speedup_vs_torch_eager_median"] = eager["median_s_per_step"] / result["median_s_per_step"]
+        result["speedup_vs_torch_eager_min"] = eager["min_s_per_step"] / result["min_s_per_step"]
     return results
 
 
@@ -261,35 +280,35 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", default="tiny,small", help="comma-separated: tiny, small")
     parser.add_argument("--rows", type=int, default=None, help="packed rows per batch (default per config)")
-    parser.add_argument("--steps", type=int, default=None, help="timed steps (default per config)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed steps after compilation")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch.set_num_threads")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per side, interleaved (default 20)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per side after the first call")
+    parser.add_argument("--threads", type=int, default=None, help="cores for both engines (default: all allowed)")
+    parser.add_argument("--no-torch-compile", action="store_true", help="skip the torch.compile side")
     args = parser.parse_args(argv)
+    threads = fair_timing.pin_threads(args.threads)  # before jax and torch start their thread pools
+    fair_timing.torch_threads(threads)
 
-    load = os.getloadavg()
     results = []
     for name in args.configs.split(","):
-        results.extend(run_config(name, args.rows, args.steps, args.warmup, args.threads))
-    print(
-        f"\nload average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; now: "
-        + " ".join(f"{x:.2f}" for x in os.getloadavg())
-        + f"; cpus: {os.cpu_count()}"
-    )
+        results.extend(run_config(name, args.rows, args.steps, args.warmup, threads, not args.no_torch_compile))
+    print(f"\n{threads} threads for both engines; cpus: {os.cpu_count()}; sides interleaved, {args.steps} steps each")
     header = (
-        f"{'config':6} {'framework':15} {'rows':>4} {'steps':>5} {'s/step':>8} {'tokens/s':>9} "
-        f"{'padding':>7} {'ratio iuie/torch':>16}"
+        f"{'config':6} {'framework':14} {'rows':>4} {'min s':>7} {'med s':>7} {'tok/s med':>9} {'padding':>7} "
+        f"{'x eager (med)':>13} {'x eager (min)':>13} {'loss/tok 1st':>12} {'load avg before -> after':>26}"
     )
     print(header)
     print("-" * len(header))
     for r in results:
-        ratio = "" if r["framework"].startswith("torch") else f"{r['ratio_vs_torch']:.2f}"
+        load = f"{r['load_average_before'][0]:.1f} -> {r['load_average_after'][0]:.1f}"
         print(
-            f"{r['config']:6} {r['framework']:15} {r['rows']:>4} {r['steps']:>5} {r['s_per_step']:>8.3f} "
-            f"{r['tokens_per_s']:>9.0f} {r['padding_share']:>7.0%} {ratio:>16}"
+            f"{r['config']:6} {r['framework']:14} {r['rows']:>4} {r['min_s_per_step']:>7.3f} "
+            f"{r['median_s_per_step']:>7.3f} {r['tokens_per_s_median']:>9.0f} {r['padding_share']:>7.0%} "
+            f"{r['speedup_vs_torch_eager_median']:>13.2f} {r['speedup_vs_torch_eager_min']:>13.2f} "
+            f"{r['first_loss_per_token']:>12.4f} {load:>26}"
         )
     print()
     for r in results:
-        print(json.dumps({**r, "load_average": load}))
+        print(json.dumps(r))
     return 0
 
 
