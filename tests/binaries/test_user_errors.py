@@ -177,6 +177,7 @@ CASES = [
     Case("bad gin binding", "demo", lambda t: ["--workdir", str(t), "--gin", "TRAIN_STEP = 3"], "TRAIN_STEP"),
     Case("missing checkpoint", "serve", lambda t: ["--checkpoint", str(t / "no")], "does not exist"),
     Case("not a folder", "report", lambda t: [str(t / "no")], "is not a folder"),
+    Case("missing gin file", "plan", lambda t: [f"--gin_file={t / 'nope.gin'}", "--topology", "v5e:2x2"], "nope.gin"),
     Case(
         "comma in a Beam option",
         "cache",
