@@ -32,6 +32,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from iuie.runtime import gin_flags, launch
+
 logger = logging.getLogger("iuie.infer")
 OUTPUT_FILE = "predictions.jsonl"
 
@@ -57,11 +59,9 @@ def _labels_for(view: str, raw: Any) -> Any:
 
 def read_input_file(
     path: str, instruction_file: str | None, input_length: int, vocabulary: Any
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """``(rows, features)`` of a ``{"text", "task", "labels"}`` JSON-lines file: each row formatted with the
+) -> tuple[list[dict[str, Any]], list[list[int]]]:
+    """``(rows, input ids)`` of a ``{"text", "task", "labels"}`` JSON-lines file: each row formatted with the
     view's default (or ``instruction_file``'s first) instruction, tokenised, trimmed, EOS appended."""
-    import numpy as np
-
     from iuie.ie import formats, instructions, records
 
     instruction_set = (
@@ -81,13 +81,9 @@ def read_input_file(
             except (KeyError, ValueError, records.RecordError) as e:
                 raise ValueError(f"{path}:{line_no}: {e}") from None
             example = formats.format_view(view, records.Record(sentence=text), labels, instruction_set.choose(view))
-            ids = list(vocabulary.encode(example.inputs))[: input_length - 1] + [1]
-            tokens.append(ids)
+            tokens.append(list(vocabulary.encode(example.inputs))[: input_length - 1] + [1])
             rows.append({"text": text, "task": view, "labels": labels, "inputs": example.inputs})
-    encoder = np.zeros((len(tokens), input_length), np.int32)
-    for i, ids in enumerate(tokens):
-        encoder[i, : len(ids)] = ids
-    return rows, {"encoder_input_tokens": encoder}
+    return rows, tokens
 
 
 def infer(
@@ -107,14 +103,12 @@ def infer(
 ) -> int:
     """Writes ``output_dir/predictions.jsonl`` (module docstring); returns 0."""
     import jax
-    import numpy as np
-    import tensorflow as tf
 
     import seqio_tasks
-    from iuie import eval as eval_lib
+    from iuie.evaluation import predict, seqio_eval
     from iuie.ie import parsing
-    from iuie.runtime import gin_flags
-    from iuie.training import checkpoints, configs
+    from iuie.interop import reader
+    from iuie.training import configs
     from iuie.training import partitioning as partitioning_lib
 
     start = time.time()
@@ -123,23 +117,26 @@ def infer(
     if input_file and not os.path.isfile(input_file):
         raise FileNotFoundError(f"INPUT_FILE {input_file!r} does not exist")
     if not input_file:
-        mixture_or_task_name = eval_lib.evaluation_target(mixture_or_task_name)
-        eval_lib.check_data(mixture_or_task_name, split)
-    path = eval_lib.resolve_checkpoint(checkpoint_path)
+        mixture_or_task_name = seqio_eval.evaluation_target(mixture_or_task_name)
+        seqio_eval.check_data(mixture_or_task_name, split)
     vocabulary = seqio_tasks.VOCABULARY
     partitioner = partitioning_lib.Partitioner.from_config(partitioning or configs.PartitioningConfig())
-    params = checkpoints.load_initial_params(path, eval_lib.abstract_params(model, partitioner, task_feature_lengths))
+    predictor = predict.Predictor(model, partitioner, batch_size)
+    params = reader.read_params(
+        checkpoint_path, predict.abstract_params(model, partitioner, task_feature_lengths)
+    ).params
     gin_flags.write_operative_config(output_dir)
-    predictor = eval_lib.make_predict_fn(model, partitioner, batch_size)(params)
     out = []
     if input_file:
-        rows, features = read_input_file(input_file, instruction_file, task_feature_lengths["inputs"], vocabulary)
-        n = len(rows)
-        features["decoder_input_tokens"] = np.zeros((n, task_feature_lengths["targets"]), np.int32)
-        dataset = tf.data.Dataset.from_tensor_slices((np.arange(n, dtype=np.int64), features))
-        decoded = dict(predictor(dataset))
-        for i, row in enumerate(rows):
-            text = vocabulary.decode(decoded[i])
+        rows, tokens = read_input_file(input_file, instruction_file, task_feature_lengths["inputs"], vocabulary)
+        decoded = predictor.decode(
+            params,
+            tokens,
+            max_input_length=task_feature_lengths["inputs"],
+            max_decode_length=task_feature_lengths["targets"],
+        )
+        for row, ids in zip(rows, decoded):
+            text = vocabulary.decode(ids.tolist())
             parsed = parsing.parse(row["task"], text, row["labels"], sentence=row["text"])
             out.append(
                 {
@@ -152,10 +149,10 @@ def infer(
                 }
             )
     else:
-        evaluator = eval_lib.make_evaluator(
+        evaluator = seqio_eval.make_evaluator(
             mixture_or_task_name, split, task_feature_lengths, num_examples, use_cached_tasks
         )
-        _, rows = eval_lib.run_evaluation(evaluator, predictor, vocabulary, compute_metrics=False)
+        _, rows = seqio_eval.run_evaluation(evaluator, predictor.predict_fn(params), vocabulary, compute_metrics=False)
         labels_of = {task.name: getattr(task.source, "labels", None) for task in evaluator.eval_tasks}
         for row in rows:
             sentence, view = row["Instance"]["sentence"], row["Task"]
@@ -182,10 +179,25 @@ def infer(
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from iuie import train as train_lib
+def _user_errors():
+    from iuie.training import user_errors
 
-    return train_lib.binary_main("python -m iuie.infer", __doc__.splitlines()[0], infer, argv)
+    return user_errors.user_errors()
+
+
+def _register_tasks() -> None:
+    import seqio_tasks  # noqa: F401  (registers the Tasks the gin files name)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return launch.binary_main(
+        "python -m iuie.infer",
+        __doc__.splitlines()[0],
+        infer,
+        argv,
+        before_configure=_register_tasks,
+        extra_errors=_user_errors,
+    )
 
 
 if __name__ == "__main__":

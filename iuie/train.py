@@ -14,125 +14,28 @@ The CPU demo (tiny model, synthetic corpus)::
 
     python -m iuie.train --gin_file=t5x_configs/demo_cpu.gin --gin.MODEL_DIR="'/tmp/iuie_demo'"
 
-Multi-host: ``--multiprocess_gpu`` (with ``--coordinator_address``, ``--process_count``,
-``--process_index``, or SLURM / Open MPI auto-detection) calls ``jax.distributed.initialize``; it is also
-called, with auto-detection, when the environment shows a multi-process launch (SLURM with several tasks,
-Open MPI, ``JAX_COORDINATOR_ADDRESS``).
+Multi-host: ``--multiprocess`` (alias ``--multiprocess_gpu``; with ``--coordinator_address``,
+``--process_count``, ``--process_index``) calls ``jax.distributed.initialize``; so does a real per-task
+launch found in the environment (an ``srun`` step, Open MPI, ``JAX_COORDINATOR_ADDRESS``, a TPU pod slice),
+never a plain run inside an ``sbatch`` allocation (``iuie.runtime.launch``). The non-finite check runs at
+every logging step, before every checkpoint save and before every evaluation.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import gin
-from iuie.runtime import errors, gin_flags
+from iuie.runtime import gin_flags, launch
 
 logger = logging.getLogger("iuie.train")
 
-EXIT_CONFIG_ERROR = 2
 EXIT_NON_FINITE = 3
-
-
-# --------------------------------------------------------------------------------------------------------
-# Flags shared by the three binaries
-# --------------------------------------------------------------------------------------------------------
-
-
-def add_multiprocess_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--multiprocess_gpu",
-        action="store_true",
-        help="initialise JAX's multi-process runtime (jax.distributed.initialize)",
-    )
-    parser.add_argument("--coordinator_address", default=None, help="host:port of process 0")
-    parser.add_argument("--process_count", type=int, default=None, help="number of processes")
-    parser.add_argument("--process_index", type=int, default=None, help="this process's index")
-
-
-def _env_says_multiprocess() -> bool:
-    env = os.environ
-    if env.get("JAX_COORDINATOR_ADDRESS"):
-        return True
-    if int(env.get("SLURM_NTASKS", "1") or 1) > 1 and "SLURM_PROCID" in env:
-        return True
-    return int(env.get("OMPI_COMM_WORLD_SIZE", "1") or 1) > 1
-
-
-def maybe_initialize_distributed(args: argparse.Namespace) -> bool:
-    """Calls ``jax.distributed.initialize`` when asked (flags) or when the environment is a multi-process
-    launch; never for a plain single-process run. True when it initialised."""
-    asked = args.multiprocess_gpu or args.coordinator_address is not None
-    if not (asked or _env_says_multiprocess()):
-        return False
-    import jax
-
-    jax.distributed.initialize(
-        coordinator_address=args.coordinator_address, num_processes=args.process_count, process_id=args.process_index
-    )
-    logger.info("jax.distributed: process %d of %d", jax.process_index(), jax.process_count())
-    return True
-
-
-def user_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions that mean a user error (configuration, data, checkpoint), not a bug: the binaries
-    report them in one line on stderr and exit with status 2; anything else keeps its traceback."""
-    from iuie.ie.records import RecordError
-    from iuie.pipeline import seqio_data
-    from iuie.training.checkpoints import CheckpointError
-    from iuie.training.partitioning import PresetError
-
-    return (
-        *errors.FILE_ERRORS,
-        gin_flags.GinConfigError,
-        seqio_data.DataNotFoundError,
-        RecordError,
-        CheckpointError,
-        PresetError,
-    )
-
-
-def report_error(error: BaseException) -> int:
-    print(f"error: {errors.one_line(error)}", file=sys.stderr, flush=True)
-    return EXIT_CONFIG_ERROR
-
-
-def run_configured(args: argparse.Namespace, fn: Callable[..., Any]) -> int:
-    """Parses gin from the flags and calls the gin-configured ``fn``; configuration and data errors end the
-    process at once with a one-line message (exit status 2)."""
-    try:
-        gin_flags.parse(args.gin_file, args.gin_bindings, args.gin_search_paths)
-        configured = gin.get_configurable(fn)
-    except (gin_flags.GinConfigError, ValueError, OSError) as e:
-        return report_error(e)
-    try:
-        result = configured()
-    except user_errors() as e:
-        return report_error(e)
-    return int(result) if isinstance(result, int) else 0
-
-
-# --------------------------------------------------------------------------------------------------------
-# The loop
-# --------------------------------------------------------------------------------------------------------
-
-
-def _eval_scalars(metrics: Mapping[str, Mapping[str, float]], tables: Mapping[str, Any]) -> dict[str, float]:
-    scalars = {}
-    for task, values in metrics.items():
-        for key, value in values.items():
-            scalars[f"eval/{task}/{key}"] = value
-    for mode, table in tables.items():
-        for view, rows in table.to_json().items():
-            for key, value in rows.get("Average", {}).items():
-                scalars[f"eval_average/{mode}/{view}/{key}"] = value
-    return scalars
 
 
 def _continue_data(data: Any, saved: Mapping[str, Any]) -> None:
@@ -174,7 +77,7 @@ def train(
     import jax
 
     import seqio_tasks
-    from iuie import eval as eval_lib
+    from iuie.evaluation import predict, seqio_eval
     from iuie.model import flops
     from iuie.pipeline import train_input
     from iuie.training import checkpoints, metrics_logging, optimizers, partitioning, preemption, trainer
@@ -183,9 +86,9 @@ def train(
     # Fail fast: data paths, evaluation split and starting weights before anything is built or compiled.
     eval_name = eval_mixture_or_task_name or seqio_tasks.eval_mixture_for(mixture_or_task_name)
     eval_wanted = bool(config.eval_period) or eval_at_end
-    eval_lib.check_data(mixture_or_task_name, "train")
+    seqio_eval.check_data(mixture_or_task_name, "train")
     if eval_wanted:
-        eval_lib.check_data(eval_name, eval_split)
+        seqio_eval.check_data(eval_name, eval_split)
     initial = config.checkpoint.initial_checkpoint_path
     if initial and not os.path.exists(initial):
         raise FileNotFoundError(f"INITIAL_CHECKPOINT_PATH {initial!r} does not exist")
@@ -262,14 +165,16 @@ def train(
     def run_eval(step: int) -> None:
         nonlocal evaluator, predictor
         if evaluator is None:
-            evaluator = eval_lib.make_evaluator(eval_name, eval_split, lengths, eval_num_examples, use_cached_tasks)
-            predictor = eval_lib.make_predict_fn(model, part, eval_batch_size)
+            evaluator = seqio_eval.make_evaluator(eval_name, eval_split, lengths, eval_num_examples, use_cached_tasks)
+            predictor = predict.Predictor(model, part, eval_batch_size)
         tick = time.time()
-        metrics, rows = eval_lib.run_evaluation(evaluator, predictor(state.params), seqio_tasks.VOCABULARY, step)
-        tables = eval_lib.reports(evaluator, metrics)
-        eval_lib.write_results(os.path.join(model_dir, "eval", f"step_{step}"), metrics, tables, rows)
-        writer.write_scalars(step, _eval_scalars(metrics, tables))
-        for mode in eval_lib.MODES:
+        metrics, rows = seqio_eval.run_evaluation(
+            evaluator, predictor.predict_fn(state.params), seqio_tasks.VOCABULARY, step
+        )
+        tables = seqio_eval.reports(evaluator, metrics)
+        seqio_eval.write_results(os.path.join(model_dir, "eval", f"step_{step}"), metrics, tables, rows)
+        writer.write_scalars(step, seqio_eval.summary_scalars(metrics, tables))
+        for mode in seqio_eval.MODES:
             logger.info(
                 "step %d evaluation on %s/%s (%s):\n%s", step, eval_name, eval_split, mode, tables[mode].to_text()
             )
@@ -304,6 +209,8 @@ def train(
                 stopped_by = preempt.signal_name
                 break
             if (config.eval_period and step % config.eval_period == 0) or (last and eval_at_end):
+                if guard is not None:
+                    guard.check()  # never evaluate the parameters of a non-finite step
                 run_eval(step)
                 last_eval = step
     except trainer.NonFiniteLossError as e:
@@ -337,29 +244,25 @@ def train(
     return 0
 
 
-def binary_main(prog: str, description: str, fn: Callable[..., Any], argv: Sequence[str] | None) -> int:
-    """The shared entry of the train, eval and infer binaries: T5X-style flags, logging, multi-host start,
-    Task registration, then the gin-configured ``fn`` (see :func:`run_configured`)."""
-    parser = errors.OneLineArgumentParser(prog=prog, description=description)
-    gin_flags.add_gin_flags(parser)
-    add_multiprocess_flags(parser)
-    try:
-        args = parser.parse_args(gin_flags.rewrite_gin_args(list(sys.argv[1:] if argv is None else argv)))
-    except gin_flags.GinConfigError as e:
-        return report_error(e)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("iuie").setLevel(logging.INFO)  # our progress lines, not every library's INFO chatter
-    # iuie's Tasks count their examples without seqio's cache (docs/seqio_tasks.md), so seqio's warning that
-    # a Task is "not cached" is expected for every Task of a Mixture: one line per Task says nothing.
-    logging.getLogger("absl").addFilter(gin_flags.DropMessages("not cached so using number of input examples"))
-    maybe_initialize_distributed(args)
-    import seqio_tasks  # noqa: F401  (registers the Tasks the gin files name)
+def _user_errors():
+    from iuie.training import user_errors
 
-    return run_configured(args, fn)
+    return user_errors.user_errors()
+
+
+def _register_tasks() -> None:
+    import seqio_tasks  # noqa: F401  (registers the Tasks the gin files name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return binary_main("python -m iuie.train", __doc__.splitlines()[0], train, argv)
+    return launch.binary_main(
+        "python -m iuie.train",
+        __doc__.splitlines()[0],
+        train,
+        argv,
+        before_configure=_register_tasks,
+        extra_errors=_user_errors,
+    )
 
 
 if __name__ == "__main__":

@@ -45,9 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _read(args) -> tuple[dict, dict]:
     """``(params, config fields)`` of SRC, in float32 (the cast to --dtype comes on writing)."""
-    from iuie.interop import t5x
+    from iuie.interop import reader
 
-    return t5x.read_checkpoint(args.src, args.source)
+    return reader.read_checkpoint(args.src, args.source)
 
 
 def _dtype(name: str):

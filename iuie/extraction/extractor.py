@@ -31,9 +31,9 @@ occurrences; an aligned mention's ``name`` is the document's own ``text[start:en
 silently.
 
 **Checkpoints.** An iuie training run (``MODEL_DIR``, its ``checkpoints/`` or one step folder: only the
-``params`` of the saved train state are read, as :mod:`iuie.eval` does), or a Hugging Face, T5X or exported
-iuie folder (:func:`iuie.interop.t5x.read_checkpoint`). The network config is read off the parameter shapes
-(:func:`iuie.interop.t5x.infer_config_fields`) or the folder's own config, so no gin file is needed.
+``params`` of the saved train state are read), or a Hugging Face, T5X or exported iuie folder: the reader
+every binary uses. The network config is read off the parameter shapes
+or the folder's own config (:func:`iuie.interop.reader.read_params`), so no gin file is needed.
 
 **Speed.** Batches are padded to ``batch_size`` rows and the input length to a few buckets, so the decode is
 jit-compiled once per bucket. ``constrained=True`` turns on :mod:`iuie.extraction.constrained` (off by default, as in
@@ -178,42 +178,18 @@ class _Window:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _restore_training_params(state_dir: str) -> dict:
-    """The ``params`` of an iuie train state, as numpy, without knowing the model: the target tree is
-    built from the checkpoint's own metadata (optimizer slots are not read)."""
-    import jax
-    import orbax.checkpoint as ocp
-
-    checkpointer = ocp.PyTreeCheckpointer()
-    metadata = checkpointer.metadata(state_dir)
-    tree = getattr(metadata, "item_metadata", metadata)
-    tree = getattr(tree, "tree", tree)
-    target = {"params": jax.tree.map(lambda m: jax.ShapeDtypeStruct(tuple(m.shape), np.float32), tree["params"])}
-    restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray, dtype=np.float32), target)
-    args = ocp.args.PyTreeRestore(item=target, restore_args=restore_args, partial_restore=True)
-    return checkpointer.restore(state_dir, args=args)["params"]
-
-
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict, dict[str, Any], str]:
-    """``(params, config fields, format)`` of any checkpoint :class:`Extractor` reads (see the module doc).
+    """``(params, config fields, format)`` of any checkpoint :class:`Extractor` reads, through the one
+    reader :func:`iuie.interop.reader.read_params` (host numpy, float32; a relative path is read from the
+    working directory).
 
     Raises FileNotFoundError for a missing path and ``iuie.interop.hf.CheckpointError`` (a ValueError) for a
     folder that holds no checkpoint.
     """
-    from iuie.interop import t5x
-    from iuie.training.checkpoints import _training_state_dir
+    from iuie.interop import reader
 
-    path = os.fspath(path)
-    if not path or not os.path.exists(path):
-        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
-    nested = os.path.join(path, "checkpoints")
-    state_dir = _training_state_dir(nested if os.path.isdir(nested) else path)
-    if state_dir is not None:
-        params = _restore_training_params(state_dir)
-        return params, t5x.infer_config_fields(params), "iuie-train"
-    fmt = t5x.detect_format(path)
-    params, fields = t5x.read_checkpoint(path, fmt)
-    return params, fields, fmt
+    read = reader.read_params(path)
+    return read.params, read.fields, read.source.format
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -342,33 +318,35 @@ class Extractor:
         )
 
     def _bucket(self, length: int) -> int:
-        size = _MIN_BUCKET
-        while size < length:
-            size *= 2
-        return min(size, self.max_input_tokens) if length <= self.max_input_tokens else length
+        from iuie.model.batch_decode import bucket_length
+
+        return bucket_length(length, self.max_input_tokens, _MIN_BUCKET)
 
     def _run(self, windows: Sequence[_Window], grammars: Sequence[Any] | None) -> list[tuple[str, bool]]:
         """``(output text, reached the decode budget)`` per window, in order."""
-        out = []
-        for begin in range(0, len(windows), self.batch_size):
-            chunk = windows[begin : begin + self.batch_size]
-            length = self._bucket(max(len(w.tokens) for w in chunk))
-            tokens = np.zeros((self.batch_size, length), np.int32)
+        from iuie.model import batch_decode
+
+        def decode(tokens, rows: list[int]):
             keys = np.full((self.batch_size,), -1, np.int32)
-            for row, window in enumerate(chunk):
-                tokens[row, : len(window.tokens)] = window.tokens
-                keys[row] = row
+            keys[: len(rows)] = np.arange(len(rows))
             if self._constrainer is not None:
-                self._constrainer.register({row: grammars[begin + row] for row in range(len(chunk))})
-            decodes = np.asarray(self._decode(self.params, tokens, keys))
-            for row in range(len(chunk)):
-                ids = decodes[row].tolist()
-                finished = self.eos_id in ids
-                ids = ids[: ids.index(self.eos_id)] if finished else ids
-                ids = [i for i in ids if i != 0]
-                out.append((self.vocabulary.decode(ids), not finished))
-            if self._progress is not None:
-                self._progress(min(begin + len(chunk), len(windows)), len(windows))
+                self._constrainer.register({slot: grammars[row] for slot, row in enumerate(rows)})
+            return self._decode(self.params, tokens, keys)
+
+        decodes = batch_decode.decode_rows(
+            decode,
+            [w.tokens for w in windows],
+            batch_size=self.batch_size,
+            length_of=self._bucket,
+            on_batch=self._progress,
+        )
+        out = []
+        for row in decodes:
+            ids = row.tolist()
+            finished = self.eos_id in ids
+            ids = ids[: ids.index(self.eos_id)] if finished else ids
+            ids = [i for i in ids if i != 0]
+            out.append((self.vocabulary.decode(ids), not finished))
         return out
 
     # -- inputs ---------------------------------------------------------------------------------------

@@ -40,7 +40,6 @@ from iuie.interop.hf import (
     CheckpointError,
     cast_params,
     config_to_fields,
-    make_config,
     plain_params,
     with_attention_layout,
 )
@@ -195,7 +194,7 @@ def restore_orbax_numpy(path: str) -> dict:
     return plain_params(restored)
 
 
-def _is_orbax_dir(path: str) -> bool:
+def is_orbax_dir(path: str) -> bool:
     return os.path.isdir(path) and any(
         os.path.exists(os.path.join(path, name)) for name in ("_METADATA", "_CHECKPOINT_METADATA")
     )
@@ -313,8 +312,8 @@ def read_iuie_params(path: str, *, dtype: Any = np.float32) -> tuple[dict, dict[
     fine). The fields come from ``iuie_config.json`` in the folder or beside it, else from the shapes."""
     if not os.path.isdir(path):
         raise CheckpointError(f"{path}: no such iuie checkpoint folder")
-    orbax_dir = os.path.join(path, PARAMS_DIR) if _is_orbax_dir(os.path.join(path, PARAMS_DIR)) else path
-    if not _is_orbax_dir(orbax_dir):
+    orbax_dir = os.path.join(path, PARAMS_DIR) if is_orbax_dir(os.path.join(path, PARAMS_DIR)) else path
+    if not is_orbax_dir(orbax_dir):
         raise CheckpointError(f"{path}: not an iuie checkpoint (no Orbax checkpoint in it or in '{PARAMS_DIR}/')")
     params = _unwrap_params(restore_orbax_numpy(orbax_dir), orbax_dir)
     if dtype is not None:
@@ -325,59 +324,3 @@ def read_iuie_params(path: str, *, dtype: Any = np.float32) -> tuple[dict, dict[
             with open(config_path, encoding="utf-8") as f:
                 return params, json.load(f)
     return params, infer_config_fields(params)
-
-
-def load_iuie(path: str, *, dtype: Any = np.float32, attention_layout: str | None = None):
-    """``(params, iuie.model.network.T5Config)`` of an iuie checkpoint; ``attention_layout=None`` keeps the
-    layout it was written in."""
-    params, fields = read_iuie_params(path, dtype=dtype)
-    if attention_layout is not None:
-        params = with_attention_layout(params, attention_layout)
-    return params, make_config(fields)
-
-
-# --------------------------------------------------------------------------------------------------------
-# Any format.
-
-FORMATS = ("hf", "t5x", "iuie")
-
-
-def detect_format(path: str) -> str:
-    """``hf``, ``t5x`` or ``iuie`` for a checkpoint folder, from the files in it."""
-    from iuie.interop.hf import CONFIG_FILE
-
-    if os.path.isfile(os.path.join(path, CONFIG_FILE)):
-        return "hf"
-    if os.path.isfile(os.path.join(path, CONFIG_JSON)) or _is_orbax_dir(os.path.join(path, PARAMS_DIR)):
-        return "iuie"
-    if _is_orbax_dir(path):
-        return "iuie"
-    try:
-        find_checkpoint_dir(path)
-    except CheckpointError:
-        raise CheckpointError(
-            f"{path}: not a Hugging Face folder (config.json), an iuie checkpoint "
-            f"({CONFIG_JSON}, {PARAMS_DIR}/) or a T5X checkpoint"
-        ) from None
-    return "t5x"
-
-
-def read_checkpoint(path: str, fmt: str = "auto", *, dtype: Any = np.float32) -> tuple[dict, dict[str, Any]]:
-    """``(params, config fields)`` of a checkpoint in any format (``auto``: :func:`detect_format`).
-
-    The params are in the joined attention layout, which is iuie.model.network's; the fields are those of
-    ``iuie.model.network.T5Config`` (``make_config(fields)`` builds one). T5X checkpoints carry no config: their
-    fields are read off the shapes (:func:`infer_config_fields`).
-    """
-    from iuie.interop import hf
-
-    fmt = detect_format(path) if fmt == "auto" else fmt
-    if fmt == "hf":
-        return hf.load_hf_params(path, dtype=dtype)
-    if fmt == "t5x":
-        params = load_t5x(path, dtype=dtype)
-        return params, infer_config_fields(params)
-    if fmt == "iuie":
-        params, fields = read_iuie_params(path, dtype=dtype)
-        return with_attention_layout(params, "joined"), fields
-    raise ValueError(f"unknown checkpoint format {fmt!r}; choose one of {', '.join(FORMATS)} or auto")

@@ -1,6 +1,7 @@
 """The one checkpoint path: Orbax, for the train state and the data position together.
 
-A training checkpoint is an Orbax ``CheckpointManager`` step folder with two items::
+A training checkpoint is a step folder of Orbax's ``CheckpointManager`` (wrapped by :class:`Checkpointer`)
+with two items::
 
     MODEL_DIR/checkpoints/<step>/state/   the TrainState (step, params, optimizer state), sharded arrays
     MODEL_DIR/checkpoints/<step>/data/    JSON: the data iterator's position after <step> steps
@@ -22,11 +23,10 @@ naming the step, moves it to ``MODEL_DIR/damaged_checkpoints/`` (never deleted) 
 one; a checkpoint of another model shape is refused in one line instead (``CheckpointShapeError``). The train loop checks for a non-finite loss
 (``trainer.TerminateOnNan.check``) before every ``save``, so no checkpoint of NaN parameters is written.
 
-**Starting weights** (``INITIAL_CHECKPOINT_PATH``, used when ``MODEL_DIR`` has no checkpoint yet):
-``load_initial_params`` accepts an iuie training checkpoint (a manager folder or one ``<step>`` folder: read
-directly into the target shardings), or anything ``iuie.interop.t5x.read_checkpoint`` reads: a Hugging Face
-folder (``config.json`` + ``*.safetensors`` / ``*.bin``), a T5X ``checkpoint_<step>`` folder (msgpack or
-Orbax), or an exported iuie folder (``params/`` + ``iuie_config.json``).
+**Starting weights** (``INITIAL_CHECKPOINT_PATH``, used when ``MODEL_DIR`` has no checkpoint yet) are read
+by the one checkpoint reader, :func:`iuie.interop.reader.read_params`: an iuie training run or step folder
+(read directly into the target shardings), an exported iuie folder, a Hugging Face or a T5X checkpoint. The
+on-disk layout (``STATE_ITEM``, ``DATA_ITEM``) is defined there too, beside the other formats.
 """
 
 from __future__ import annotations
@@ -43,10 +43,10 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from iuie.interop import reader
+from iuie.interop.reader import DATA_ITEM, STATE_ITEM
 from iuie.training import trainer
 
-STATE_ITEM = "state"
-DATA_ITEM = "data"
 # Where a damaged step folder is moved (beside MODEL_DIR/checkpoints, outside Orbax's reach): kept for
 # inspection, never deleted, and out of the way of the step number the resumed run will write again.
 DAMAGED_DIR = "damaged_checkpoints"
@@ -309,19 +309,9 @@ def load_initial_params(path: str, abstract_params: Any) -> Any:
     """Parameters from ``INITIAL_CHECKPOINT_PATH``, checked against the model and placed in its shardings.
 
     ``abstract_params``: ``jax.ShapeDtypeStruct`` leaves with shardings (``StateLayout.abstract.params``);
-    the result has their dtypes and shardings. Dispatch: an iuie training checkpoint (restored directly,
-    sharded), else ``iuie.interop.t5x.read_checkpoint`` (Hugging Face, T5X, exported iuie).
+    the result has their dtypes and shardings (:func:`iuie.interop.reader.read_params` reads any format).
     """
-    state_dir = _training_state_dir(path)
-    if state_dir is not None:
-        return _restore_training_params(state_dir, abstract_params)
-    try:
-        from iuie.interop import t5x as interop
-    except ImportError as e:  # pragma: no cover - the interop package ships with iuie
-        raise NotImplementedError(f"reading {path} needs iuie.interop.t5x, which failed to import: {e}") from e
-    params, _ = interop.read_checkpoint(path, "auto", dtype=None)
-    _check_tree(params, abstract_params, path)
-    return trainer.place_params(params, abstract_params)
+    return reader.read_params(path, abstract_params).params
 
 
 @dataclasses.dataclass(frozen=True)
@@ -350,7 +340,7 @@ def restore_or_initialize(
         step, state, data_state = resumed
         return StartingPoint(state, data_state, f"resumed from {checkpointer.directory} step {step}")
     if initial_checkpoint_path:
-        state_dir = _training_state_dir(initial_checkpoint_path)
+        state_dir = reader.training_state_dir(initial_checkpoint_path)
         if restore_optimizer_state and state_dir is not None:
             restored = ocp.StandardCheckpointer().restore(state_dir, layout.abstract)
             source = f"initial checkpoint {initial_checkpoint_path} (with optimizer state)"

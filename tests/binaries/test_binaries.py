@@ -213,3 +213,114 @@ def test_structures_carry_offsets_into_the_text():
     event = infer.structures("EE", [("attack", "met", (("place", "Zurich"),))], text)["events"][0]
     assert text[slice(*event["pos"])] == "met"
     assert event["arguments"][0]["name"] == "Zurich"
+
+def test_extract_reads_a_relative_checkpoint_path(trained):
+    """`iuie extract --checkpoint <relative MODEL_DIR>` reads the run like its absolute path (it crashed with
+    "'NoneType' object is not subscriptable" inside Orbax); the reference is the absolute path's output."""
+    outputs = []
+    for checkpoint in (trained.name, str(trained)):
+        done = subprocess.run(
+            [sys.executable, "-m", "iuie.cli", "extract", "--checkpoint", checkpoint, "--task", "ner",
+             "--labels", "person,location", "--no-progress"],
+            cwd=trained.parent,
+            env=subprocess_env(),
+            input="Elena Olsen visited Zurich .\n",
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        outputs.append([json.loads(line) for line in done.stdout.splitlines()])
+    assert len(outputs[0]) == 1 and outputs[0] == outputs[1]
+
+
+def _eval_args(trained, out):
+    return [
+        "--gin_file=t5x_configs/demo_cpu/eval.gin",
+        f"--gin.CHECKPOINT_PATH='{trained}'",
+        f"--gin.EVAL_OUTPUT_DIR='{out}'",
+        *TINY,
+        "--gin.EVAL_NUM_EXAMPLES=4",
+        # 8 rows per batch over 4 data shards: 4 real rows and 4 padding rows per Task.
+        "--gin.EVAL_BATCH_SIZE=8",
+    ]
+
+
+def _results(out):
+    rows = (out / "predict_eval_predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    reports = {mode: json.loads((out / f"report_{mode}.json").read_text()) for mode in ("strict", "reference")}
+    return json.loads((out / "metrics.json").read_text()), reports, [json.loads(r) for r in rows]
+
+
+def test_sharded_evaluation_equals_the_one_device_result(trained, evaluated, tmp_path):
+    """1 process x 4 devices and 2 processes x 2 devices (jax.distributed on 127.0.0.1, Gloo) give the
+    metrics, reports and predictions (same rows, same order, no padding row) of the 1-device evaluation."""
+    import socket
+
+    expected = _results(evaluated)
+    assert len(expected[2]) == 8
+    four = tmp_path / "x4"
+    done, _ = run("iuie.eval", _eval_args(trained, four), env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    assert done.returncode == 0, done.stderr[-5000:]
+    assert "sorted into length buckets" in done.stderr and "(8 examples" not in done.stderr
+    assert _results(four) == expected
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    two = tmp_path / "x2x2"
+    env = subprocess_env(XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "iuie.eval",
+                *_eval_args(trained, two),
+                f"--coordinator_address=127.0.0.1:{port}",
+                "--process_count=2",
+                f"--process_index={i}",
+                "--distributed_timeout=240",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for i in range(2)
+    ]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-5000:]
+    assert "process 0 of 2" in outs[0][1] and "process 1 of 2" in outs[1][1]
+    assert _results(two) == expected
+
+
+def test_a_loss_that_diverges_between_log_steps_stops_before_the_evaluation(tmp_path):
+    """EVAL_PERIOD=2 with logging and checkpoints only at step 6: a learning rate of 1e12 makes step 2
+    non-finite, and the check before the evaluation at step 2 stops the run (exit 3) instead of evaluating
+    NaN parameters; no evaluation and no checkpoint are written."""
+    done, _ = run(
+        "iuie.train",
+        [
+            "--gin_file=t5x_configs/demo_cpu.gin",
+            f"--gin.MODEL_DIR='{tmp_path}'",
+            *TINY,
+            "--gin.TRAIN_STEPS=6",
+            "--gin.BATCH_SIZE=4",
+            "--gin.LOG_PERIOD=100",
+            "--gin.CHECKPOINT_PERIOD=100",
+            "--gin.EVAL_PERIOD=2",
+            "--gin.TRAIN_EVAL_NUM_EXAMPLES=2",
+            "--gin.EVAL_BATCH_SIZE=2",
+            "--gin.configs.ScheduleConfig.warmup_steps=1",
+            "--gin.configs.ScheduleConfig.learning_rate=1e12",
+        ],
+    )
+    assert done.returncode == 3, done.stderr[-5000:]
+    stopped = [line for line in done.stderr.splitlines() if line.startswith("stopped: ")]
+    assert len(stopped) == 1 and "step 2" in stopped[0], done.stderr[-3000:]
+    assert not (tmp_path / "eval").exists()
+    assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()]

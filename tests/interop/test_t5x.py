@@ -131,19 +131,6 @@ def test_pre_0_1_14_tensorstore_spec_with_path_beside_kvstore(tmp_path):
     assert "path" not in local and local["metadata"] == {"shape": [4, 2]}
 
 
-def test_detect_format(hf_params, hf_folders, tmp_path):
-    params, fields = hf_params
-    write_t5x_checkpoint(tmp_path / "t5x" / "checkpoint_7", t5x_train_state(params))
-    t5x.save_iuie(params, fields, str(tmp_path / "iuie"))
-    assert t5x.detect_format(hf_folders["bin"]) == "hf"
-    assert t5x.detect_format(str(tmp_path / "t5x")) == "t5x"
-    assert t5x.detect_format(str(tmp_path / "t5x" / "checkpoint_7")) == "t5x"
-    assert t5x.detect_format(str(tmp_path / "iuie")) == "iuie"
-    assert t5x.detect_format(str(tmp_path / "iuie" / "params")) == "iuie"
-    for path in (hf_folders["bin"], tmp_path / "t5x", tmp_path / "iuie"):
-        _assert_trees_equal(t5x.read_checkpoint(str(path))[0], params)
-
-
 def test_not_a_checkpoint(tmp_path):
     with pytest.raises(hf.CheckpointError, match="neither a T5X checkpoint folder"):
         t5x.load_t5x(str(tmp_path))
