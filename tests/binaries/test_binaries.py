@@ -214,6 +214,7 @@ def test_structures_carry_offsets_into_the_text():
     assert text[slice(*event["pos"])] == "met"
     assert event["arguments"][0]["name"] == "Zurich"
 
+
 def test_extract_reads_a_relative_checkpoint_path(trained):
     """`iuie extract --checkpoint <relative MODEL_DIR>` reads the run like its absolute path (it crashed with
     "'NoneType' object is not subscriptable" inside Orbax); the reference is the absolute path's output."""
