@@ -17,6 +17,10 @@ are aligned together, as the Extractor does), ``unaligned`` (how many), ``malfor
 not read); rows read from a Task add ``mixture_task`` (the Task
 name), ``dataset`` and ``id``.
 
+The checkpoint is read by ``iuie.interop.reader.read_params`` (an iuie run, exported iuie, Hugging Face or
+T5X; relative or absolute). Decoding is sharded: the examples are split over the data axis and the
+processes, each decoded once, gathered back in input order (``iuie.evaluation.predict``).
+
     python -m iuie.infer --gin_file=t5x_configs/demo_cpu/infer.gin \\
       --gin.CHECKPOINT_PATH="'/tmp/iuie_demo'" --gin.INFER_OUTPUT_DIR="'/tmp/iuie_demo/infer'" \\
       --gin.INPUT_FILE="'texts.jsonl'"

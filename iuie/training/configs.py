@@ -19,7 +19,7 @@ activations, float32 parameters by default), because only the network knows wher
 statistics, softmax, logits). The trainer's own dtype is the gradient accumulator's (``accumulation_dtype``).
 
 This module imports nothing: the objects these configs describe are built elsewhere (``optimizers.
-make_optimizer``, ``partitioning.Partitioner.from_config``, ``checkpoints.CheckpointManager``).
+make_optimizer``, ``partitioning.Partitioner.from_config``, ``checkpoints.Checkpointer.from_config``).
 """
 
 from __future__ import annotations

@@ -180,7 +180,7 @@ def train_step(
     prepare_batch: Callable[[Batch], Batch] | None = None,
     accumulation_dtype: Any = jnp.float32,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
-    """One optimizer update from one (global) batch. Pure: jit it (``PartitionedTrainStep``).
+    """One optimizer update from one (global) batch. Pure: :func:`make_train_step` jits it with the shardings.
 
     Args:
       state: the current state; ``state.step`` updates have been applied.
