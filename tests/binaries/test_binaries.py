@@ -300,9 +300,10 @@ def test_sharded_evaluation_equals_the_one_device_result(trained, evaluated, tmp
 
 
 def test_a_loss_that_diverges_between_log_steps_stops_before_the_evaluation(tmp_path):
-    """EVAL_PERIOD=2 with logging and checkpoints only at step 6: a learning rate of 1e12 makes step 2
-    non-finite, and the check before the evaluation at step 2 stops the run (exit 3) instead of evaluating
-    NaN parameters; no evaluation and no checkpoint are written."""
+    """EVAL_PERIOD=3 with logging and checkpoints only at step 6: a learning rate of 1e12 makes step 3
+    non-finite (the warmup starts at 0, so step 2 takes the first huge update), and the check before the
+    evaluation at step 3 stops the run (exit 3) instead of evaluating NaN parameters; no evaluation and no
+    checkpoint are written. (Before the check, step 3 was evaluated and the run stopped only at step 6.)"""
     done, _ = run(
         "iuie.train",
         [
@@ -313,7 +314,7 @@ def test_a_loss_that_diverges_between_log_steps_stops_before_the_evaluation(tmp_
             "--gin.BATCH_SIZE=4",
             "--gin.LOG_PERIOD=100",
             "--gin.CHECKPOINT_PERIOD=100",
-            "--gin.EVAL_PERIOD=2",
+            "--gin.EVAL_PERIOD=3",
             "--gin.TRAIN_EVAL_NUM_EXAMPLES=2",
             "--gin.EVAL_BATCH_SIZE=2",
             "--gin.configs.ScheduleConfig.warmup_steps=1",
@@ -322,6 +323,6 @@ def test_a_loss_that_diverges_between_log_steps_stops_before_the_evaluation(tmp_
     )
     assert done.returncode == 3, done.stderr[-5000:]
     stopped = [line for line in done.stderr.splitlines() if line.startswith("stopped: ")]
-    assert len(stopped) == 1 and "step 2" in stopped[0], done.stderr[-3000:]
+    assert len(stopped) == 1 and "at step 3:" in stopped[0], done.stderr[-3000:]
     assert not (tmp_path / "eval").exists()
     assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()]
