@@ -245,6 +245,12 @@ def initialize_distributed(launch: Launch, timeout: int = DEFAULT_DISTRIBUTED_TI
             # Past our watchdog: the runtime's own deadline aborts the process with a stack trace.
             initialization_timeout=int(remaining) + 60,
         )
+        # The first cross-process collective sets up the CPU collectives (Gloo waits only 30 s for its peers
+        # there): run it now, while every process has just joined, not minutes later at whatever point
+        # each busy host reaches its first collective.
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("iuie launch")
     except Exception as e:  # the runtime raises XlaRuntimeError, ValueError, RuntimeError, ...
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise LaunchError(f"jax.distributed did not start ({what}): {first[:300]}") from None
