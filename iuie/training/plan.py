@@ -15,7 +15,7 @@ their memory).
 
 ``plan_train`` compiles exactly the step ``iuie.train`` runs (``trainer.make_train_step`` with the run's
 microbatches, loss normaliser and accumulation dtype); ``plan_decode`` the jitted ``predict_batch`` of
-``iuie.eval.make_predict_fn`` (parameters in their shardings, the batch replicated).
+``iuie.evaluation.predict.Predictor`` (parameters in their shardings, the batch replicated).
 """
 
 from __future__ import annotations
@@ -285,7 +285,7 @@ def plan_train(model: Any, train_config: Any, lengths: Mapping[str, int], device
 def plan_decode(
     model: Any, partitioning_config: Any, batch_size: int, lengths: Mapping[str, int], devices: Sequence[Any]
 ) -> CompiledPlan:
-    """Compiles the decode of ``iuie.eval.make_predict_fn`` (``model.predict_batch``; parameters in their
+    """Compiles the decode of ``iuie.evaluation.predict.Predictor`` (``model.predict_batch``; parameters in their
     shardings, the batch of ``batch_size`` rows replicated) for ``devices`` and reads XLA's figures."""
     part = make_partitioner(partitioning_config, devices)
     shapes = {"encoder_input_tokens": (1, int(lengths["inputs"])), "decoder_input_tokens": (1, int(lengths["targets"]))}

@@ -2,7 +2,7 @@
 holding every separator.
 
 The three paths: (1) training-time evaluation, seqio's ``Evaluator`` running the Tasks' own ``postprocess_fn``
-and ``metric_fns`` (what ``iuie.train`` logs, through ``iuie.eval.run_evaluation`` and ``reports``); (2) the
+and ``metric_fns`` (what ``iuie.train`` logs, through ``iuie.evaluation.seqio_eval.run_evaluation`` and ``reports``); (2) the
 ``iuie.eval`` predictions file, rescored; (3) ``iuie score`` on that file. The model is replaced by a
 predict function that answers each example's own gold target (seqio's test utilities' pattern of a fixed
 ``predict_fn``), plus, on the real data, a corrupted answer for every third example so the tables are not all
@@ -22,7 +22,7 @@ import pytest
 import seqio
 
 import seqio_tasks
-from iuie import eval as eval_lib
+from iuie.evaluation import seqio_eval as eval_lib
 from iuie.ie import records, views
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
