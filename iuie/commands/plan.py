@@ -29,13 +29,12 @@ GIB = 1024**3
 EXIT_DOES_NOT_FIT = 1
 EXIT_CONFIG_ERROR = 2
 # Macros that iuie.train needs but a plan does not (it reads no data, writes nothing, loads no weights):
-# a placeholder when the gin files leave them %gin.REQUIRED.
+# placeholders, which the user's own bindings override.
 UNNEEDED_MACROS = {
     "MODEL_DIR": "/nonexistent/iuie-plan",
     "INITIAL_CHECKPOINT_PATH": None,
     "MIXTURE_OR_TASK_NAME": "unused-by-iuie-plan",
-    "TRAIN_STEPS": 1,
-}
+}  # TRAIN_STEPS is not among them: the schedule (warmup, decay) is checked against it
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,11 +71,11 @@ def load_run(args: argparse.Namespace) -> dict[str, Any]:
     from iuie.model import models
     from iuie.runtime import gin_flags
 
-    gin_flags.parse(args.gin_file, args.gin_bindings, args.gin_search_paths)
+    # Placeholders first, so that the user's own bindings (parsed after them) still win; they stand in for
+    # values the plan never reads, and parse() refuses a run whose required macros are unset.
+    placeholders = [f"{macro} = {value!r}" for macro, value in UNNEEDED_MACROS.items()]
+    gin_flags.parse(args.gin_file, placeholders + list(args.gin_bindings or []), args.gin_search_paths)
     with gin.unlock_config():
-        for macro, placeholder in UNNEEDED_MACROS.items():
-            if _is_required(gin_flags.query_macro(macro, "%gin.REQUIRED")):
-                gin.bind_parameter(f"{macro}/macro.value", placeholder)
         # Decoded ids are never turned into text here: an experiment's vocabulary file need not exist.
         gin.bind_parameter(f"{models.__name__}.EncoderDecoderModel.output_vocabulary", None)
     # Bind a probe to exactly what iuie.train.train is bound to (references included), so that any
@@ -84,7 +83,7 @@ def load_run(args: argparse.Namespace) -> dict[str, Any]:
     names = ("model", "config", "task_feature_lengths", "eval_batch_size")
     configured = gin.get_configurable(train_binary.train)
     del configured  # registers the binary's function under gin (dynamic registration)
-    probe = gin.external_configurable(_probe, name="iuie_plan_probe")
+    probe = _PROBE
     with gin.unlock_config():
         for name in names:
             try:
@@ -102,6 +101,16 @@ def _probe(model=None, config=None, task_feature_lengths=None, eval_batch_size=3
         "lengths": {k: int(v) for k, v in dict(task_feature_lengths).items()},
         "eval_batch_size": int(eval_batch_size),
     }
+
+
+def _register_probe():
+    import gin
+
+    return gin.external_configurable(_probe, name="iuie_plan_probe")
+
+
+# Registered once, at import (before gin parses and finalises the run's files).
+_PROBE = _register_probe()
 
 
 def _fmt(value: float | None, scale: float, digits: int = 2) -> str:

@@ -65,12 +65,12 @@ def _state_bytes_unsharded() -> int:
     import flax.linen as nn
     import jax
 
-    from iuie import t5x_compat
     from iuie.model import models, network
+    from iuie.pipeline import vocab
     from iuie.training import configs, optimizers
 
     cfg = network.T5Config(
-        vocab_size=t5x_compat.vocabulary_size(),
+        vocab_size=vocab.vocabulary_size(),
         emb_dim=128,
         num_heads=4,
         head_dim=32,
