@@ -144,7 +144,9 @@ def check_tree(params: Any, abstract_params: Any, source: str) -> None:
     import jax
 
     def shapes(tree):
-        return {jax.tree_util.keystr(p): tuple(np.shape(x)) for p, x in jax.tree_util.tree_leaves_with_path(tree)}
+        # Arrays, ShapeDtypeStructs and Orbax's ArrayMetadata (a checkpoint read without its data) carry .shape.
+        leaves = jax.tree_util.tree_leaves_with_path(tree)
+        return {jax.tree_util.keystr(p): tuple(getattr(x, "shape", np.shape(x))) for p, x in leaves}
 
     want, got = shapes(abstract_params), shapes(params)
     problems = [f"missing {k}" for k in sorted(want.keys() - got.keys())]

@@ -40,7 +40,6 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import jax
-import numpy as np
 import orbax.checkpoint as ocp
 
 from iuie.interop import reader
@@ -187,7 +186,7 @@ class Checkpointer:
         if saved is None:
             raise CheckpointError(f"the metadata of its {STATE_ITEM}/ item is unreadable (a truncated _METADATA?)")
         try:
-            _check_tree(saved, abstract_state.params, "")
+            reader.check_tree(saved, abstract_state.params, "")
         except ValueError as e:
             raise CheckpointShapeError(
                 f"{self.step_dir(step)} holds a model of another shape than the configured one "
@@ -264,45 +263,6 @@ class Checkpointer:
 
 # ------------------------------------------------------------------------------------------------------------
 # Starting weights.
-
-
-def _training_state_dir(path: str) -> str | None:
-    """The ``state`` item folder if ``path`` is an iuie training checkpoint (manager folder or step folder)."""
-    if os.path.isdir(os.path.join(path, STATE_ITEM)):
-        return os.path.join(path, STATE_ITEM)
-    if os.path.isdir(path):
-        steps = [int(name) for name in os.listdir(path) if _STEP_DIR.match(name)]
-        for step in sorted(steps, reverse=True):
-            candidate = os.path.join(path, str(step), STATE_ITEM)
-            if os.path.isdir(candidate):
-                return candidate
-    return None
-
-
-def _check_tree(params: Any, abstract_params: Any, source: str) -> None:
-    """Same parameter names and shapes, or an error listing the differences."""
-
-    def shapes(tree):
-        # Arrays, ShapeDtypeStructs and Orbax's ArrayMetadata all carry .shape.
-        leaves = jax.tree_util.tree_leaves_with_path(tree)
-        return {jax.tree_util.keystr(p): tuple(getattr(x, "shape", np.shape(x))) for p, x in leaves}
-
-    want, got = shapes(abstract_params), shapes(params)
-    problems = [f"missing {k}" for k in sorted(want.keys() - got.keys())]
-    problems += [f"unexpected {k}" for k in sorted(got.keys() - want.keys())]
-    common = sorted(want.keys() & got.keys())
-    problems += [f"{k}: shape {got[k]}, model wants {want[k]}" for k in common if got[k] != want[k]]
-    if problems:
-        shown = "; ".join(problems[:8]) + (f"; ... ({len(problems)} in all)" if len(problems) > 8 else "")
-        raise ValueError(f"{source}: parameters do not match the model: {shown}")
-
-
-def _restore_training_params(state_dir: str, abstract_params: Any) -> Any:
-    """Only the ``params`` of a saved TrainState, read straight into their shardings (partial restore)."""
-    target = {"params": abstract_params}
-    restore_args = ocp.checkpoint_utils.construct_restore_args(target)
-    args = ocp.args.PyTreeRestore(item=target, restore_args=restore_args, partial_restore=True)
-    return ocp.PyTreeCheckpointer().restore(state_dir, args=args)["params"]
 
 
 def load_initial_params(path: str, abstract_params: Any) -> Any:
