@@ -134,7 +134,7 @@ def test_brat_jsonl_fewrel_through_the_cli(tmp_path, capsys):
             {
                 "text": "Ann met Bob .",
                 "entities": [{"start": 0, "end": 3, "label": "PER"}, {"start": 8, "end": 11, "label": "PER"}],
-                "relations": [{"head": 0, "tail": 1, "label": "Other"}],
+                "relations": [{"head": 0, "tail": 1, "label": "Other"}, {"head": 1, "tail": 0, "label": "knows"}],
             }
         )
         + "\n"
@@ -147,7 +147,19 @@ def test_brat_jsonl_fewrel_through_the_cli(tmp_path, capsys):
     (record,), _ = DatasetFolder(str(tmp_path / "out"), "RE", "rel").load("train", strict=True)
     assert record.relations[0].type == "NA"
     # NA marks "no relation": never a label.
-    assert json.loads((tmp_path / "out/RE/rel/labels.json").read_text()) == []
+    assert json.loads((tmp_path / "out/RE/rel/labels.json").read_text()) == ["knows"]
+    # A dataset whose relations are all NA would have an empty label list, which loading refuses (issue 13.2):
+    # the conversion's own strict re-load names labels.json in one line, exit 2.
+    only_na = tmp_path / "only_na.jsonl"
+    only_na.write_text(
+        json.dumps({**json.loads(jsonl.read_text()), "relations": [{"head": 0, "tail": 1, "label": "Other"}]}) + "\n"
+    )
+    capsys.readouterr()
+    code = main(
+        ["convert-data", "jsonl", str(only_na), str(tmp_path / "out_na"), "--labels-map", str(tmp_path / "na.json")]
+    )
+    assert code == 2
+    assert "labels.json: field 'labels': the label list is empty" in capsys.readouterr().err
 
     fewrel = tmp_path / "val_wiki.json"
     fewrel.write_text(

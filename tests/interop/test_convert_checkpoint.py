@@ -64,7 +64,8 @@ def test_errors(hf_folders, tmp_path, capsys):
     assert "unknown --to format 't5x'" in capsys.readouterr().err
 
     # A folder of the wrong kind: the message names it, and nothing is left behind.
-    assert _convert(hf_folders["safetensors"], tmp_path / "y", "--from", "t5x", "--to", "hf") == 1
+    # (A user error: one line and exit status 2, issue 13.3; it was exit 1 before.)
+    assert _convert(hf_folders["safetensors"], tmp_path / "y", "--from", "t5x", "--to", "hf") == 2
     assert hf_folders["safetensors"] in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "y")
 

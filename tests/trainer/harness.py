@@ -144,9 +144,9 @@ def losses(presets: list[str], steps: int, microbatches: int) -> dict:
 
 
 def _real_vocab_size() -> int:
-    from iuie import t5x_compat
+    from iuie.pipeline import vocab
 
-    return t5x_compat.vocabulary_size()
+    return vocab.vocabulary_size()
 
 
 REAL_MIXTURE = "iuie_synthetic_ner_re"
