@@ -46,6 +46,17 @@ def _slice_layout(source: pathlib.Path, dest: pathlib.Path, n: int) -> list[tupl
     return found
 
 
+@pytest.fixture(autouse=True)
+def _restore_registries():
+    """These tests register Tasks under the real datasets' names (over a temporary slice, ``overwrite=True``):
+    put seqio's registries back afterwards, so later tests in the process see the real Tasks again."""
+    tasks, mixtures = dict(seqio.TaskRegistry._REGISTRY), dict(seqio.MixtureRegistry._REGISTRY)
+    yield
+    for registry, saved in ((seqio.TaskRegistry._REGISTRY, tasks), (seqio.MixtureRegistry._REGISTRY, mixtures)):
+        registry.clear()
+        registry.update(saved)
+
+
 def _register(
     root: pathlib.Path, folders: list[tuple[str, str]], mixture: str, every_view: tuple[str, ...] | None = None
 ) -> list[str]:
