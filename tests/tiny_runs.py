@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import socket
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -30,3 +31,10 @@ def subprocess_env(**extra: str) -> dict:
         TF_CPP_MIN_LOG_LEVEL="2",
         **extra,
     )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now: the coordinator of a multi-process test run."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

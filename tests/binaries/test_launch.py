@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import time
 import pytest
 
 from iuie.runtime import launch
-from tests.tiny_runs import REPO, subprocess_env
+from tests.tiny_runs import REPO, free_port, subprocess_env
 
 SBATCH = {"SLURM_JOB_ID": "77", "SLURM_NTASKS": "4", "SLURM_PROCID": "0", "SLURM_NODELIST": "n[1-2]"}
 SRUN = {
@@ -105,12 +104,6 @@ def test_initialize_is_called_only_for_a_real_launch(env, called, monkeypatch):
         assert calls[0]["cluster_detection_method"] is None  # jax finds the coordinator from the launcher
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _probe(*flags: str, devices: int = 2) -> subprocess.Popen:
     env = subprocess_env(XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
     return subprocess.Popen(
@@ -125,7 +118,7 @@ def _probe(*flags: str, devices: int = 2) -> subprocess.Popen:
 
 def test_two_processes_on_localhost_start_and_all_gather():
     """A real launch: 2 processes x 2 CPU devices through jax.distributed (Gloo collectives)."""
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     procs = [_probe(f"--coordinator_address={address}", "--process_count=2", f"--process_index={i}") for i in range(2)]
     outs = [p.communicate(timeout=240) for p in procs]
     for p, (out, err) in zip(procs, outs):
@@ -150,7 +143,7 @@ def _error_lines(stderr: str) -> list[str]:
 def test_an_unreachable_coordinator_fails_in_bounded_time_with_one_line(index):
     """Process 1 finds no coordinator listening; process 0 waits for a peer that never comes. Both end
     with exit status 2 and one line naming the address within the timeout (plus interpreter start-up)."""
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     start = time.monotonic()
     proc = _probe(
         f"--coordinator_address={address}",

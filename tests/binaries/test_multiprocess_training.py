@@ -20,14 +20,13 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from tests.tiny_runs import REPO, TINY_MODEL_BINDINGS, subprocess_env
+from tests.tiny_runs import REPO, TINY_MODEL_BINDINGS, free_port, subprocess_env
 
 pytestmark = pytest.mark.slow
 
@@ -47,12 +46,6 @@ TRAIN = [
     "--gin.PACKING_WINDOW=64",
 ]
 TIMEOUT = 300
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _launch(model_dir, devices: int, *flags: str) -> subprocess.Popen:
@@ -85,7 +78,7 @@ def _train_single(model_dir, devices: int) -> None:
 
 
 def _train_two_processes(model_dir) -> None:
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     flags = [f"--coordinator_address={address}", "--process_count=2", "--distributed_timeout=120"]
     _wait([_launch(model_dir, 2, *flags, f"--process_index={i}") for i in range(2)])
 

@@ -19,7 +19,7 @@ import time
 import pytest
 
 from tests.binaries.test_user_errors import counted_lines, error_lines
-from tests.tiny_runs import REPO, TINY_MODEL_BINDINGS, subprocess_env
+from tests.tiny_runs import REPO, TINY_MODEL_BINDINGS, free_port, subprocess_env
 
 TRAIN = [
     "--gin_file=t5x_configs/demo_cpu.gin",
@@ -129,3 +129,51 @@ def test_resuming_with_another_model_shape_is_one_line_and_exit_2(preempted, tmp
     assert "model wants (" in lines[0] and "Traceback" not in done.stderr
     assert counted_lines(done.stderr)[-1] == lines[0]  # nothing after it
     assert _steps(model_dir) == before and not (model_dir / "damaged_checkpoints").exists()
+
+
+def test_sigterm_to_one_of_two_processes_stops_both_at_the_same_step(tmp_path):
+    """Two processes on 127.0.0.1 (``jax.distributed``, one fake device each); SIGTERM goes to process 1
+    only, as a preemptible VM losing one host would. JAX's preemption sync point must bring both to the
+    same step: both exit 0, process 0 names the saved step, and that step is the newest checkpoint on disk
+    (a process stopping alone would leave the other blocked in the next step's collectives until the
+    timeout, and the collective checkpoint write incomplete)."""
+    model_dir = tmp_path / "run"
+    address = f"127.0.0.1:{free_port()}"
+    logs = [tmp_path / f"process{i}.log" for i in range(2)]
+    processes = []
+    for i, log in enumerate(logs):
+        with open(log, "w", encoding="utf-8") as out:
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "iuie.train", *TRAIN, f"--gin.MODEL_DIR='{model_dir}'"]
+                    + ["--gin.TRAIN_STEPS=10000", f"--coordinator_address={address}", "--process_count=2"]
+                    + [f"--process_index={i}", "--distributed_timeout=120"],
+                    cwd=REPO,
+                    env=subprocess_env(XLA_FLAGS="--xla_force_host_platform_device_count=1"),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    deadline = time.monotonic() + 900
+    try:
+        while time.monotonic() < deadline and all(p.poll() is None for p in processes):
+            logged = [int(s) for s in PROGRESS.findall(logs[0].read_text(encoding="utf-8", errors="replace"))]
+            if logged and max(logged) >= 3 and (model_dir / "checkpoints" / "2").is_dir():
+                break
+            time.sleep(0.2)
+        assert all(p.poll() is None for p in processes), logs[0].read_text()[-3000:] + logs[1].read_text()[-3000:]
+        signalled_after = max(logged)
+        processes[1].send_signal(signal.SIGTERM)
+        statuses = [p.wait(timeout=600) for p in processes]
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.kill()
+    texts = [log.read_text(encoding="utf-8", errors="replace") for log in logs]
+    assert statuses == [0, 0], texts[0][-3000:] + "\n----\n" + texts[1][-3000:]
+    saved = re.findall(r"SIGTERM: saved checkpoint (\d+) in (\S+) and stopped", texts[0])
+    assert len(saved) == 1, texts[0][-3000:]
+    step = int(saved[0][0])
+    assert step >= signalled_after >= 3
+    assert _steps(model_dir)[-1] == step
+    assert not (model_dir / "train_done.json").exists()
