@@ -138,6 +138,7 @@ def temperature_sample(
     topk: int = 0,
     logits_mask_fn: LogitsMaskFn | None = None,
     max_decode_len: int | None = None,
+    finished: Array | None = None,
 ) -> tuple[Array, Array]:
     """Samples ``num_decodes`` continuations per example; temperature 0 is greedy (argmax) decoding.
 
@@ -152,6 +153,10 @@ def temperature_sample(
       topk: if > 0, sample only among the k most likely tokens.
       logits_mask_fn: optional hook, see the module docstring.
       max_decode_len: generate at most this many tokens (default: ``inputs.shape[1]``).
+      finished: optional ``[batch]`` bool: examples that count as ended before the first step (padding rows
+        a caller added to fill a fixed batch shape). They generate only zeros with log-probability 0, and the
+        loop stops as soon as the other rows have ended instead of running to ``max_decode_len`` for rows
+        whose output nobody reads.
 
     Returns:
       ``(sequences [batch, num_decodes, max_decode_len], log_probs [batch, num_decodes])`` sorted by increasing
@@ -212,7 +217,11 @@ def temperature_sample(
         sequences=jnp.zeros((rows, length), jnp.int32),
         cur_token=jnp.zeros((rows, 1), jnp.int32),
         cache=jax.tree.map(lambda x: expand_rows(x, num_decodes), cache),
-        ended=jnp.zeros((rows,), jnp.bool_),
+        ended=(
+            jnp.zeros((rows,), jnp.bool_)
+            if finished is None
+            else expand_rows(jnp.asarray(finished, jnp.bool_).reshape(batch), num_decodes)
+        ),
         log_prob=jnp.zeros((rows,), jnp.float32),
         rng=decode_rng,
         mask_state=_mask_state_init(logits_mask_fn, num_decodes),

@@ -343,6 +343,10 @@ class EncoderDecoderModel:
                 params_for_decoder["temperature"] = 0.0
             if rng is not None:
                 params_for_decoder["decode_rng"] = rng
+            # An all-zero input row is padding (a real input ends with EOS): it counts as ended from the
+            # first step, so the decode loop stops when the real rows end (a fixed-shape batch padded with
+            # such rows, e.g. by iuie.model.batch_decode or the server's row buckets, costs no extra steps).
+            params_for_decoder.setdefault("finished", jnp.all(encoder_input_tokens == PAD_ID, axis=1))
             decode_fn = functools.partial(decoding.temperature_sample, **common)
         decodes, scores = decode_fn(prompt, cache, tokens_to_logits, **params_for_decoder)
         if return_all_decodes:

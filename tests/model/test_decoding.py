@@ -100,6 +100,43 @@ def test_greedy_hand_worked_stops_at_eos():
     assert calls == [0, 1]  # stopped right after EOS instead of running 5 steps
 
 
+def test_finished_rows_end_before_the_first_step():
+    """Rows marked ``finished`` (padding rows of a fixed-shape batch) generate zeros scored 0, and the loop
+    stops when the other rows end. Hand-worked: row 0 greedy is A, EOS (2 steps, as above); row 1 may not emit
+    EOS (a mask hook), so unless it counts as finished it would keep the loop running for all 5 steps."""
+    trie = Trie(4, 3, HAND)
+    calls = []
+    ttl = trie.tokens_to_logits
+
+    def counting(state):
+        jax.debug.callback(lambda i: calls.append(int(i)), state.cur_index)
+        return ttl(state)
+
+    row1_no_eos = lambda step, seqs, logits: logits.at[1, EOS].set(decoding.NEG_INF)
+
+    def decode(finished):
+        return jax.tree.map(
+            np.asarray,
+            jax.jit(
+                lambda: decoding.greedy_decode(
+                    jnp.zeros((2, 5), jnp.int32),
+                    trie.cache(2),
+                    counting,
+                    logits_mask_fn=row1_no_eos,
+                    finished=finished,
+                )
+            )(),
+        )
+
+    seqs, scores = decode(None)
+    assert calls == [0, 1, 2, 3, 4] and seqs[1, 0, 0] != 0  # without it, row 1 runs to the length limit
+    calls.clear()
+    seqs, scores = decode(jnp.array([False, True]))
+    np.testing.assert_array_equal(seqs, [[[A, EOS, 0, 0, 0]], [[0, 0, 0, 0, 0]]])
+    np.testing.assert_allclose(scores, [[-0.5 + math.log(0.5)], [0.0]], rtol=1e-5)
+    assert calls == [0, 1]
+
+
 def test_forced_prompt_and_mask_hook():
     trie = Trie(4, 3, HAND)
     # Force the first output token to be A, then B (inputs are right-shifted: slot 0 is the start token).

@@ -312,3 +312,16 @@ def test_predict_with_mask_hook_and_prompt(np_rng):
     out = np.asarray(predict(params, _jnp({**batch, "decoder_input_tokens": prompt})))
     assert out[0, :2].tolist() == [5, 6] and out[1, 0] == 7 and out[2, :2].tolist() == [9, 9]
     assert np.all(out != 1) and np.all(out != 0)
+
+
+def test_all_zero_padding_rows_decode_nothing_and_leave_real_rows_alone(np_rng):
+    """An all-zero input row (padding that fills a fixed batch shape) is ended from the first step: its decode is
+    all zeros, and the real rows decode exactly as in a batch without it (reference: the same model on the real
+    rows alone)."""
+    model, params, batch = _generation_setup(np_rng, "h3_d5", batch_size=3, max_len=8)
+    predict = jax.jit(functools.partial(model.predict_batch, method="greedy"))
+    alone = np.asarray(predict(params, _jnp(batch)))
+    padded = {k: np.concatenate([v, np.zeros((2,) + v.shape[1:], v.dtype)]) for k, v in batch.items()}
+    out = np.asarray(predict(params, _jnp(padded)))
+    np.testing.assert_array_equal(out[:3], alone)
+    np.testing.assert_array_equal(out[3:], 0)

@@ -285,8 +285,9 @@ def test_cached_single_step_decoding_equals_teacher_forcing(np_rng):
     for t in range(length):
         logits, cache = step(cache, t, encoded if t == 0 else None)
         np.testing.assert_allclose(np.asarray(logits), np.asarray(teacher[:, t]), atol=1e-5, rtol=0)
-    assert cache["decoder"]["layers_0"]["self_attention"]["cached_key"].shape == (2, length, 3, 5)
-    assert cache["decoder"]["layers_0"]["encoder_decoder_attention"]["cached_key"].shape == (2, 14, 3, 5)
+    # Heads-major caches (layers.MultiHeadAttention): [batch, heads, length, head_dim].
+    assert cache["decoder"]["layers_0"]["self_attention"]["cached_key"].shape == (2, 3, length, 5)
+    assert cache["decoder"]["layers_0"]["encoder_decoder_attention"]["cached_key"].shape == (2, 3, 14, 5)
 
 
 def _loss(module, params, batch, rng=None):
