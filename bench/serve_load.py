@@ -1,13 +1,17 @@
 """Load test of ``iuie serve``: dynamic batching on versus off, side by side, on real servers on 127.0.0.1.
 
-Two servers over the same checkpoint (``--max-batch 32`` and ``--max-batch 1``, each compiled before its
-first request) take bounded runs of 1, 8 and 32 concurrent clients; each run is split in halves played
-A B A B, so load from other processes hits both sides alike. Requests are single synthetic test sentences
-(NER with the corpus's own labels) with ``--malformed`` (default 10%) bad ones mixed in, cycling through the
-kinds of bad input (not JSON, empty text, unknown task, duplicate labels, a wrong type). Printed: throughput
-and p50/p99 latency of the well-formed requests per side and run, the ratio, the load average; JSON lines
-too. Requirements checked (exit 1 otherwise): no well-formed request fails, every malformed one is a 4xx,
-and with 32 clients batching serves >= 3x the requests per second of unbatched serving.
+Two servers over the same checkpoint (``--max-batch 32``, decodes of at most ``--max-rows`` rows, and
+``--max-batch 1``, each compiled before its first request) take bounded runs of 1, 8 and 32 concurrent
+clients; each run is split in halves played A B A B, so load from other processes hits both sides alike.
+Requests are single synthetic test sentences (NER with the corpus's own labels) with ``--malformed`` (default
+10%) bad ones mixed in, cycling through the kinds of bad input (not JSON, empty text, unknown task, duplicate
+labels, a wrong type). Printed: throughput and p50/p99 latency of the well-formed requests per side and run,
+the ratio, the load average before and after; JSON lines too. Requirements checked (exit 1 otherwise): no
+well-formed request fails, every malformed one is a 4xx, and with 32 clients batching serves >= 3x the
+requests per second of unbatched serving.
+
+The clients are plain asyncio HTTP/1.1 (``asyncio.open_connection``, one keep-alive connection each): an
+httpx client pool capped this side at ~110 requests/s on the 2-core machine, under what the servers serve.
 
     python bench/serve_load.py --checkpoint /tmp/iuie_demo            # 2,000 requests in all
 
@@ -26,8 +30,8 @@ import subprocess
 import sys
 import tempfile
 import time
-
-import httpx
+import urllib.error
+import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LEVELS = {1: 0.1, 8: 0.3, 32: 0.6}  # share of the requests each concurrency level gets
@@ -79,38 +83,97 @@ def plan(total: int, share: float, texts: list[str], labels: list[str], seed: in
     return out
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection to the server (reopened if the server closes it)."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes) -> int:
+        """The status of ``POST path`` with a JSON ``body`` (the response body is read and dropped)."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        self.writer.write(head.encode("ascii") + body)
+        await self.writer.drain()
+        status_line = await self.reader.readline()
+        if not status_line:
+            raise ConnectionError("the server closed the connection")
+        status = int(status_line.split()[1])
+        length, close = None, False
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            name, value = name.strip().lower(), value.strip().lower()
+            if name == "content-length":
+                length = int(value)
+            elif name == "connection" and value == "close":
+                close = True
+        if length is None:
+            raise ConnectionError(f"a {status} response without Content-Length")
+        await self.reader.readexactly(length)
+        if close:
+            await self.close()
+        return status
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            try:
+                await self.writer.wait_closed()
+            except OSError:
+                pass
+        self.reader = self.writer = None
+
+
 async def play(url: str, requests: list[tuple[bytes, bool]], clients: int) -> dict:
     """``clients`` concurrent clients send ``requests`` (each once); latencies of the well-formed ones."""
+    host, port = url.removeprefix("http://").split(":")
     queue = list(reversed(requests))
     latencies: list[float] = []
     bad = {"well_formed_failed": 0, "malformed_not_4xx": 0, "malformed_4xx": 0, "transport_errors": 0}
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
 
-        async def worker():
+    async def worker():
+        connection = Connection(host, int(port))
+        try:
             while queue:
                 body, good = queue.pop()
                 t0 = time.perf_counter()
                 try:
-                    r = await client.post("/v1/extract", content=body, headers={"content-type": "application/json"})
-                except httpx.TransportError:
+                    status = await asyncio.wait_for(connection.post("/v1/extract", body), 300)
+                except (TimeoutError, OSError, ConnectionError, asyncio.IncompleteReadError, ValueError):
+                    await connection.close()
                     bad["transport_errors"] += 1
                     bad["well_formed_failed" if good else "malformed_not_4xx"] += 1
                     continue
                 if good:
-                    if r.status_code == 200:
+                    if status == 200:
                         latencies.append(time.perf_counter() - t0)
                     else:
                         bad["well_formed_failed"] += 1
-                elif 400 <= r.status_code < 500:
+                elif 400 <= status < 500:
                     bad["malformed_4xx"] += 1
                 else:
                     bad["malformed_not_4xx"] += 1
+        finally:
+            await connection.close()
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
-        wall = time.perf_counter() - start
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    wall = time.perf_counter() - start
     return {"wall": wall, "latencies": latencies, "requests": len(requests), **bad}
+
+
+def get_json(url: str, timeout: float = 5) -> dict:
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.loads(r.read())
 
 
 def start_server(checkpoint: str, max_batch: int, args) -> tuple[subprocess.Popen, str]:
@@ -136,8 +199,10 @@ def start_server(checkpoint: str, max_batch: int, args) -> tuple[subprocess.Pope
         "--log-level",
         "warning",
     ]
-    if max_batch > 1 and args.row_buckets:
-        command += ["--row-buckets", args.row_buckets]
+    if max_batch > 1:
+        command += ["--max-rows", str(args.max_rows)]
+        if args.row_buckets:
+            command += ["--row-buckets", args.row_buckets]
     env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
     log = open(os.path.join(tempfile.gettempdir(), f"serve_load_{port}.log"), "w")
     return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT), f"http://127.0.0.1:{port}"
@@ -149,10 +214,8 @@ def wait_ready(process: subprocess.Popen, url: str, timeout: float) -> dict:
         if process.poll() is not None:
             raise RuntimeError(f"the server at {url} exited with status {process.returncode}")
         try:
-            r = httpx.get(url + "/v1/info", timeout=5)
-            if r.status_code == 200:
-                return r.json()
-        except httpx.HTTPError:
+            return get_json(url + "/v1/info")
+        except (urllib.error.URLError, OSError):
             pass
         time.sleep(1)
     raise RuntimeError(f"the server at {url} was not ready in {timeout:.0f}s")
@@ -184,7 +247,8 @@ def main() -> int:
     parser.add_argument("--malformed", type=float, default=0.1)
     parser.add_argument("--max-batch", type=int, default=32)
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
-    parser.add_argument("--row-buckets", default="1,8,32")
+    parser.add_argument("--max-rows", type=int, default=8, help="rows of one batched decode at most")
+    parser.add_argument("--row-buckets", default=None, help="decode row sizes (default: the server's 1,2,4,..)")
     parser.add_argument("--max-decode-length", type=int, default=64)
     parser.add_argument(
         "--max-input-tokens", type=int, default=128, help="window budget (the synthetic sentences fit 128)"
@@ -194,6 +258,7 @@ def main() -> int:
     args = parser.parse_args()
 
     texts, labels = corpus()
+    load_before = os.getloadavg()
     sides = {"batched": args.max_batch, "unbatched": 1}
     servers = {name: start_server(args.checkpoint, size, args) for name, size in sides.items()}
     try:
@@ -215,7 +280,7 @@ def main() -> int:
             results[level] = {name: summary(runs) for name, runs in halves.items()}
             for name in sides:
                 print(json.dumps({"clients": level, "side": name, **results[level][name]}), flush=True)
-        stats = {name: httpx.get(url + "/v1/health").json()["batches"] for name, (_, url) in servers.items()}
+        stats = {name: get_json(url + "/v1/health")["batches"] for name, (_, url) in servers.items()}
     finally:
         for process, _ in servers.values():
             process.terminate()
@@ -223,7 +288,10 @@ def main() -> int:
             process.wait(30)
 
     load = os.getloadavg()
-    print(f"\nload average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores (a shared machine)")
+    print(
+        f"\nload average {load_before[0]:.1f} before, {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} after, "
+        f"on {os.cpu_count()} cores (a shared machine)"
+    )
     print(
         f"{'clients':>7} | {'batched req/s':>13} {'p50 ms':>8} {'p99 ms':>8} | {'unbatched req/s':>15} "
         f"{'p50 ms':>8} {'p99 ms':>8} | {'ratio':>5}"

@@ -29,10 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-input-tokens", type=int, default=None, help="window budget (default: the run's trained input length)"
     )
     parser.add_argument("--max-decode-length", type=int, default=64)
-    parser.add_argument("--max-batch", type=int, default=32, help="texts decoded together at most (1: no batching)")
+    parser.add_argument("--max-batch", type=int, default=32, help="texts one batch gathers at most (1: no batching)")
+    parser.add_argument(
+        "--max-rows",
+        type=int,
+        default=None,
+        help="rows of one decode at most: a bigger batch decodes in several (default: 8 on CPU, else --max-batch)",
+    )
     parser.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits for more requests")
     parser.add_argument(
-        "--row-buckets", default=None, help="comma-separated batch row sizes to compile (default: 1,4,16,...,max)"
+        "--row-buckets", default=None, help="comma-separated decode row sizes to compile (default: 1,2,4,...,max rows)"
     )
     parser.add_argument("--max-text-chars", type=int, default=10_000, help="longest text accepted (characters)")
     parser.add_argument("--max-texts", type=int, default=32, help="most texts in one request")
@@ -49,8 +55,8 @@ def _fail(message: str) -> int:
 def run(args: argparse.Namespace) -> int:
     if not os.path.exists(args.checkpoint):
         return _fail(f"checkpoint {args.checkpoint!r} does not exist")
-    for name in ("max_batch", "max_text_chars", "max_texts", "max_labels", "max_decode_length"):
-        if getattr(args, name) < 1:
+    for name in ("max_batch", "max_rows", "max_text_chars", "max_texts", "max_labels", "max_decode_length"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             return _fail(f"--{name.replace('_', '-')} must be at least 1")
     if not 0 <= args.port <= 65535:
         return _fail(f"--port {args.port} is not a port number")
@@ -80,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
             max_input_tokens=args.max_input_tokens,
             max_decode_length=args.max_decode_length,
             max_batch=args.max_batch,
+            max_rows=args.max_rows,
             row_buckets=buckets,
             constrained=not args.no_constrained,
         )

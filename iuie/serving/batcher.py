@@ -2,9 +2,14 @@
 
 One worker thread owns the model. Callers ``await batcher.submit(job)``: the job goes on a thread-safe queue
 with an asyncio future of the caller's loop. The worker takes the first waiting job, then keeps taking jobs
-until their cost (texts) would pass ``max_batch`` or ``max_wait_ms`` have passed since the first one, runs
-``run_batch(jobs)`` once and resolves each future from the loop's thread (``call_soon_threadsafe``), so the
-event loop never waits on a decode. ``run_batch`` returns one result per job, or an exception instance for a
+until their cost (texts) would pass ``max_batch``, runs ``run_batch(jobs)`` once and resolves each future from
+the loop's thread (``call_soon_threadsafe``), so the event loop never waits on a decode.
+
+How long it gathers adapts to the load: it waits for more jobs (at most ``max_wait_ms`` after the first) only
+while the batch holds fewer jobs than the previous one did, since the callers of that batch are likely to be
+coming back; once it holds as many, it takes only what is already queued and runs. A lone caller therefore never
+waits ``max_wait_ms`` per request (the previous batch was one job), while 32 callers in a loop keep meeting in
+batches of ~32. Before the first batch the expectation is ``max_batch`` (one wait at start). ``run_batch`` returns one result per job, or an exception instance for a
 job that failed; an exception raised by ``run_batch`` itself fails every job of that batch and is logged, and
 the worker goes on with the next batch. A job costlier than ``max_batch`` runs alone.
 
@@ -71,6 +76,7 @@ class Batcher:
         self.stats = BatchStats()
         self._queue: queue.Queue = queue.Queue()
         self._held: _Pending | None = None  # a job taken that did not fit the last batch: it opens the next
+        self._expected = self.max_batch  # jobs in the previous batch: how many to wait for (module docstring)
         self._thread: threading.Thread | None = None
 
     # -- life cycle -----------------------------------------------------------------------------------
@@ -112,8 +118,9 @@ class Batcher:
         deadline = time.monotonic() + self.max_wait
         while total < self.max_batch:
             remaining = deadline - time.monotonic()
+            wait = remaining > 0 and len(batch) < self._expected
             try:
-                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                item = self._queue.get(timeout=remaining) if wait else self._queue.get_nowait()
             except queue.Empty:
                 break
             if item is _STOP or total + item.cost > self.max_batch:
@@ -121,6 +128,7 @@ class Batcher:
                 break
             batch.append(item)
             total += item.cost
+        self._expected = len(batch)
         return batch
 
     def _work(self) -> None:

@@ -6,10 +6,16 @@ together: jobs that share the model's input prefix (task, labels, roles, constra
 ``Extractor.extract`` call over all their texts, ordered by length so that each decode batch pads little,
 and the results are handed back per job. Jobs with another prefix make another call in the same batch.
 
-Compiled shapes stay few: the decode's rows are padded to the smallest of ``row_buckets`` that holds the
-call's texts (an Extractor per bucket, all over the same device arrays) and its input length to the
-Extractor's length buckets; :meth:`Engine.warm_up` compiles every (rows, length) pair before the server
-takes a request. Long texts are read in the Extractor's windows.
+Compiled shapes stay few: the decode's rows are padded to the smallest of ``row_buckets`` (1, 2, 4, ... up
+to ``max_rows``) that holds the call's texts (an Extractor per bucket, all over the same device arrays), with
+all-zero padding rows that the decode counts as ended from its first step (``EncoderDecoderModel``), and its
+input length to the Extractor's length buckets; :meth:`Engine.warm_up` compiles every (rows, length) pair
+before the server takes a request. Long texts are read in the Extractor's windows.
+
+``max_rows`` (the largest decode) is apart from ``max_batch`` (the most texts one batch gathers): a batch of
+32 texts decodes as four calls of 8 rows when 8 rows is where a text costs least. On CPU the demo model's
+cost per text falls from 1 to 8 rows and rises again past that (bench/batch_decode_scaling.py,
+docs/serving.md), hence :func:`default_max_rows`.
 
 A job whose extraction raises fails alone: when a shared call fails, its jobs are retried one by one, so
 only the culprit gets the error (:class:`ExtractionInputError` for input the model cannot take, e.g. labels
@@ -59,13 +65,26 @@ class Job:
         return [list(self.labels), list(self.roles)] if self.task == "ee" else list(self.labels)
 
 
-def default_row_buckets(max_batch: int) -> tuple[int, ...]:
-    """1, 4, 16, ... up to ``max_batch`` (always included): a lone request does not pay for a full batch."""
+def default_row_buckets(max_rows: int) -> tuple[int, ...]:
+    """1, 2, 4, ... up to ``max_rows`` (always included): a call pads at most to twice its texts, so a lone
+    request does not pay for a full batch (each bucket is one more compiled shape per input length)."""
     sizes, size = [], 1
-    while size < max_batch:
+    while size < max_rows:
         sizes.append(size)
-        size *= 4
-    return (*sizes, max_batch)
+        size *= 2
+    return (*sizes, max_rows)
+
+
+CPU_MAX_ROWS = 8  # where the demo model's decode cost per text is lowest on CPU (docs/serving.md)
+
+
+def default_max_rows(max_batch: int, platform: str | None = None) -> int:
+    """The largest decode: :data:`CPU_MAX_ROWS` on CPU, else ``max_batch`` (never more than ``max_batch``)."""
+    if platform is None:
+        import jax
+
+        platform = jax.default_backend()
+    return min(max_batch, CPU_MAX_ROWS) if platform == "cpu" else max_batch
 
 
 def trained_lengths(checkpoint: str | os.PathLike) -> dict[str, int] | None:
@@ -95,11 +114,14 @@ class Engine:
         *,
         checkpoint: str = "",
         trained: dict[str, int] | None = None,
+        max_batch: int | None = None,
     ):
         if not extractors:
             raise ValueError("at least one extractor is needed")
         self.extractors = extractors
         self.row_buckets = tuple(sorted({rows for rows, _ in extractors}))
+        # Texts one batch may gather (the Batcher's limit); decodes take at most row_buckets[-1] rows each.
+        self.max_batch = int(max_batch) if max_batch is not None else self.row_buckets[-1]
         self.checkpoint = checkpoint
         self.trained = trained
         self.compiled: list[tuple[int, bool, int]] = []
@@ -119,26 +141,31 @@ class Engine:
         vocabulary: Any,
         *,
         max_batch: int = 32,
+        max_rows: int | None = None,
         row_buckets: Sequence[int] | None = None,
         constrained: bool = True,
         checkpoint: str = "",
         trained: dict[str, int] | None = None,
         **extractor_options: Any,
     ) -> Engine:
-        """Extractors for ``row_buckets`` (default :func:`default_row_buckets`), unconstrained and, with
-        ``constrained=True``, constrained too; the parameters are put on the device once and shared."""
+        """Extractors for ``row_buckets`` (default :func:`default_row_buckets` of ``max_rows``, itself
+        :func:`default_max_rows` by default), unconstrained and, with ``constrained=True``, constrained too;
+        the parameters are put on the device once and shared. Batches gather up to ``max_batch`` texts."""
         import jax
 
+        if max_rows is None:
+            max_rows = max(row_buckets) if row_buckets else default_max_rows(max_batch)
+        max_rows = min(int(max_rows), max_batch)
         params = jax.device_put(params)
-        buckets = sorted(set(row_buckets or default_row_buckets(max_batch)) | {max_batch})
-        buckets = [b for b in buckets if 1 <= b <= max_batch]
+        buckets = sorted(set(row_buckets or default_row_buckets(max_rows)) | {max_rows})
+        buckets = [b for b in buckets if 1 <= b <= max_rows]
         modes = (False, True) if constrained else (False,)
         extractors = {
             (rows, mode): Extractor(params, config, vocabulary, batch_size=rows, constrained=mode, **extractor_options)
             for rows in buckets
             for mode in modes
         }
-        return cls(extractors, checkpoint=checkpoint, trained=trained)
+        return cls(extractors, checkpoint=checkpoint, trained=trained, max_batch=max_batch)
 
     @classmethod
     def from_checkpoint(
@@ -171,10 +198,6 @@ class Engine:
     def constrained_available(self) -> bool:
         return any(mode for _, mode in self.extractors)
 
-    @property
-    def max_batch(self) -> int:
-        return self.row_buckets[-1]
-
     # -- compiling ------------------------------------------------------------------------------------
 
     def warm_up(self) -> float:
@@ -200,19 +223,19 @@ class Engine:
     def _extract(self, job_texts: Sequence[str], job: Job) -> list[Extraction]:
         if job.constrained and not self.constrained_available:
             raise ExtractionInputError("constrained", "constrained decoding is switched off on this server")
-        extractor = self._extractor(len(job_texts), job.constrained)
         order = sorted(range(len(job_texts)), key=lambda i: len(job_texts[i]))  # similar lengths share a decode
         texts = [job_texts[i] for i in order]
-        # The decode runs until every row has ended, and an all-zero padding row may never end: the free rows
-        # of the bucket repeat the shortest text instead, so they end with the real ones (their answers are
-        # dropped).
-        spare = extractor.batch_size - len(texts) % extractor.batch_size
-        if spare < extractor.batch_size:
-            texts += [texts[0]] * spare
+        # Decodes of at most max_rows texts, each padded to its own bucket (a remainder of 1 past 8 texts
+        # decodes as 1 row, not 8). The free rows of a bucket are all-zero padding (iuie.model.batch_decode):
+        # ended from the decode's first step, so the loop stops with the real rows and none reaches a result.
+        results: list[Extraction] = []
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", WindowWarning)  # cuts are reported per result ("cut")
-                results = extractor.extract(texts, job.task, job.extractor_labels())[: len(job_texts)]
+                for begin in range(0, len(texts), self.row_buckets[-1]):
+                    chunk = texts[begin : begin + self.row_buckets[-1]]
+                    extractor = self._extractor(len(chunk), job.constrained)
+                    results += extractor.extract(chunk, job.task, job.extractor_labels())
         except InputTooLongError as e:
             raise ExtractionInputError("labels", str(e)) from None
         out: list[Extraction | None] = [None] * len(job_texts)
@@ -272,6 +295,7 @@ class Engine:
             "tasks": {name: view for name, view in TASKS.items()},
             "constrained_available": self.constrained_available,
             "row_buckets": list(self.row_buckets),
+            "max_batch": self.max_batch,
             "length_buckets": next(iter(self.extractors.values())).length_buckets(),
             "compiled_shapes": len(self.compiled),
             "warm_up_seconds": round(self.warm_up_seconds, 2),

@@ -14,7 +14,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from iuie.serving.app import app_for_engine
-from iuie.serving.engine import Engine, Job, default_row_buckets, shortest_prompt, trained_lengths
+from iuie.serving.engine import (
+    Engine,
+    Job,
+    default_max_rows,
+    default_row_buckets,
+    shortest_prompt,
+    trained_lengths,
+)
 from tests.extract.conftest import random_extractor
 
 TEXTS = ["Anna Berg lives in Oslo .", "Felix Dahl works for Atlas Motors . He lives in Vienna .", "Oslo ."]
@@ -41,11 +48,14 @@ def engine():
     return built, built.extractors[(2, False)]
 
 
-def test_default_row_buckets():
-    """Powers of four up to the maximum, which is always included."""
+def test_default_row_buckets_and_max_rows():
+    """Powers of two up to the maximum, which is always included; the largest decode is 8 rows on CPU (never
+    more than the batch), the whole batch elsewhere."""
     assert default_row_buckets(1) == (1,)
-    assert default_row_buckets(32) == (1, 4, 16, 32)
-    assert default_row_buckets(64) == (1, 4, 16, 64)
+    assert default_row_buckets(8) == (1, 2, 4, 8)
+    assert default_row_buckets(12) == (1, 2, 4, 8, 12)
+    assert default_max_rows(32, "cpu") == 8 and default_max_rows(4, "cpu") == 4
+    assert default_max_rows(32, "gpu") == 32
 
 
 def test_trained_lengths_from_config_gin(tmp_path):
@@ -110,3 +120,29 @@ def test_labels_too_long_for_the_budget_fail_alone(engine):
     results = built.run([Job((TEXTS[0],), "ner", long_labels), Job((TEXTS[0],), "ner", ("person",))])
     assert getattr(results[0], "field", None) == "labels" and "budget" in str(results[0])
     assert isinstance(results[1], list) and results[1][0].text == TEXTS[0]
+
+
+def test_a_batch_over_max_rows_decodes_in_chunks_each_in_its_own_bucket(engine):
+    """Three texts with at most 2 rows per decode: one 2-row decode and one 1-row decode (the Extractors'
+    batch counters), the answers those of the Extractor on each text alone; a zero padding row never shows."""
+    built, reference = engine
+    calls: dict[int, int] = {}
+    originals = {key: extractor._decode for key, extractor in built.extractors.items()}
+
+    def counting(rows, decode):
+        def call(*args):
+            calls[rows] = calls.get(rows, 0) + 1
+            return decode(*args)
+
+        return call
+
+    for (rows, mode), extractor in built.extractors.items():
+        extractor._decode = counting(rows, originals[(rows, mode)])
+    try:
+        [results] = built.run([Job(tuple(TEXTS), "ner", ("person", "location"))])
+    finally:
+        for key, extractor in built.extractors.items():
+            extractor._decode = originals[key]
+    assert calls == {2: 1, 1: 1}, calls
+    for text, result in zip(TEXTS, results):
+        assert result.to_json() == reference.extract([text], "ner", ["person", "location"])[0].to_json()
