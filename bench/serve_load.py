@@ -10,8 +10,9 @@ the ratio, the load average before and after; JSON lines too. Requirements check
 well-formed request fails, every malformed one is a 4xx, and with 32 clients batching serves >= 3x the
 requests per second of unbatched serving.
 
-The clients are plain asyncio HTTP/1.1 (``asyncio.open_connection``, one keep-alive connection each): an
-httpx client pool capped this side at ~110 requests/s on the 2-core machine, under what the servers serve.
+The clients are plain asyncio HTTP/1.1 (``asyncio.open_connection``, one keep-alive connection each), not
+an httpx pool: on a 2-core machine the clients share the CPU with both servers, and the thinner they are the
+less of it they take from what is measured.
 
     python bench/serve_load.py --checkpoint /tmp/iuie_demo            # 2,000 requests in all
 
