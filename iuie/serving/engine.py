@@ -13,8 +13,8 @@ input length to the Extractor's length buckets; :meth:`Engine.warm_up` compiles 
 before the server takes a request. Long texts are read in the Extractor's windows.
 
 ``max_rows`` (the largest decode) is apart from ``max_batch`` (the most texts one batch gathers): a batch of
-32 texts decodes as four calls of 8 rows when 8 rows is where a text costs least. On CPU the demo model's
-cost per text falls from 1 to 8 rows and rises again past that (bench/batch_decode_scaling.py,
+32 texts decodes as four calls of 8 rows when that is where a text costs least. On CPU the demo model's
+cost per text falls from 1 to 4-8 rows and rises again past 8 (bench/batch_decode_scaling.py,
 docs/serving.md), hence :func:`default_max_rows`.
 
 A job whose extraction raises fails alone: when a shared call fails, its jobs are retried one by one, so
@@ -75,7 +75,7 @@ def default_row_buckets(max_rows: int) -> tuple[int, ...]:
     return (*sizes, max_rows)
 
 
-CPU_MAX_ROWS = 8  # where the demo model's decode cost per text is lowest on CPU (docs/serving.md)
+CPU_MAX_ROWS = 8  # the demo model's decode cost per text on CPU is lowest at 4-8 rows (docs/serving.md)
 
 
 def default_max_rows(max_batch: int, platform: str | None = None) -> int:
