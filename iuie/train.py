@@ -7,7 +7,8 @@ seqio Tasks, packed rows, the same global batches on any number of hosts), then 
 TensorBoard summaries every ``log_period`` steps, checkpoints (state + input-pipeline state) every
 ``CheckpointConfig.period`` steps and at the end, seqio evaluation every ``EVAL_PERIOD`` steps (and at the
 end) over the evaluation Mixture in both metric modes, and a stop on a non-finite loss (exit status 3).
-SIGTERM (preemption) saves a checkpoint at the next step boundary and exits 0; a damaged newest checkpoint is
+``MODEL_DIR/run_info.json`` (the task feature lengths, written at start beside the operative ``config.gin``)
+tells readers of the checkpoint the input length the model was trained on. SIGTERM (preemption) saves a checkpoint at the next step boundary and exits 0; a damaged newest checkpoint is
 set aside and the newest intact one restored (docs/scaling.md). User errors: one line, exit status 2.
 
 The CPU demo (tiny model, synthetic corpus)::
@@ -78,6 +79,7 @@ def train(
 
     import seqio_tasks
     from iuie.evaluation import predict, seqio_eval
+    from iuie.interop import reader
     from iuie.model import flops
     from iuie.pipeline import train_input
     from iuie.training import checkpoints, metrics_logging, optimizers, partitioning, preemption, trainer
@@ -146,6 +148,15 @@ def train(
         accumulation_dtype=config.accumulation_dtype,
     )
     gin_flags.write_operative_config(model_dir)
+    if jax.process_index() == 0:
+        # The lengths the model learns to read: readers (iuie extract, iuie serve) size their windows by them.
+        reader.write_run_info(
+            model_dir,
+            task_feature_lengths,
+            mixture_or_task_name=mixture_or_task_name,
+            batch_size=config.batch_size,
+            train_steps=config.train_steps,
+        )
 
     writer = metrics_logging.create_writer(os.path.join(model_dir, "train") if tensorboard else None)
     lengths = {k: int(v) for k, v in task_feature_lengths.items()}

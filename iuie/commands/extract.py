@@ -1,10 +1,15 @@
 """Extract entities, relations or events from texts with a checkpoint (zero-shot: any labels), as JSONL.
 
-Input (``--input FILE``, or ``-``/nothing for stdin): plain text, one document per line, or JSONL with a
-``"text"`` field per line (detected per line: a line that parses as a JSON object with ``text`` is JSONL;
-other fields of that object are kept in the output). Output (``--output FILE`` or stdout): one JSON object per
-document with the text, the typed results with character offsets into it (``start``/``end`` null for a
-mention found nowhere in the text), the windows read and the raw model outputs. Blank lines are skipped.
+Input (``--input FILE``, or ``-``/nothing for stdin): UTF-8 plain text, one document per line, or JSONL with
+a ``"text"`` field per line (detected per line: a line that parses as a JSON object with ``text`` is JSONL;
+other fields of that object are kept in the output). Lines end at ``\n`` only (``\r\n`` too: its ``\r`` is
+dropped); a lone ``\r`` is part of its line's text. Output (``--output FILE`` or stdout): row i is line i,
+blank lines included (an empty text gives an empty result), one JSON object per line with the text, the typed
+results with character offsets into it (``start``/``end`` null for a mention found nowhere in the text), the
+windows read and the raw model outputs.
+
+Long documents are read in overlapping windows of the input length the checkpoint was trained with
+(``--max-input-tokens``, ``--window-overlap``); a progress line shows the windows of a long document.
 
 Example::
 
@@ -22,7 +27,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from iuie.extraction.extractor import TASKS
+from iuie.extraction.extractor import DEFAULT_MAX_INPUT_TOKENS, TASKS
 
 # Documents per call of Extractor.extract: results are written as they come, and the progress line moves.
 CHUNK = 64
@@ -41,7 +46,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", default="-", help="plain text or JSONL file; '-' (default) is stdin")
     parser.add_argument("--output", default="-", help="JSONL file; '-' (default) is stdout")
     parser.add_argument("--vocab", default=None, help="SentencePiece model (default: IUIE_VOCAB or the project's)")
-    parser.add_argument("--max-input-tokens", type=int, default=512)
+    parser.add_argument(
+        "--max-input-tokens",
+        type=int,
+        default=None,
+        help="window length in tokens, instruction and options included (default: the input length the "
+        f"checkpoint was trained with, from its run_info.json or config.gin, else {DEFAULT_MAX_INPUT_TOKENS})",
+    )
+    parser.add_argument(
+        "--window-overlap",
+        type=int,
+        default=None,
+        help="tokens of text consecutive windows share (default: a quarter of a window's text room; 0: none)",
+    )
     parser.add_argument("--max-decode-length", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument(
@@ -64,12 +81,34 @@ def _labels(value: str, task: str) -> Any:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
+def split_lines(data: str) -> list[str]:
+    """The lines of a text: split at ``\n`` only, not at the other line ends of ``str.splitlines`` or
+    universal newlines (a lone ``\r`` stays in its line: splitting there made 3 rows of 2 lines); one
+    ``\r`` before the ``\n`` is dropped (CRLF files). A final ``\n`` ends the last line, it starts none."""
+    if not data:
+        return []
+    lines = data.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def _read_text(path: str) -> str:
+    """The whole input as text, newlines untranslated (``newline=""``), from a file or stdin."""
+    try:
+        if path == "-":
+            raw = getattr(sys.stdin, "buffer", None)
+            return raw.read().decode("utf-8") if raw is not None else sys.stdin.read()
+        with open(path, encoding="utf-8", newline="") as f:
+            return f.read()
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{'stdin' if path == '-' else path}: not UTF-8 text ({e})") from None
+
+
 def _read(lines: Iterable[str]) -> list[dict[str, Any]]:
+    """One document per line, blank lines included (row i is line i)."""
     docs = []
     for number, line in enumerate(lines, 1):
-        line = line.rstrip("\r\n")
-        if not line.strip():
-            continue
         doc = None
         if line.lstrip().startswith("{"):
             try:
@@ -85,22 +124,47 @@ def _read(lines: Iterable[str]) -> list[dict[str, Any]]:
 
 
 class _Progress:
-    """``extract: 128/1000 documents (12.8%) 3.1 docs/s`` on stderr: rewritten in place on a terminal, one
-    line per update otherwise (logs stay readable)."""
+    """Progress on stderr, rewritten in place on a terminal, one line per update otherwise (logs stay
+    readable): ``extract: 128/1000 documents (12.8%) 3.1 docs/s`` after each chunk of documents (over
+    ``CHUNK`` documents), and ``extract: document 1/1: window 48/175 (27.4%) 5.1 windows/s`` after each
+    decode batch when a chunk holds a document of several windows and more than one batch of windows."""
 
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled, self.start = total, enabled and total > 0, time.monotonic()
+    def __init__(self, total: int, enabled: bool, batch_size: int):
+        self.total, self.enabled, self.batch_size = total, enabled and total > 0, batch_size
+        self.documents = self.enabled and total > CHUNK
+        self.start = time.monotonic()
         self.tty = sys.stderr.isatty()
 
+    def _write(self, line: str, last: bool) -> None:
+        sys.stderr.write(("\r" + line) if self.tty else line + "\n")
+        if self.tty and last:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
     def update(self, done: int) -> None:
-        if not self.enabled:
+        if not self.documents:
             return
         rate = done / max(time.monotonic() - self.start, 1e-9)
         line = f"extract: {done}/{self.total} documents ({100 * done / self.total:.1f}%) {rate:.1f} docs/s"
-        sys.stderr.write(("\r" + line) if self.tty else line + "\n")
-        if self.tty and done >= self.total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+        self._write(line, done >= self.total)
+
+    def windows(self, first: int, count: int):
+        """The ``progress(done, total)`` callback of ``Extractor.extract`` for documents ``first`` to
+        ``first + count - 1`` (0-based)."""
+        start = time.monotonic()
+
+        def report(done: int, total: int) -> None:
+            # More windows than documents: some document has several; one batch only: nothing to wait for.
+            if not self.enabled or total <= count or total <= self.batch_size:
+                return
+            which = f"document {first + 1}" if count == 1 else f"documents {first + 1}-{first + count}"
+            rate = done / max(time.monotonic() - start, 1e-9)
+            line = (
+                f"extract: {which}/{self.total}: window {done}/{total} ({100 * done / total:.1f}%) {rate:.1f} windows/s"
+            )
+            self._write(line, done >= total)
+
+        return report
 
 
 def run(args: argparse.Namespace) -> int:
@@ -122,11 +186,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"iuie extract: checkpoint {args.checkpoint!r} does not exist", file=sys.stderr)
         return 2
     try:
-        if args.input == "-":
-            docs = _read(sys.stdin)
-        else:
-            with open(args.input, encoding="utf-8") as f:
-                docs = _read(f)
+        docs = _read(split_lines(_read_text(args.input)))
     except (OSError, ValueError) as e:
         print(f"iuie extract: {e}", file=sys.stderr)
         return 2
@@ -146,14 +206,17 @@ def run(args: argparse.Namespace) -> int:
             constrained=args.constrained,
             instructions=args.instructions,
             strict=args.strict,
+            window_overlap=args.window_overlap,
         )
     except (FileNotFoundError, CheckpointError, ValueError) as e:
         print(f"iuie extract: cannot load checkpoint {args.checkpoint!r}: {e}", file=sys.stderr)
         return 2
 
-    progress = _Progress(len(docs), not args.no_progress and len(docs) > CHUNK)
+    progress = _Progress(len(docs), not args.no_progress, extractor.batch_size)
     out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")
-    totals = {"documents": 0, "unaligned": 0, "cut_sentences": 0, "cut_outputs": 0}
+    totals = {"documents": 0, "windows": 0, "unaligned": 0, "merged": 0, "cut_sentences": 0, "cut_outputs": 0}
+    overlap = 0
+    began = time.monotonic()
     try:
         for begin in range(0, len(docs), CHUNK):
             chunk = docs[begin : begin + CHUNK]
@@ -161,7 +224,9 @@ def run(args: argparse.Namespace) -> int:
                 # Cuts are summed over the chunks and reported once, in the summary line.
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", WindowWarning)
-                    results = extractor.extract([d["text"] for d in chunk], task, labels)
+                    results = extractor.extract(
+                        [d["text"] for d in chunk], task, labels, progress=progress.windows(begin, len(chunk))
+                    )
             except (InputTooLongError, ValueError) as e:  # --strict: a sentence over --max-input-tokens
                 print(f"iuie extract: {e}", file=sys.stderr)
                 return 2
@@ -170,7 +235,9 @@ def run(args: argparse.Namespace) -> int:
                 record.update(result.to_json())
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 totals["unaligned"] += result.unaligned
-            totals["cut_sentences"] += extractor.last_stats["cut_sentences"]
+            for key in ("windows", "merged", "cut_sentences"):
+                totals[key] += extractor.last_stats[key]
+            overlap = extractor.last_stats["overlap_tokens"]
             totals["cut_outputs"] += extractor.last_stats["cut_outputs"]
             totals["documents"] += len(chunk)
             out.flush()
@@ -179,9 +246,11 @@ def run(args: argparse.Namespace) -> int:
         if out is not sys.stdout:
             out.close()
     print(
-        f"iuie extract: {totals['documents']} documents, {totals['unaligned']} mentions not found in their "
-        f"text; {totals['cut_sentences']} sentences over --max-input-tokens cut into pieces, "
-        f"{totals['cut_outputs']} outputs reached --max-decode-length",
+        f"iuie extract: {totals['documents']} documents in {totals['windows']} windows of "
+        f"{extractor.max_input_tokens} tokens ({extractor.window_source}) overlapping by {overlap} tokens, "
+        f"{time.monotonic() - began:.1f}s; {totals['unaligned']} mentions not found in their text, "
+        f"{totals['merged']} found twice merged; {totals['cut_sentences']} sentences over --max-input-tokens "
+        f"cut into pieces, {totals['cut_outputs']} outputs reached --max-decode-length",
         file=sys.stderr,
     )
     return 0

@@ -16,12 +16,16 @@ to read them (:mod:`iuie.ie.formats`), so any names may be asked for. Tasks: ``n
 
 **Windows.** A document is split into sentences (:func:`split_sentences`: a sentence ends after ``.``,
 ``!`` or ``?`` followed by white space, or at a line break) and consecutive sentences are packed into
-windows whose *formatted* model input (instruction, options, window text, EOS) fits ``max_input_tokens``.
-Each window is a verbatim slice of the document, so offsets found in it shift back by the window's start. A
-single sentence over the budget is cut at white space into the longest pieces that fit (at characters if
-one word does not fit): this is counted and reported with a :class:`WindowWarning`, or raises
-:class:`InputTooLongError` with ``strict=True``. Mentions across a window boundary cannot be found. An
-output that reaches ``max_decode_length`` without EOS is parsed as far as it goes and also reported.
+windows whose *formatted* model input (instruction, options, window text, EOS) fits ``max_input_tokens``
+(from a checkpoint: by default the input length it was trained with, :meth:`Extractor.from_checkpoint`).
+Each window is a verbatim slice of the document, so offsets found in it shift back by the window's start.
+A single sentence over the budget is read as its words (at characters if one word does not fit): this is
+counted and reported with a :class:`WindowWarning`, or raises :class:`InputTooLongError` with
+``strict=True``. Consecutive windows overlap by up to ``window_overlap`` tokens of text (default: a quarter
+of a window's room for text; 0: no overlap): the next window starts at the first sentence start in that
+reach, else at a word start, so a name cut by one window's edge is read whole by the next; what two windows
+find is merged (:mod:`iuie.extraction.merging`, counted in ``Extraction.merged``). An output that reaches
+``max_decode_length`` without EOS is parsed as far as it goes and also reported.
 
 **Offsets.** All predicted mentions of one window's output are aligned together with
 :func:`iuie.ie.views.locate` (as ``iuie.infer`` does: exact first unused occurrence, then the case- and
@@ -43,6 +47,7 @@ the paper).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 import warnings
@@ -51,6 +56,7 @@ from typing import Any
 
 import numpy as np
 
+from iuie.extraction import merging
 from iuie.ie import views
 from iuie.ie.formats import format_view
 from iuie.ie.instructions import DEFAULT_INSTRUCTIONS, InstructionSet, instruction_set
@@ -58,8 +64,12 @@ from iuie.ie.parsing import parse
 from iuie.ie.records import Entity, Event, Labels, Record, Relation, structures_from_json
 
 TASKS = {"ner": "NER", "re": "RE", "ee": "EE"}
+# The window length when a checkpoint records no trained input length (a Hugging Face folder, an export).
+DEFAULT_MAX_INPUT_TOKENS = 512
 # Input lengths are padded up to one of these (or to max_input_tokens): one compilation per bucket.
 _MIN_BUCKET = 32
+
+log = logging.getLogger("iuie.extraction")
 
 
 class InputTooLongError(ValueError):
@@ -83,7 +93,8 @@ class Extraction:
     ``windows``: the character ranges the text was read in; ``outputs``: the model's raw output per window;
     ``unaligned``: mentions found nowhere in their window (kept in the lists with no offsets);
     ``malformed``: output pieces the parser could not read; ``cut``: windows made by cutting an over-long
-    sentence plus outputs that hit the decode budget.
+    sentence plus outputs that hit the decode budget; ``merged``: results found twice by overlapping windows
+    (or as a fragment at a window's edge) and reported once (:mod:`iuie.extraction.merging`).
     """
 
     text: str
@@ -96,6 +107,7 @@ class Extraction:
     unaligned: int = 0
     malformed: int = 0
     cut: int = 0
+    merged: int = 0
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"text": self.text, "task": self.task}
@@ -111,6 +123,7 @@ class Extraction:
             unaligned=self.unaligned,
             malformed=self.malformed,
             cut=self.cut,
+            merged=self.merged,
         )
         return out
 
@@ -129,6 +142,7 @@ class Extraction:
             int(obj.get("unaligned", 0)),
             int(obj.get("malformed", 0)),
             int(obj.get("cut", 0)),
+            int(obj.get("merged", 0)),
         )
 
 
@@ -239,6 +253,7 @@ class Extractor:
         constrained: bool = False,
         instructions: InstructionSet | str | None = None,
         strict: bool = False,
+        window_overlap: int | None = None,
     ):
         import jax
 
@@ -246,6 +261,8 @@ class Extractor:
 
         if max_input_tokens < 8 or max_decode_length < 1 or batch_size < 1:
             raise ValueError("max_input_tokens >= 8, max_decode_length >= 1 and batch_size >= 1 are needed")
+        if window_overlap is not None and window_overlap < 0:
+            raise ValueError(f"window_overlap must be >= 0 tokens (0: windows do not overlap), not {window_overlap}")
         self.config = config
         self.vocabulary = vocabulary
         self.max_input_tokens = int(max_input_tokens)
@@ -253,6 +270,9 @@ class Extractor:
         self.batch_size = int(batch_size)
         self.constrained = bool(constrained)
         self.strict = bool(strict)
+        self.window_overlap = None if window_overlap is None else int(window_overlap)
+        # Where max_input_tokens came from (from_checkpoint: the trained length or the fallback).
+        self.window_source = "given"
         if isinstance(instructions, InstructionSet):
             self.instructions = instructions
         else:
@@ -280,24 +300,43 @@ class Extractor:
         path: str | os.PathLike,
         vocabulary: Any = None,
         *,
-        max_input_tokens: int = 512,
+        max_input_tokens: int | None = None,
         max_decode_length: int = 50,
         batch_size: int = 16,
         constrained: bool = False,
         instructions: InstructionSet | str | None = None,
         strict: bool = False,
+        window_overlap: int | None = None,
         dtype: str = "float32",
     ) -> Extractor:
         """An extractor for a checkpoint in any format (module docstring); ``vocabulary``: a seqio
-        SentencePiece vocabulary or a model file path (default :func:`iuie.pipeline.vocab.get_vocabulary`)."""
+        SentencePiece vocabulary or a model file path (default :func:`iuie.pipeline.vocab.get_vocabulary`).
+
+        ``max_input_tokens=None``: the input length the checkpoint was trained with
+        (:func:`iuie.interop.reader.read_trained_lengths`), else ``DEFAULT_MAX_INPUT_TOKENS`` (logged)."""
+        from iuie.interop import reader
         from iuie.interop.hf import make_config
         from iuie.pipeline import vocab as vocab_lib
 
         params, fields, _ = load_checkpoint(path)
+        source = "given"
+        if max_input_tokens is None:
+            found = reader.read_trained_lengths(path)
+            if found is not None:
+                max_input_tokens, source = found[0]["inputs"], f"trained length, {found[1]}"
+            else:
+                max_input_tokens, source = DEFAULT_MAX_INPUT_TOKENS, "default: no trained length recorded"
+                log.info(
+                    "%s records no trained input length (no %s or %s with task_feature_lengths): windows of %d tokens",
+                    os.fspath(path),
+                    reader.RUN_INFO_FILE,
+                    reader.OPERATIVE_CONFIG_FILE,
+                    max_input_tokens,
+                )
         config = make_config({**fields, "dtype": dtype, "dropout_rate": 0.0})
         if vocabulary is None or isinstance(vocabulary, (str, os.PathLike)):
             vocabulary = vocab_lib.get_vocabulary(vocabulary)
-        return cls(
+        extractor = cls(
             params,
             config,
             vocabulary,
@@ -307,7 +346,10 @@ class Extractor:
             constrained=constrained,
             instructions=instructions,
             strict=strict,
+            window_overlap=window_overlap,
         )
+        extractor.window_source = source
+        return extractor
 
     # -- the model ------------------------------------------------------------------------------------
 
@@ -360,9 +402,9 @@ class Extractor:
     ) -> list[_Window]:
         budget = self.max_input_tokens
 
-        def window(start: int, end: int, cut: bool = False) -> _Window | None:
+        def window(start: int, end: int) -> _Window | None:
             tokens = self._encode(view, labels, instruction, text[start:end])
-            return _Window(document, start, end, text[start:end], tokens, cut) if len(tokens) <= budget else None
+            return _Window(document, start, end, text[start:end], tokens) if len(tokens) <= budget else None
 
         empty = self._encode(view, labels, instruction, "")
         if len(empty) >= budget:
@@ -370,66 +412,90 @@ class Extractor:
                 f"the instruction and options alone take {len(empty)} tokens, over the input "
                 f"budget of {budget}: shorten the label list or raise max_input_tokens"
             )
+        overlap = self.overlap_tokens(budget - len(empty))
+        stats["overlap_tokens"] = overlap
+        units = self._units(document, text, window, stats)
+        if not units:  # an empty or all-white-space text still gets one (empty) window, hence one answer
+            return [_Window(document, 0, 0, "", empty)]
         out: list[_Window] = []
-        current: _Window | None = None
-        for start, end in split_sentences(text):
-            if current is not None:
-                grown = window(current.start, end)
-                if grown is not None:
-                    current = grown
-                    continue
-                out.append(current)
-                current = None
-            current = window(start, end)
-            if current is None:
-                stats["cut_sentences"] += 1
-                if self.strict:
-                    raise InputTooLongError(
-                        f"text {document}: the sentence at characters {start}-{end} does not fit the input "
-                        f"budget of {budget} tokens (strict mode does not cut sentences)"
-                    )
-                pieces = self._cut(start, end, text, window)
-                out.extend(pieces)
-        if current is not None:
-            out.append(current)
-        if not out:  # an empty or all-white-space text still gets one (empty) window, hence one answer
-            out.append(_Window(document, 0, 0, "", empty))
+        i, start = 0, units[0][0]
+        while i < len(units):
+            # Greedy: from ``start`` take units i, i+1, ... while the window fits (unit i always does:
+            # ``_next_start`` checked it).
+            best, j = window(start, units[i][1]), i + 1
+            while j < len(units) and (grown := window(start, units[j][1])) is not None:
+                best, j = grown, j + 1
+            assert best is not None
+            best.cut = any(cut for s, e, cut in units[:j] if e > best.start)
+            out.append(best)
+            if j < len(units):
+                start = self._next_start(best, units, j, overlap, window)
+            i = j
         return out
 
-    def _cut(self, start: int, end: int, text: str, window: Callable) -> list[_Window]:
-        """An over-long sentence as the longest consecutive pieces that fit: at white space, else at characters."""
-        words = [(m.start() + start, m.end() + start) for m in re.finditer(r"\S+", text[start:end])]
-        pieces: list[_Window] = []
-        i = 0
-        while i < len(words):
-            best, j = None, i
-            while j < len(words):
-                candidate = window(words[i][0], words[j][1], cut=True)
-                if candidate is None:
-                    break
-                best, j = candidate, j + 1
-            if best is not None:
-                pieces.append(best)
-                i = j
+    def overlap_tokens(self, room: int) -> int:
+        """The tokens of text consecutive windows share: ``window_overlap``, or a quarter of ``room`` (the
+        tokens a window has for text, after the instruction and options)."""
+        if self.window_overlap is None:
+            return room // 4
+        if self.window_overlap >= room:
+            raise ValueError(
+                f"window_overlap={self.window_overlap} leaves no room: a window of max_input_tokens="
+                f"{self.max_input_tokens} has {room} tokens for text after the instruction and options"
+            )
+        return self.window_overlap
+
+    def _units(self, document: int, text: str, window: Callable, stats: dict[str, int]) -> list[tuple[int, int, bool]]:
+        """``(start, end, cut)`` pieces windows are packed from: the sentences, and the words of a sentence over
+        the budget (``cut``; a word over the budget as its longest character prefixes that fit)."""
+        units: list[tuple[int, int, bool]] = []
+        for start, end in split_sentences(text):
+            if window(start, end) is not None:
+                units.append((start, end, False))
                 continue
-            # One word over the budget: the longest character prefixes that fit.
-            pos, word_end = words[i]
-            while pos < word_end:
-                lo, hi = pos + 1, word_end
-                fit = window(pos, lo, cut=True)
-                while lo < hi:
-                    mid = (lo + hi + 1) // 2
-                    candidate = window(pos, mid, cut=True)
-                    if candidate is not None:
-                        lo, fit = mid, candidate
-                    else:
-                        hi = mid - 1
-                if fit is None:
-                    raise InputTooLongError(f"no single character at {pos} fits the input budget")
-                pieces.append(fit)
-                pos = fit.end
-            i += 1
-        return pieces
+            stats["cut_sentences"] += 1
+            if self.strict:
+                raise InputTooLongError(
+                    f"text {document}: the sentence at characters {start}-{end} does not fit the input "
+                    f"budget of {self.max_input_tokens} tokens (strict mode does not cut sentences)"
+                )
+            for match in re.finditer(r"\S+", text[start:end]):
+                pos, word_end = start + match.start(), start + match.end()
+                if window(pos, word_end) is not None:
+                    units.append((pos, word_end, True))
+                    continue
+                while pos < word_end:  # one word over the budget: the longest character prefixes that fit
+                    lo, hi = pos + 1, word_end
+                    if window(pos, lo) is None:
+                        raise InputTooLongError(f"no single character at {pos} fits the input budget")
+                    while lo < hi:
+                        mid = (lo + hi + 1) // 2
+                        lo, hi = (mid, hi) if window(pos, mid) is not None else (lo, mid - 1)
+                    units.append((pos, lo, True))
+                    pos = lo
+        return units
+
+    def _next_start(
+        self, previous: _Window, units: Sequence[tuple[int, int, bool]], j: int, overlap: int, window: Callable
+    ) -> int:
+        """Where the window after ``previous`` starts, its first new unit being ``units[j]``: as far back into
+        ``previous`` as ``overlap`` tokens of text reach, at a sentence start if one is in reach (a window
+        that starts mid-sentence sees the rest of a name only), else at a word start; never at or before
+        ``previous.start``, and only as far back as still lets ``units[j]`` fit."""
+        if overlap <= 0:
+            return units[j][0]
+        words = [previous.start + m.start() for m in re.finditer(r"\S+", previous.text)][1:]
+        reach = units[j][0]
+        for pos in reversed(words):  # the tail's tokens grow as its start moves back
+            if len(self.vocabulary.encode(previous.text[pos - previous.start :])) > overlap:
+                break
+            reach = pos
+        sentences = [s for s, _, cut in units[:j] if not cut and reach <= s < units[j][0]]
+        first = sentences[0] if sentences else reach
+        for pos in [first, *(w for w in words if w > first), units[j][0]]:
+            if window(pos, units[j][1]) is not None:
+                return pos
+        return units[j][0]
 
     # -- outputs --------------------------------------------------------------------------------------
 
@@ -472,6 +538,8 @@ class Extractor:
             "cut_outputs": 0,
             "unaligned": 0,
             "malformed": 0,
+            "merged": 0,
+            "overlap_tokens": 0,
         }
         windows: list[_Window] = []
         for index, text in enumerate(texts):
@@ -495,7 +563,7 @@ class Extractor:
         for window, (output, hit_budget) in zip(windows, outputs):
             entities, relations, events, malformed, unaligned = self._read(task, view, window, output, raw_labels)
             doc = per_doc[window.document]
-            doc["e"] += entities
+            doc["e"] += [(len(doc["w"]), e) for e in entities]
             doc["r"] += relations
             doc["v"] += events
             doc["w"].append((window.start, window.end))
@@ -506,6 +574,26 @@ class Extractor:
             stats["unaligned"] += unaligned
             stats["malformed"] += malformed
             stats["cut_outputs"] += int(hit_budget)
+        results = []
+        for text, d, c in zip(texts, per_doc, counts):
+            entities, merged_e = merging.merge_entities(d["e"], d["w"], len(text))
+            relations, merged_r = merging.merge_relations(d["r"])
+            events, merged_v = merging.merge_events(d["v"])
+            merged = merged_e + merged_r + merged_v
+            stats["merged"] += merged
+            results.append(
+                Extraction(
+                    text,
+                    task,
+                    tuple(entities),
+                    tuple(relations),
+                    tuple(events),
+                    tuple(d["w"]),
+                    tuple(d["o"]),
+                    *c,
+                    merged,
+                )
+            )
         self.last_stats = stats
         if stats["cut_sentences"] or stats["cut_outputs"]:
             warnings.warn(
@@ -516,10 +604,7 @@ class Extractor:
                 WindowWarning,
                 stacklevel=2,
             )
-        return [
-            Extraction(text, task, tuple(d["e"]), tuple(d["r"]), tuple(d["v"]), tuple(d["w"]), tuple(d["o"]), *c)
-            for text, d, c in zip(texts, per_doc, counts)
-        ]
+        return results
 
     _progress: Callable[[int, int], None] | None = None
 

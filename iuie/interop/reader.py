@@ -18,12 +18,15 @@ Without, they come back as host numpy arrays in the joined attention layout, wit
 (``iuie.model.network.T5Config``) read from the folder's own config or off the shapes.
 
 The training checkpoint layout is defined here (``STATE_ITEM``, ``DATA_ITEM``), and
-``iuie.training.checkpoints`` writes it.
+``iuie.training.checkpoints`` writes it. :func:`trained_lengths` reads the input and target lengths a run
+was trained with (``MODEL_DIR/run_info.json``, which ``iuie.train`` writes at start, else the operative
+``config.gin`` that iuie and T5X both write), so that callers can read texts in windows the model knows.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 from typing import Any
@@ -38,6 +41,10 @@ CHECKPOINTS_DIR = "checkpoints"
 STATE_ITEM = "state"
 DATA_ITEM = "data"
 STEP_DIR = re.compile(r"^\d+$")
+
+# Written by iuie.train at start: {"task_feature_lengths": {"inputs": 256, "targets": 64}, ...}.
+RUN_INFO_FILE = "run_info.json"
+OPERATIVE_CONFIG_FILE = "config.gin"
 
 TRAINING_FORMAT = "iuie-train"
 FORMATS = ("hf", "t5x", "iuie")
@@ -208,3 +215,102 @@ def read_checkpoint(path: str, fmt: str = "auto", *, dtype: Any = np.float32) ->
     """``(params, config fields)`` as host numpy in the joined attention layout (:func:`read_params`)."""
     read = read_params(path, fmt=fmt, dtype=dtype)
     return read.params, read.fields
+
+
+# --------------------------------------------------------------------------------------------------------
+# The lengths a run was trained with
+# --------------------------------------------------------------------------------------------------------
+
+_T5X_STEP_DIR = re.compile(r"^checkpoint_\d+$")
+_GIN_MACRO = re.compile(r"^([A-Z_][A-Z0-9_]*)\s*=\s*\\?\s*(.+?)\s*$", re.M)
+_GIN_DICT = r"(\{[^}]*\})"
+
+
+def _run_dirs(path: str) -> list[str]:
+    """The folder of ``path`` and, only where the layout says so, the run folders above it: a step folder
+    (``<step>``, T5X's ``checkpoint_<step>``) sits in its run (or in ``checkpoints/``), and ``checkpoints/``
+    in its MODEL_DIR. A plain folder is not walked up: a parent's config.gin may belong to something else."""
+    path = os.path.abspath(path)
+    if os.path.isfile(path):  # T5X's checkpoint_<step>/checkpoint file
+        path = os.path.dirname(path)
+    out = [path]
+    name = os.path.basename(path)
+    if STEP_DIR.match(name) or _T5X_STEP_DIR.match(name):
+        path = os.path.dirname(path)
+        out.append(path)
+        name = os.path.basename(path)
+    if name == CHECKPOINTS_DIR:
+        out.append(os.path.dirname(path))
+    return out
+
+
+def _lengths_of(value: Any, source: str) -> dict[str, int]:
+    if not isinstance(value, dict) or not isinstance(value.get("inputs"), int) or value["inputs"] < 1:
+        raise CheckpointError(f"{source}: task_feature_lengths {value!r} has no positive integer 'inputs'")
+    return {str(k): int(v) for k, v in value.items() if isinstance(v, int)}
+
+
+def _lengths_from_gin(text: str, source: str) -> dict[str, int] | None:
+    """``TASK_FEATURE_LENGTHS`` of an operative config, else a ``...task_feature_lengths = {...}`` binding (a
+    train-scoped one first); values may be literals or macros (``%INPUT_LENGTH``) bound in the same file."""
+    macros = {name: value for name, value in _GIN_MACRO.findall(text)}
+    found = re.search(r"^TASK_FEATURE_LENGTHS\s*=\s*\\?\s*" + _GIN_DICT, text, re.M)
+    if found is None:
+        bindings = re.findall(r"^([\w./]*task_feature_lengths)\s*=\s*\\?\s*" + _GIN_DICT, text, re.M)
+        bindings.sort(key=lambda b: "train" not in b[0])
+        if not bindings:
+            return None
+        literal = bindings[0][1]
+    else:
+        literal = found.group(1)
+    lengths: dict[str, Any] = {}
+    for key, value in re.findall(r"['\"](\w+)['\"]\s*:\s*(%?[\w.]+)", literal):
+        seen = set()
+        while value.startswith("%") and value[1:] in macros and value not in seen:
+            seen.add(value)
+            value = macros[value[1:]]
+        lengths[key] = int(value) if value.isdigit() else value
+    return _lengths_of(lengths, source)
+
+
+def read_trained_lengths(path: str | os.PathLike) -> tuple[dict[str, int], str] | None:
+    """``(task feature lengths, the file they were read from)`` of the training run ``path`` belongs to (a
+    MODEL_DIR, its ``checkpoints/`` or a step folder; a T5X model dir or ``checkpoint_<step>``), or None when
+    nothing records them (a Hugging Face folder, an export). ``run_info.json`` first, else ``config.gin``.
+    A file that exists but does not say is a ``CheckpointError`` naming it."""
+    for folder in _run_dirs(os.fspath(path)):
+        info = os.path.join(folder, RUN_INFO_FILE)
+        if os.path.isfile(info):
+            try:
+                with open(info, encoding="utf-8") as f:
+                    obj = json.load(f)
+            except (OSError, ValueError) as e:
+                raise CheckpointError(f"{info}: not readable JSON ({e})") from None
+            if not isinstance(obj, dict) or "task_feature_lengths" not in obj:
+                raise CheckpointError(f"{info}: no 'task_feature_lengths' field")
+            return _lengths_of(obj["task_feature_lengths"], info), info
+        gin = os.path.join(folder, OPERATIVE_CONFIG_FILE)
+        if os.path.isfile(gin):
+            with open(gin, encoding="utf-8") as f:
+                lengths = _lengths_from_gin(f.read(), gin)
+            if lengths is not None:
+                return lengths, gin
+    return None
+
+
+def trained_lengths(path: str | os.PathLike) -> dict[str, int] | None:
+    """The task feature lengths (``{"inputs": 256, "targets": 64}``) the run at ``path`` was trained with, or
+    None (:func:`read_trained_lengths`)."""
+    found = read_trained_lengths(path)
+    return found[0] if found is not None else None
+
+
+def write_run_info(model_dir: str, task_feature_lengths: Any, **fields: Any) -> str:
+    """Writes ``MODEL_DIR/run_info.json`` (the lengths, plus ``fields``); :func:`trained_lengths` reads it."""
+    os.makedirs(model_dir, exist_ok=True)
+    path = os.path.join(model_dir, RUN_INFO_FILE)
+    obj = {"task_feature_lengths": {str(k): int(v) for k, v in dict(task_feature_lengths).items()}, **fields}
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=1)
+        f.write("\n")
+    return path

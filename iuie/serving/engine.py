@@ -27,13 +27,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import re
 import time
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 from iuie.extraction.extractor import TASKS, Extraction, Extractor, InputTooLongError, WindowWarning
+from iuie.interop.reader import trained_lengths
 
 log = logging.getLogger("iuie.serve")
 
@@ -85,24 +85,6 @@ def default_max_rows(max_batch: int, platform: str | None = None) -> int:
 
         platform = jax.default_backend()
     return min(max_batch, CPU_MAX_ROWS) if platform == "cpu" else max_batch
-
-
-def trained_lengths(checkpoint: str | os.PathLike) -> dict[str, int] | None:
-    """``TASK_FEATURE_LENGTHS`` of a training run, read off the operative ``config.gin`` it wrote (beside
-    ``checkpoints/``, or one or two folders above a step folder); None when there is none."""
-    path = os.path.abspath(os.fspath(checkpoint))
-    for _ in range(3):
-        gin = os.path.join(path, "config.gin")
-        if os.path.isfile(gin):
-            with open(gin, encoding="utf-8") as f:
-                text = f.read()
-            found = re.search(r"^TASK_FEATURE_LENGTHS\s*=\s*(\{[^}]*\})", text, re.M)
-            if found:
-                pairs = re.findall(r"['\"](\w+)['\"]\s*:\s*(\d+)", found.group(1))
-                return {k: int(v) for k, v in pairs}
-            return None
-        path = os.path.dirname(path)
-    return None
 
 
 class Engine:
@@ -172,7 +154,8 @@ class Engine:
         cls, path: str | os.PathLike, vocabulary: Any = None, *, max_input_tokens: int | None = None, **options: Any
     ) -> Engine:
         """An engine over any checkpoint the Extractor reads. ``max_input_tokens`` defaults to the input
-        length the run was trained with (its ``config.gin``), else 512."""
+        length the run was trained with (:func:`iuie.interop.reader.trained_lengths`: its ``run_info.json``
+        or ``config.gin``), else 512."""
         from iuie.extraction.extractor import load_checkpoint
         from iuie.interop.hf import make_config
         from iuie.pipeline import vocab as vocab_lib

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from iuie import cli
+from iuie.commands.extract import split_lines
 from tests.tiny_runs import REPO, subprocess_env
 
 TEXTS = ["Anna Berg lives in Oslo .", "Felix Dahl works for Atlas Motors . He lives in Vienna ."]
@@ -62,9 +63,10 @@ def test_plain_text_file_to_jsonl_file(trained_checkpoint, tmp_path):
         "--constrained",
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    records = check_lines(out.read_text(encoding="utf-8").splitlines(), TEXTS, "entities")
+    # Row i is line i: the blank last line is a row too (an empty text), not dropped.
+    records = check_lines(out.read_text(encoding="utf-8").splitlines(), [*TEXTS, ""], "entities")
     assert all(e["type"] in ("person", "location") for r in records for e in r["entities"])
-    assert "2 documents" in done.stderr and "outputs reached --max-decode-length" in done.stderr
+    assert "3 documents" in done.stderr and "outputs reached --max-decode-length" in done.stderr
 
 
 def test_jsonl_stdin_to_stdout_keeps_extra_fields(trained_checkpoint):
@@ -119,3 +121,61 @@ def test_strict_sentence_over_the_budget_is_one_line_and_exit_2(trained_checkpoi
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("iuie extract: "), lines
     assert "strict mode does not cut sentences" in lines[0], lines
+
+
+def test_lines_end_at_newline_only():
+    """Hand-worked: a lone \\r is text (universal newlines made 3 rows of "a\\rb\\nc"), CRLF ends a line, a
+    blank line is a row, a final newline starts no row."""
+    assert split_lines("a\rb\nc") == ["a\rb", "c"]
+    assert split_lines("x\r\ny\r\n") == ["x", "y"]
+    assert split_lines("p\n\nq\n") == ["p", "", "q"]
+    assert split_lines("one \u2028 line\x0c too") == ["one \u2028 line\x0c too"]
+    assert split_lines("") == [] and split_lines("\n") == [""]
+
+
+def test_row_i_is_line_i_and_windows_default_to_the_trained_length(trained_checkpoint, tmp_path, capsys):
+    source = tmp_path / "mixed.txt"
+    source.write_bytes(b"Anna\rBerg lives in Oslo .\nFelix Dahl .\r\n\r\nVienna")
+    out = tmp_path / "out.jsonl"
+    args = ["--checkpoint", str(trained_checkpoint), "--task", "ner", "--labels", "person,location"]
+    status = cli.main(["extract", *args, "--input", str(source), "--output", str(out), "--max-decode-length", "6"])
+    err = capsys.readouterr().err
+    assert status == 0, err
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["text"] for r in rows] == ["Anna\rBerg lives in Oslo .", "Felix Dahl .", "", "Vienna"]
+    # tests/tiny_runs.py trained it on 128-token inputs, which run_info.json records.
+    assert "4 documents in 4 windows of 128 tokens (trained length, " in err and "run_info.json)" in err
+
+
+def test_progress_of_one_long_document(trained_checkpoint, tmp_path, capsys):
+    """One document of many windows: a window progress line after each decode batch (here 2 windows)."""
+    text = " ".join(f"Sentence {i} says that Anna Berg met Felix Dahl in Oslo." for i in range(12))
+    source = tmp_path / "long.txt"
+    source.write_text(text + "\n", encoding="utf-8")
+    args = ["--checkpoint", str(trained_checkpoint), "--task", "ner", "--labels", "person", "--input", str(source)]
+    status = cli.main(["extract", *args, "--max-input-tokens", "110", "--batch-size", "2", "--max-decode-length", "4"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    [row] = [json.loads(line) for line in captured.out.splitlines()]
+    total = len(row["windows"])
+    assert total > 4
+    lines = [line for line in captured.err.splitlines() if line.startswith("extract: document 1/1: window ")]
+    done = [int(line.split("window ")[1].split("/")[0]) for line in lines]
+    assert done == [*range(2, total + 1, 2), *([total] if total % 2 else [])]
+    assert all(f"/{total} (" in line for line in lines)
+    assert f"1 documents in {total} windows of 110 tokens (given)" in captured.err
+
+    quiet = cli.main(
+        [
+            "extract",
+            *args,
+            "--max-input-tokens",
+            "110",
+            "--batch-size",
+            "2",
+            "--max-decode-length",
+            "4",
+            "--no-progress",
+        ]
+    )
+    assert quiet == 0 and "window" not in capsys.readouterr().err.replace("windows of", "")

@@ -73,10 +73,12 @@ def _labels(task, labels):
 @pytest.mark.filterwarnings("ignore::iuie.extraction.extractor.WindowWarning")
 def test_sentence_over_budget_is_cut_with_a_warning_or_refused_in_strict_mode(extractor):
     extractor.max_input_tokens = BUDGET
+    extractor.window_overlap = 0  # here: the pieces themselves (overlapping windows: test_overlap.py)
     sentence = " ".join(f"word{i}" for i in range(200)) + "."
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         [result] = extractor.extract([sentence], task="ner", labels=["thing"])
+    extractor.window_overlap = None
     assert extractor.last_stats["cut_sentences"] == 1
     assert any(issubclass(w.category, WindowWarning) and "1 sentence(s)" in str(w.message) for w in caught)
     # The pieces cover every word, in order, without overlap.
