@@ -1,4 +1,4 @@
-"""Extract entities, relations or events from texts with a checkpoint (zero-shot: any labels), as JSONL.
+r"""Extract entities, relations or events from texts with a checkpoint (zero-shot: any labels), as JSONL.
 
 Input (``--input FILE``, or ``-``/nothing for stdin): UTF-8 plain text, one document per line, or JSONL with
 a ``"text"`` field per line (detected per line: a line that parses as a JSON object with ``text`` is JSONL;
@@ -82,7 +82,7 @@ def _labels(value: str, task: str) -> Any:
 
 
 def split_lines(data: str) -> list[str]:
-    """The lines of a text: split at ``\n`` only, not at the other line ends of ``str.splitlines`` or
+    r"""The lines of a text: split at ``\n`` only, not at the other line ends of ``str.splitlines`` or
     universal newlines (a lone ``\r`` stays in its line: splitting there made 3 rows of 2 lines); one
     ``\r`` before the ``\n`` is dropped (CRLF files). A final ``\n`` ends the last line, it starts none."""
     if not data:
