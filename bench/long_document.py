@@ -78,6 +78,9 @@ def main() -> None:
     parser.add_argument("--kilobytes", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-decode-length", type=int, default=64)
+    parser.add_argument(
+        "--tokens", type=int, nargs="*", default=[], help="more window lengths to try (default overlap each)"
+    )
     args = parser.parse_args()
     text, gold, labels = long_document(args.kilobytes)
     print(f"document: {len(text)} characters, {len(gold)} gold entities, labels {labels}")
@@ -85,6 +88,7 @@ def main() -> None:
         ("512 tokens, no overlap (old defaults)", {"max_input_tokens": 512, "window_overlap": 0}),
         ("trained length, no overlap", {"window_overlap": 0}),
         ("trained length, default overlap", {}),
+        *((f"{n} tokens, default overlap", {"max_input_tokens": n}) for n in args.tokens),
     ]
     rows = []
     for name, options in settings:
