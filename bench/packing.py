@@ -73,12 +73,12 @@ def train_speed(model_name, batches, rows, steps):
     import flax.linen as nn
     import jax
 
-    from iuie import t5x_compat
+    from iuie.pipeline import vocab
     from iuie.model import models
     from iuie.model.network import T5Config
     from iuie.training import configs, optimizers, partitioning, trainer
 
-    config = T5Config(vocab_size=t5x_compat.vocabulary_size(), dropout_rate=0.0, dtype="float32", **MODELS[model_name])
+    config = T5Config(vocab_size=vocab.vocabulary_size(), dropout_rate=0.0, dtype="float32", **MODELS[model_name])
     model = models.EncoderDecoderModel(config=config)
     tx, schedule = optimizers.make_optimizer(configs.OptimizerConfig(name="adamw"))
     part = partitioning.Partitioner.create("data_parallel")
