@@ -13,7 +13,9 @@ RE    ``" None"`` or ``" " R ": " M ", " M ("; " R ": " M ", " M)*``
 EE    ``" None"`` or ``E ("," E)*`` with ``E = " ( " T ": " M ", " ("None" | " " M ": " A ("," " " M ": " A)*) ") "``
 ====  ==========================================================================================
 
-(exactly the target strings of :mod:`iuie.ie.formats`; EE roles are any role of the options.)
+(exactly the target strings of :mod:`iuie.ie.formats`). EE roles: with options ``{type: roles}`` (or an
+:class:`iuie.ie.records.Labels` with a per-type role map) only the roles of the event type chosen for the
+event may follow its trigger; with ``[types, roles]`` (no map) any role of the options.
 
 **The grammar is checked on characters, not on tokens.** A token is allowed when the text decoded so far,
 followed by the token's text, is still a prefix of some sentence of the grammar. So the rule does not depend
@@ -72,7 +74,9 @@ class Grammar:
     mention typed so far ends; ``None`` before its first character), and ``(END,)``.
     """
 
-    def __init__(self, view: str, sentence: str, labels: Sequence[str], roles: Sequence[str] = ()):
+    def __init__(
+        self, view: str, sentence: str, labels: Sequence[str], roles: Sequence[str] | Mapping[str, Sequence[str]] = ()
+    ):
         if view not in VIEWS:
             raise ValueError(f"constrained decoding supports the views {VIEWS}, not {view!r}")
         self.view = view
@@ -83,7 +87,12 @@ class Grammar:
             self._char_positions.setdefault(ch, set()).add(i + 1)  # type: ignore[attr-defined]
         self._char_positions = {c: frozenset(p) for c, p in self._char_positions.items()}
         labels = tuple(dict.fromkeys(label for label in labels if label))
-        roles = tuple(dict.fromkeys(role for role in roles if role))
+        if isinstance(roles, Mapping):
+            # EE roles narrowed per event type: after "( T: trigger, " only T's own roles may follow.
+            per_type = {t: tuple(dict.fromkeys(r for r in roles.get(t, ()) if r)) for t in labels}
+            roles = tuple(sorted(per_type.items()))
+        else:
+            roles = tuple(dict.fromkeys(role for role in roles if role))
         # Equal for grammars of equal structure: their node ids, hence their non-mention states, coincide.
         self.signature = (view, labels, roles)
         starts = self._build(view, labels, roles)
@@ -130,20 +139,28 @@ class Grammar:
             body = [none, label]
         else:
             event = lit("( ")  # the item's own leading space is one of the optional leading spaces
-            etype, colon, trigger, comma = choice(labels), lit(": "), mention(), lit(", ")
-            no_args, arg_space, arg, arg_colon, role = lit("None"), lit(" "), mention(), lit(": "), choice(roles)
-            arg_sep, close, close_space, event_sep, event_space = lit(","), lit(")"), lit(" "), lit(","), lit(" ")
-            self._link(event, etype)
-            self._link(etype, colon)
-            self._link(colon, trigger)
-            self._link(trigger, comma)
-            self._link(comma, no_args, arg_space)
-            self._link(no_args, close)
-            self._link(arg_space, arg)
-            self._link(arg, arg_colon)
-            self._link(arg_colon, role)
-            self._link(role, close, arg_sep)
-            self._link(arg_sep, arg_space)
+            close, close_space, event_sep, event_space = lit(")"), lit(" "), lit(","), lit(" ")
+            narrowed = bool(roles) and isinstance(roles[0], tuple)
+            # One branch per event type when roles are narrowed (the state then remembers the type), else
+            # one shared branch for every type and role.
+            branches = [((t,), rs) for t, rs in roles] if narrowed else [(labels, roles)]
+            etypes = []
+            for types, type_roles in branches:
+                etype, colon, trigger, comma = choice(types), lit(": "), mention(), lit(", ")
+                no_args, arg_space, arg, arg_colon = lit("None"), lit(" "), mention(), lit(": ")
+                role, arg_sep = choice(type_roles), lit(",")
+                etypes.append(etype)
+                self._link(etype, colon)
+                self._link(colon, trigger)
+                self._link(trigger, comma)
+                self._link(comma, no_args, arg_space)
+                self._link(no_args, close)
+                self._link(arg_space, arg)
+                self._link(arg, arg_colon)
+                self._link(arg_colon, role)
+                self._link(role, close, arg_sep)
+                self._link(arg_sep, arg_space)
+            self._link(event, *etypes)
             self._link(close, close_space, end)
             self._link(close_space, event_sep, end)
             self._link(event_sep, event_space)
@@ -386,11 +403,13 @@ def grammar_for(view: str, sentence: str, labels: Any) -> Grammar:
         raise ValueError(f"constrained decoding supports the views {VIEWS}, not {view!r}")
     types = getattr(labels, "types", None)
     if types is not None:
+        per_type = getattr(labels, "roles", None)
+        if kind == "EE" and per_type:
+            return Grammar(kind, sentence, types, {t: labels.roles_for(t) for t in types})
         return Grammar(kind, sentence, types, getattr(labels, "all_roles", ()))
     if kind == "EE":
         if isinstance(labels, Mapping):
-            roles = [r for rs in labels.values() for r in rs]
-            return Grammar(kind, sentence, list(labels), roles)
+            return Grammar(kind, sentence, list(labels), {str(t): list(rs) for t, rs in labels.items()})
         types, roles = labels
         return Grammar(kind, sentence, list(types), list(roles))
     return Grammar(kind, sentence, list(labels))

@@ -40,8 +40,11 @@ every binary uses. The network config is read off the parameter shapes
 or the folder's own config (:func:`iuie.interop.reader.read_params`), so no gin file is needed.
 
 **Speed.** Batches are padded to ``batch_size`` rows and the input length to a few buckets, so the decode is
-jit-compiled once per bucket. ``constrained=True`` turns on :mod:`iuie.extraction.constrained` (off by default, as in
-the paper).
+jit-compiled once per bucket. ``constrained=True`` turns on constrained decoding (off by default, as in the
+paper) on the device: the batch's grammars are compiled into integer tables (:mod:`iuie.extraction.compiled`,
+built in a background thread while the previous batch decodes) and run inside the decode loop
+(:mod:`iuie.model.grammar_mask`). ``constrained="host"`` runs the same grammar on the host through
+``jax.pure_callback`` at every step (:mod:`iuie.extraction.constrained`, the reference; slower).
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ from iuie.ie.records import Entity, Event, Labels, Record, Relation, structures_
 TASKS = {"ner": "NER", "re": "RE", "ee": "EE"}
 # The window length when a checkpoint records no trained input length (a Hugging Face folder, an export).
 DEFAULT_MAX_INPUT_TOKENS = 512
+# Extractor(constrained=...): off, on the device (the default of True), or on the host (the reference).
+CONSTRAINT_MODES = {False: None, None: None, True: "device", "device": "device", "host": "host"}
 # Input lengths are padded up to one of these (or to max_input_tokens): one compilation per bucket.
 _MIN_BUCKET = 32
 
@@ -238,6 +243,36 @@ def _labels_for(task: str, labels: Any) -> tuple[Labels, Any]:
     return Labels.from_json(names, TASKS[task]), names
 
 
+class _TablePrefetch:
+    """Grammar tables of the batches :func:`iuie.model.batch_decode.decode_rows` will ask for (consecutive
+    chunks of ``batch_size`` rows), each built in a background thread while the batch before it decodes."""
+
+    def __init__(self, compiler: Any, grammars: Sequence[Any], batch_size: int):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.compiler, self.grammars, self.batch_size = compiler, grammars, batch_size
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="iuie-grammar-tables")
+        self.pending: dict[int, Any] = {}
+        self._submit(0)
+
+    def _submit(self, start: int) -> None:
+        if start < len(self.grammars) and start not in self.pending:
+            chunk = self.grammars[start : start + self.batch_size]
+            self.pending[start] = self.pool.submit(self.compiler.tables, chunk, self.batch_size)
+
+    def get(self, rows: Sequence[int]) -> dict[str, np.ndarray]:
+        start = rows[0] if rows else len(self.grammars)
+        if list(rows) != list(range(start, start + len(rows))):
+            raise ValueError("grammar tables are prefetched for consecutive batches only")
+        self._submit(start)
+        tables = self.pending.pop(start).result()
+        self._submit(start + self.batch_size)
+        return tables
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 class Extractor:
     """Extraction with one model and vocabulary; build it with :meth:`from_checkpoint`."""
 
@@ -250,7 +285,7 @@ class Extractor:
         max_input_tokens: int = 512,
         max_decode_length: int = 50,
         batch_size: int = 16,
-        constrained: bool = False,
+        constrained: bool | str = False,
         instructions: InstructionSet | str | None = None,
         strict: bool = False,
         window_overlap: int | None = None,
@@ -268,7 +303,10 @@ class Extractor:
         self.max_input_tokens = int(max_input_tokens)
         self.max_decode_length = int(max_decode_length)
         self.batch_size = int(batch_size)
-        self.constrained = bool(constrained)
+        if constrained not in CONSTRAINT_MODES:
+            raise ValueError(f"constrained must be one of {CONSTRAINT_MODES}, not {constrained!r}")
+        self.constraint_mode = CONSTRAINT_MODES[constrained]
+        self.constrained = self.constraint_mode is not None
         self.strict = bool(strict)
         self.window_overlap = None if window_overlap is None else int(window_overlap)
         # Where max_input_tokens came from (from_checkpoint: the trained length or the fallback).
@@ -287,10 +325,15 @@ class Extractor:
         self.eos_id = self.model.eos_id
         self.params = jax.device_put(params)
         self._constrainer = None
-        if self.constrained:
+        self._compiler = None
+        if self.constraint_mode == "host":
             from iuie.extraction.constrained import Constrainer
 
             self._constrainer = Constrainer(vocabulary, config.vocab_size, self.eos_id)
+        elif self.constraint_mode == "device":
+            from iuie.extraction.compiled import Compiler
+
+            self._compiler = Compiler(vocabulary, config.vocab_size, self.eos_id)
         self._decode = jax.jit(self._decode_batch)
         self.last_stats: dict[str, int] = {}
 
@@ -303,7 +346,7 @@ class Extractor:
         max_input_tokens: int | None = None,
         max_decode_length: int = 50,
         batch_size: int = 16,
-        constrained: bool = False,
+        constrained: bool | str = False,
         instructions: InstructionSet | str | None = None,
         strict: bool = False,
         window_overlap: int | None = None,
@@ -353,8 +396,15 @@ class Extractor:
 
     # -- the model ------------------------------------------------------------------------------------
 
-    def _decode_batch(self, params, tokens, keys):
-        mask_fn = self._constrainer.logits_mask_fn(keys) if self._constrainer is not None else None
+    def _decode_batch(self, params, tokens, grammar):
+        """``grammar``: the host version's example keys, or the device version's tables (or None)."""
+        mask_fn = None
+        if self._constrainer is not None:
+            mask_fn = self._constrainer.logits_mask_fn(grammar)
+        elif self._compiler is not None:
+            from iuie.model.grammar_mask import GrammarMask
+
+            mask_fn = GrammarMask(grammar, self.eos_id)
         return self.model.predict_batch(
             params, {"encoder_input_tokens": tokens}, max_decode_length=self.max_decode_length, logits_mask_fn=mask_fn
         )
@@ -368,20 +418,28 @@ class Extractor:
         """``(output text, reached the decode budget)`` per window, in order."""
         from iuie.model import batch_decode
 
+        tables = _TablePrefetch(self._compiler, grammars, self.batch_size) if self._compiler is not None else None
+
         def decode(tokens, rows: list[int]):
+            if tables is not None:
+                return self._decode(self.params, tokens, tables.get(rows))
             keys = np.full((self.batch_size,), -1, np.int32)
             keys[: len(rows)] = np.arange(len(rows))
             if self._constrainer is not None:
                 self._constrainer.register({slot: grammars[row] for slot, row in enumerate(rows)})
             return self._decode(self.params, tokens, keys)
 
-        decodes = batch_decode.decode_rows(
-            decode,
-            [w.tokens for w in windows],
-            batch_size=self.batch_size,
-            length_of=self._bucket,
-            on_batch=self._progress,
-        )
+        try:
+            decodes = batch_decode.decode_rows(
+                decode,
+                [w.tokens for w in windows],
+                batch_size=self.batch_size,
+                length_of=self._bucket,
+                on_batch=self._progress,
+            )
+        finally:
+            if tables is not None:
+                tables.close()
         out = []
         for row in decodes:
             ids = row.tolist()
@@ -548,10 +606,13 @@ class Extractor:
             windows.extend(self._windows(index, text, view, labels_obj, instruction, stats))
         stats["windows"] = len(windows)
         grammars = None
-        if self._constrainer is not None:
+        if self.constrained:
             from iuie.extraction.constrained import grammar_for
 
-            grammars = [grammar_for(view, w.text, labels_obj) for w in windows]
+            # A {type: roles} map narrows each event's roles to its type's (the Labels of the view keep
+            # only the flat role list the model reads).
+            options = labels if task == "ee" and isinstance(labels, Mapping) else labels_obj
+            grammars = [grammar_for(view, w.text, options) for w in windows]
         self._progress = progress
         try:
             outputs = self._run(windows, grammars)
@@ -622,9 +683,13 @@ class Extractor:
         """Compiles the decode for every length bucket (or the given lengths) at this ``batch_size``, so that
         no later call pays for a compilation (``iuie serve`` does this at start-up). Returns the lengths."""
         lengths = list(lengths) if lengths is not None else self.length_buckets()
-        keys = np.full((self.batch_size,), -1, np.int32)  # no grammar: padding rows decode unconstrained
+        # No grammar: padding rows decode unconstrained. The device version compiles again for each new
+        # size of the grammar tables (padded to powers of two), which depends on the options and the texts.
+        grammar: Any = np.full((self.batch_size,), -1, np.int32)
         if self._constrainer is not None:
             self._constrainer.register({})
+        if self._compiler is not None:
+            grammar = self._compiler.tables([], self.batch_size)
         for length in lengths:
-            np.asarray(self._decode(self.params, np.zeros((self.batch_size, int(length)), np.int32), keys))
+            np.asarray(self._decode(self.params, np.zeros((self.batch_size, int(length)), np.int32), grammar))
         return lengths
