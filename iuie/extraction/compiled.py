@@ -23,6 +23,10 @@ a token is allowed when some active state has a move on it, and the next vector 
 the chosen token's moves from active states: the same set the host computes, so the masks are equal step by
 step (tested against :class:`iuie.extraction.constrained.Constrainer`).
 
+Two choices keep the moves few: a finished mention does not repeat what may follow it in every move (the
+``after`` pairs activate it from the mention state), and a mention about to start has no states of its own
+(the moves of mention state ``(k, p)`` also apply while ``k``'s fresh state is active and no space is at ``p``).
+
 Table layout of one row (``n`` = sentence length, ``K`` = mention nodes): indices ``0 .. S-1`` are the
 structure states of the signature, ``S + k * (n + 1) + p`` the mention states; one more index, never active,
 absorbs the padding moves. Shapes are padded up to powers of two, never below the largest padded before,
@@ -207,6 +211,9 @@ class _Row:
     initial: np.ndarray  # int32 ids of the initially active states
     end: int
     size: int  # number of states
+    fresh_of: np.ndarray  # [size] int32: the fresh state of a mention state's node (-1: not a mention state)
+    startable: np.ndarray  # [size] bool: a mention may start at this mention state's position
+    after: np.ndarray  # [pairs, 2] int32: (mention state, state it activates once the mention is typed)
 
 
 class _Example:
@@ -248,7 +255,9 @@ class _Example:
         return out
 
     def _finished(self, k: int, end: int) -> list[int]:
-        return [self.mention_id(k, end), *self._after_ids[k]]
+        # What may follow a finished mention is activated on the device from the mention state itself
+        # (the ``after`` pairs of the tables), not repeated in every move.
+        return [self.mention_id(k, end)]
 
     def at(self, k: int, p: int, text: str) -> list[int]:
         """Destinations of mention ``k`` continuing at sentence position ``p`` with ``text``."""
@@ -286,8 +295,10 @@ class _Example:
                     tok.extend([t] * len(dests))
                     dst.extend(dests)
 
+        # Moves of the mention state (k, p) serve two states of the host: the mention typed so far ends at p,
+        # and (where the sentence has no space at p) a mention about to start at p, which the device derives
+        # from the fresh state (``fresh_of`` / ``startable`` in the tables).
         for k in sk.mentions:
-            fresh_id = sk.state_id((k, None))
             # A mention continuing (or starting) with a whole token: the substrings of the sentence that
             # are pieces, at each position.
             for text, starts in self.positions.items():
@@ -295,15 +306,13 @@ class _Example:
                 if not tokens:
                     continue
                 for p in starts:
-                    sources = ([self.mention_id(k, p)] if p >= 1 else []) + ([] if text[0].isspace() else [fresh_id])
-                    emit(sources, tokens, self._finished(k, p + len(text)))
+                    emit([self.mention_id(k, p)], tokens, self._finished(k, p + len(text)))
             # A token whose first characters end the mention and the rest is structure (rare: ``o;``).
             for t, j in sk.token_splits(k):
                 head = sk.texts[t][:j]
                 dests = self._struct(sk.after[k], sk.texts[t][j:])
                 for p in self._starts(head) if dests else ():
-                    sources = ([self.mention_id(k, p)] if p >= 1 else []) + ([] if head[0].isspace() else [fresh_id])
-                    emit(sources, [t], dests)
+                    emit([self.mention_id(k, p)], [t], dests)
         # Tokens that cross from a structure state into a mention: the sentence decides where the rest goes.
         # Usually the rest must be a substring of the sentence, so only those are looked up.
         while True:
@@ -324,7 +333,20 @@ class _Example:
             dynamic[:, column] = np.where(ids < 0, base - 1 - ids, ids)
         all_moves = np.concatenate([static, dynamic])
         initial_ids = np.asarray(sorted(sk.state_id(st) for st in initial), np.int32)
-        return _Row(all_moves, initial_ids, sk.end_id, base + len(sk.mentions) * (self.n + 1))
+        size = base + len(sk.mentions) * (self.n + 1)
+        fresh_of = np.full((size,), -1, np.int32)
+        startable = np.zeros((size,), bool)
+        after = []
+        spaces = np.asarray([ch.isspace() for ch in self.s] + [True], bool)  # nothing starts at the end
+        for slot, k in enumerate(sk.mentions):
+            block = slice(base + slot * (self.n + 1), base + (slot + 1) * (self.n + 1))
+            fresh_of[block] = sk.index[(k, None)]
+            startable[block] = ~spaces
+            positions = np.arange(block.start + 1, block.stop)  # a typed mention ends at 1..n
+            for state in self._after_ids[k]:
+                after.append(np.stack([positions, np.full_like(positions, state)], axis=1))
+        after_pairs = np.concatenate(after).astype(np.int32) if after else np.zeros((0, 2), np.int32)
+        return _Row(all_moves, initial_ids, sk.end_id, size, fresh_of, startable, after_pairs)
 
 
 class Compiler:
@@ -342,7 +364,7 @@ class Compiler:
             self.by_text.setdefault(text, []).append(token)
         self.longest = max((len(s) for s in self.texts.values()), default=1)
         self._skeletons: dict[tuple, _Skeleton] = {}
-        self._high = (0, 0)  # the largest (states, moves) padded so far
+        self._high = (0, 0, 0)  # the largest (states, moves, after pairs) padded so far
 
     def skeleton(self, grammar: Grammar) -> _Skeleton:
         sk = self._skeletons.get(grammar.signature)
@@ -358,8 +380,9 @@ class Compiler:
         """Padded tables for a batch of ``rows`` rows; ``grammars[i]`` is row i's (None or missing: a padding
         row, decoded unconstrained).
 
-        Returns numpy arrays: ``src``, ``token``, ``dst`` ``[rows, moves]`` int32, ``initial`` ``[rows, states]``
-        bool, ``end`` ``[rows]`` int32, ``constrained`` ``[rows]`` bool.
+        Returns numpy arrays: ``src``, ``token``, ``dst`` ``[rows, moves]`` int32; ``initial`` and ``startable``
+        ``[rows, states]`` bool, ``fresh_of`` ``[rows, states]`` int32; ``after_src``, ``after_dst``
+        ``[rows, pairs]`` int32; ``end`` ``[rows]`` int32, ``constrained`` ``[rows]`` bool.
         """
         built = [self.row(g) if g is not None else None for g in list(grammars)[:rows]]
         built += [None] * (rows - len(built))
@@ -367,13 +390,18 @@ class Compiler:
         moves = _pad_size(max((len(r.moves) for r in built if r is not None), default=1))
         # Never smaller than before: the decode compiles once per table shape, so shapes only grow (at most
         # a few compilations per extractor instead of one whenever a batch crosses a power of two).
-        states, moves = max(states, self._high[0]), max(moves, self._high[1])
-        self._high = (states, moves)
+        pairs = _pad_size(max((len(r.after) for r in built if r is not None), default=1))
+        states, moves, pairs = max(states, self._high[0]), max(moves, self._high[1]), max(pairs, self._high[2])
+        self._high = (states, moves, pairs)
         dead = states - 1  # never active: padding moves start and end there
         src = np.full((rows, moves), dead, np.int32)
         token = np.zeros((rows, moves), np.int32)
         dst = np.full((rows, moves), dead, np.int32)
         initial = np.zeros((rows, states), bool)
+        startable = np.zeros((rows, states), bool)
+        fresh_of = np.full((rows, states), dead, np.int32)
+        after_src = np.full((rows, pairs), dead, np.int32)
+        after_dst = np.full((rows, pairs), dead, np.int32)
         end = np.full((rows,), dead, np.int32)
         constrained = np.zeros((rows,), bool)
         for i, r in enumerate(built):
@@ -382,6 +410,20 @@ class Compiler:
             m = len(r.moves)
             src[i, :m], token[i, :m], dst[i, :m] = r.moves[:, 0], r.moves[:, 1], r.moves[:, 2]
             initial[i, r.initial] = True
+            startable[i, : r.size] = r.startable
+            fresh_of[i, : r.size] = np.where(r.fresh_of >= 0, r.fresh_of, dead)
+            after_src[i, : len(r.after)], after_dst[i, : len(r.after)] = r.after[:, 0], r.after[:, 1]
             end[i] = r.end
             constrained[i] = True
-        return {"src": src, "token": token, "dst": dst, "initial": initial, "end": end, "constrained": constrained}
+        return {
+            "src": src,
+            "token": token,
+            "dst": dst,
+            "initial": initial,
+            "startable": startable,
+            "fresh_of": fresh_of,
+            "after_src": after_src,
+            "after_dst": after_dst,
+            "end": end,
+            "constrained": constrained,
+        }

@@ -7,7 +7,10 @@ is the boolean vector of its active single states, carried in the decode loop (a
 in beam search). At each step:
 
 * the row's state is advanced by the token chosen last: ``active'[dst] |= active[src] & (token == chosen)``
-  (a scatter over the moves);
+  (a scatter over the moves), then ``active'[after_dst] |= active'[after_src]`` (a finished mention activates
+  what may follow it). A mention about to start is not a state of its own: the moves of mention state
+  ``(k, p)`` also apply while the fresh state of ``k`` is active and a mention may start at ``p``
+  (``fresh_of`` / ``startable``), which keeps the moves few;
 * the allowed tokens are ``allowed[token] |= active[src]`` (another scatter), plus end of sequence where the
   ``end`` state is active or nothing else is allowed (a dead end must still stop);
 * ``logits = where(allowed, logits, NEG_INF)``.
@@ -30,16 +33,38 @@ from jax import lax
 from iuie.model.decoding import EOS_ID, NEG_INF
 
 Array = jax.Array
-TABLE_FIELDS = ("src", "token", "dst", "initial", "end", "constrained")
+TABLE_FIELDS = (
+    "src",
+    "token",
+    "dst",
+    "initial",
+    "startable",
+    "fresh_of",
+    "after_src",
+    "after_dst",
+    "end",
+    "constrained",
+)
 
 
-def _advance(active: Array, src: Array, token: Array, dst: Array, chosen: Array) -> Array:
-    hit = active[src] & (token == chosen)
-    return jnp.zeros_like(active).at[dst].max(hit)
+def _sources(active: Array, t: dict[str, Array]) -> Array:
+    """The states whose moves apply: the active ones, and each mention state where a mention may start
+    while its node's fresh state is active (a mention about to start at that position)."""
+    return active | (active[t["fresh_of"]] & t["startable"])
 
 
-def _allowed(active: Array, src: Array, token: Array, vocab: int) -> Array:
-    return jnp.zeros((vocab,), jnp.bool_).at[token].max(active[src])
+def _advance(active: Array, t: dict[str, Array], chosen: Array) -> Array:
+    hit = _sources(active, t)[t["src"]] & (t["token"] == chosen)
+    moved = jnp.zeros_like(active).at[t["dst"]].max(hit)
+    # A typed mention may be finished: what may follow it becomes active too (the host's closure).
+    return moved.at[t["after_dst"]].max(moved[t["after_src"]])
+
+
+def _allowed(active: Array, t: dict[str, Array], vocab: int) -> Array:
+    return jnp.zeros((vocab,), jnp.bool_).at[t["token"]].max(_sources(active, t)[t["src"]])
+
+
+_ROW_FIELDS = ("src", "token", "dst", "startable", "fresh_of", "after_src", "after_dst")
 
 
 class GrammarMask:
@@ -68,10 +93,11 @@ class GrammarMask:
         t = self._rows(logits.shape[0])
         chosen = lax.dynamic_index_in_dim(sequences, jnp.maximum(step - 1, 0), axis=1, keepdims=False)
         moved = step > 0
-        advanced = jax.vmap(_advance)(state["active"], t["src"], t["token"], t["dst"], chosen)
+        rows = {f: t[f] for f in _ROW_FIELDS}
+        advanced = jax.vmap(_advance)(state["active"], rows, chosen)
         active = jnp.where(moved, advanced, state["active"])
         ended = state["ended"] | (moved & (chosen == self.eos_id))
-        allowed = jax.vmap(_allowed, in_axes=(0, 0, 0, None))(active, t["src"], t["token"], logits.shape[-1])
+        allowed = jax.vmap(_allowed, in_axes=(0, 0, None))(active, rows, logits.shape[-1])
         at_end = jnp.take_along_axis(active, t["end"][:, None], axis=1)[:, 0]
         eos_ok = at_end | ~jnp.any(allowed, axis=-1)
         allowed = allowed.at[:, self.eos_id].set(allowed[:, self.eos_id] | eos_ok)
