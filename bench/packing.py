@@ -73,9 +73,9 @@ def train_speed(model_name, batches, rows, steps):
     import flax.linen as nn
     import jax
 
-    from iuie.pipeline import vocab
     from iuie.model import models
     from iuie.model.network import T5Config
+    from iuie.pipeline import vocab
     from iuie.training import configs, optimizers, partitioning, trainer
 
     config = T5Config(vocab_size=vocab.vocabulary_size(), dropout_rate=0.0, dtype="float32", **MODELS[model_name])
