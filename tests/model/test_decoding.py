@@ -83,14 +83,20 @@ HAND = {
 }
 
 
-def test_greedy_hand_worked_stops_at_eos():
-    trie = Trie(4, 3, HAND)
-    calls = []
-    ttl = trie.tokens_to_logits
+def _counting_steps(trie, calls):
+    """``trie.tokens_to_logits`` that appends each decode step's index to ``calls`` (how many steps ran)."""
 
     def counting(state):
         jax.debug.callback(lambda i: calls.append(int(i)), state.cur_index)
-        return ttl(state)
+        return trie.tokens_to_logits(state)
+
+    return counting
+
+
+def test_greedy_hand_worked_stops_at_eos():
+    trie = Trie(4, 3, HAND)
+    calls = []
+    counting = _counting_steps(trie, calls)
 
     seqs, scores = jax.tree.map(
         np.asarray, jax.jit(lambda: decoding.greedy_decode(jnp.zeros((1, 5), jnp.int32), trie.cache(1), counting))()
@@ -106,11 +112,7 @@ def test_finished_rows_end_before_the_first_step():
     EOS (a mask hook), so unless it counts as finished it would keep the loop running for all 5 steps."""
     trie = Trie(4, 3, HAND)
     calls = []
-    ttl = trie.tokens_to_logits
-
-    def counting(state):
-        jax.debug.callback(lambda i: calls.append(int(i)), state.cur_index)
-        return ttl(state)
+    counting = _counting_steps(trie, calls)
 
     row1_no_eos = lambda step, seqs, logits: logits.at[1, EOS].set(decoding.NEG_INF)
 
