@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from iuie.commands import arg_types
 from iuie.extraction.extractor import DEFAULT_MAX_INPUT_TOKENS, TASKS
 
 # Documents per call of Extractor.extract: results are written as they come, and the progress line moves.
@@ -55,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--window-overlap",
-        type=int,
+        type=arg_types.count,
         default=None,
         help="tokens of text consecutive windows share (default: a quarter of a window's text room; 0: none)",
     )

@@ -31,6 +31,7 @@ import json
 import os
 import sys
 
+from iuie.commands import arg_types
 from iuie.ie.formats import SOURCE_TASK, format_view
 from iuie.ie.instructions import STRATEGIES, InstructionError, canonical_view, example_rng, instruction_set
 from iuie.ie.records import SPLITS, DatasetFolder, LoadReport, RecordError, find_datasets
@@ -48,13 +49,6 @@ def _view(value: str) -> str:
         return canonical_view(value)
     except InstructionError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _count(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"expected a count >= 0, got {value}")
-    return number
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for --strategy multiple (default: 0)")
     parser.add_argument("--strict", action="store_true", help="stop at the first bad record instead of skipping it")
-    parser.add_argument("--limit", type=_count, metavar="N", help="read only the first N records of the file")
+    parser.add_argument("--limit", type=arg_types.count, metavar="N", help="read only the first N records of the file")
     parser.add_argument(
         "--reference-quirks",
         action="store_true",

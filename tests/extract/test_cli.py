@@ -94,10 +94,19 @@ def test_jsonl_stdin_to_stdout_keeps_extra_fields(trained_checkpoint):
         (["--checkpoint", "/nonexistent/ckpt", "--task", "ner", "--labels", "person"], "does not exist"),
         (["--checkpoint", ".", "--task", "srl", "--labels", "person"], "unknown task 'srl'"),
         (["--checkpoint", ".", "--task", "ner", "--labels", " , "], "label list is empty"),
+        # Refused by the flag's type before the checkpoint is read (it used to say "cannot load checkpoint").
+        (
+            ["--checkpoint", ".", "--task", "ner", "--labels", "person", "--window-overlap", "-1"],
+            "argument --window-overlap: expected a count >= 0, got -1",
+        ),
     ],
 )
 def test_clear_errors(args, message, capsys):
-    assert cli.main(["extract", *args]) == 2
+    try:
+        status = cli.main(["extract", *args])
+    except SystemExit as e:  # a flag refused by argparse ends there, with its usual status 2
+        status = e.code
+    assert status == 2
     assert message in capsys.readouterr().err
 
 
