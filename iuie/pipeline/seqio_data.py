@@ -44,6 +44,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import json
 import logging
 import os
 import random
@@ -95,7 +96,9 @@ class DataOptions:
     """How the Tasks read and format data. Resolved at read time (see the module docstring).
 
     ``data_dir``: the IE INSTRUCTIONS root (holding ``NER/``, ``RE/``, ...). ``synthetic_dir``: where the
-    synthetic corpus lives or is generated. ``instruction_file``: the paper's ``instruction_config.json``
+    synthetic corpus lives or is generated. ``synthetic_held_out``: generate it with open names whose dev and
+    test words never occur in train (``iuie.ie.synthetic.generate(held_out=True)``; the demo's corpus).
+    ``instruction_file``: the paper's ``instruction_config.json``
     shape (None: iuie's own wording). ``instruction_strategy``: ``single`` or ``multiple`` (seeded per
     example with ``instruction_seed``). ``reference_quirks``: reproduce the reference's ``'`` -> ``#$%#`` in
     EE/EET targets. ``use_sample_copies``: read a dataset's train split from the benchmark's pre-sampled copy
@@ -105,6 +108,7 @@ class DataOptions:
 
     data_dir: str | None = None
     synthetic_dir: str | None = None
+    synthetic_held_out: bool = False
     instruction_file: str | None = None
     instruction_strategy: str = "single"
     instruction_seed: int = 0
@@ -121,6 +125,7 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(DataOptions))
 def data_options(
     data_dir: str | None = None,
     synthetic_dir: str | None = None,
+    synthetic_held_out: bool | None = None,
     instruction_file: str | None = None,
     instruction_strategy: str | None = None,
     instruction_seed: int | None = None,
@@ -132,6 +137,7 @@ def data_options(
     given = dict(
         data_dir=data_dir,
         synthetic_dir=synthetic_dir,
+        synthetic_held_out=synthetic_held_out,
         instruction_file=instruction_file,
         instruction_strategy=instruction_strategy,
         instruction_seed=instruction_seed,
@@ -200,9 +206,29 @@ def _synthetic_fingerprint() -> str:
 
 
 def default_synthetic_dir() -> str:
-    """``$XDG_CACHE_HOME/iuie/synthetic-<fingerprint>-seed0`` (``~/.cache`` without XDG_CACHE_HOME)."""
+    """``$XDG_CACHE_HOME/iuie/synthetic-<fingerprint>-seed0`` (``~/.cache`` without XDG_CACHE_HOME), with
+    ``-heldout`` for the held-out corpus."""
     cache = os.environ.get(ENV_CACHE_DIR) or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(cache, "iuie", f"synthetic-{_synthetic_fingerprint()}-seed0")
+    suffix = "-heldout" if data_options().synthetic_held_out else ""
+    return os.path.join(cache, "iuie", f"synthetic-{_synthetic_fingerprint()}-seed0{suffix}")
+
+
+# Written beside the generated corpus: which variant it is, so a folder is never read as the other one.
+SYNTHETIC_STAMP = "corpus.json"
+
+
+def _check_synthetic_stamp(root: str, held_out: bool) -> None:
+    path = os.path.join(root, SYNTHETIC_STAMP)
+    if not os.path.isfile(path):
+        return  # a corpus written before stamps existed, or by hand: taken as it is
+    with open(path, encoding="utf-8") as f:
+        written = bool(json.load(f).get("held_out", False))
+    if written != held_out:
+        raise DataNotFoundError(
+            f"{path}: field 'held_out': the synthetic corpus in {root} was generated with held_out={written}, "
+            f"but iuie.pipeline.seqio_data.data_options.synthetic_held_out is {held_out}: use another "
+            "synthetic_dir or delete this one"
+        )
 
 
 def synthetic_dir() -> str:
@@ -214,16 +240,20 @@ def synthetic_dir() -> str:
     """
     from iuie.ie import synthetic
 
-    root = data_options().synthetic_dir or default_synthetic_dir()
+    options = data_options()
+    root = options.synthetic_dir or default_synthetic_dir()
     marker = os.path.join(root, "EEA", synthetic.DATASET_NAME, records_lib.LABELS_FILE)
     with _SYNTHETIC_LOCK:
         if os.path.isfile(marker):
+            _check_synthetic_stamp(root, options.synthetic_held_out)
             return root
         parent = os.path.dirname(os.path.abspath(root))
         os.makedirs(parent, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=".synthetic-", dir=parent)
         try:
-            synthetic.generate(tmp)
+            synthetic.generate(tmp, held_out=options.synthetic_held_out)
+            with open(os.path.join(tmp, SYNTHETIC_STAMP), "w", encoding="utf-8") as f:
+                json.dump({"held_out": options.synthetic_held_out, "seed": 0}, f)
             if os.path.isdir(root):
                 # An existing (e.g. user-named, empty) folder: move the task folders in one by one.
                 for task in os.listdir(tmp):
