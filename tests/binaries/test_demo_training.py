@@ -12,7 +12,6 @@ copy). Checked against: the demo's own report files and its exit status, and the
 from __future__ import annotations
 
 import json
-import pathlib
 import subprocess
 import sys
 
