@@ -167,7 +167,7 @@ TRAIN_NAMES = NameLists(FIRST_NAMES, LAST_NAMES, LOCATIONS, ORGANIZATIONS, PRODU
 # Recombined names (``generate(held_out=True)``): every mention is built from parts, and the combinations
 # are split once and for all into training and held-out ones by a hash of their spelling, so no dev or test
 # mention ever occurs in train as a whole (nor, for places, anywhere in a train sentence). The parts are
-# the training lists' own (persons with more names, below): a person is a first name and a surname, an organisation or a product a stem and a
+# the training lists' own: a person is a first name and a surname, an organisation or a product a stem and a
 # kind ("Delta" + "Pharma"), a place one of the training places or a place with a qualifier ("North
 # Lisbon"). Why parts the model has seen: the demo's tiny model, trained from scratch for minutes, learns
 # to point at the right pieces of the input but not to copy pieces it never wrote. Tried and measured (see
@@ -183,20 +183,6 @@ ORGANIZATION_STEMS = (
 ORGANIZATION_KINDS = ("Bank", "Motors", "Labs", "Foods", "Grid", "Press", "Air", "Systems", "Energy", "Pharma")
 PRODUCT_STEMS = ("Aurora", "Nimbus", "Vertex", "Solara", "Quanta", "Zephyr", "Orion", "Tundra")
 PRODUCT_KINDS = ("X2", "Pad", "Drill", "Lamp", "Watch", "Bike", "Phone", "Boots")
-# More first names and surnames for recombined persons: 34 x 31 combinations, too many to learn as pairs, so
-# a model has to read the surname off the sentence (with the closed lists' 20 x 18 the demo model wrote the
-# surname it had seen most often with the first name). Each splits into pieces of the shipped vocabulary
-# that the closed lists' train targets contain.
-EXTRA_FIRST_NAMES = (
-    "Aron", "Axel", "Carla", "Dora", "Edgar", "Elsa", "Flora", "Helga", "Jasper", "Klara", "Laura", "Lorena",
-    "Maren", "Vera",
-)  # fmt: skip
-EXTRA_LAST_NAMES = (
-    "Berger", "Carlsson", "Castro", "Hansson", "Jensson", "Kaiser", "Karlsson", "Kraus", "Lind", "Olsson",
-    "Petrova", "Sousa", "Torres",
-)  # fmt: skip
-PERSON_FIRST_NAMES = FIRST_NAMES + EXTRA_FIRST_NAMES
-PERSON_LAST_NAMES = LAST_NAMES + EXTRA_LAST_NAMES
 PLACE_QUALIFIERS = ("North", "South", "East", "West", "New", "Upper", "Lower", "Old")
 # One combination in HELD_OUT_SHARE_INVERSE is held out (by the CRC-32 of its spelling: stable across runs).
 HELD_OUT_SHARE_INVERSE = 4
@@ -225,7 +211,7 @@ class RecombinedNames:
     def draw(self, kind: str, rng: random.Random) -> str:
         """One mention of pool ``kind`` (person, location, organization, product, weapon)."""
         if kind == "person":
-            return self._combine(rng, lambda: f"{rng.choice(PERSON_FIRST_NAMES)} {rng.choice(PERSON_LAST_NAMES)}")
+            return self._combine(rng, lambda: f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}")
         if kind == "organization":
             return self._combine(rng, lambda: f"{rng.choice(ORGANIZATION_STEMS)} {rng.choice(ORGANIZATION_KINDS)}")
         if kind == "product":

@@ -1,12 +1,12 @@
 """README's first command, shortened: `iuie demo` trains from scratch and is scored on held-out names.
 
-The full demo (600 steps, about 5 minutes on 2 idle cores) reaches the README's target of strict F1 >= 90
-for NER and RE on the synthetic test split, whose mentions never occur in train (iuie.ie.synthetic,
-``held_out=True``; measured figures in docs/demo.md). CI cannot spend those minutes, so this runs the same
-command for SHORT_STEPS steps and checks the lower bounds below, measured for that length (docs/demo.md):
-the bounds sit well under what the shortened run reaches and far above what a model that has not learnt to
-read the input scores on held-out names (0 to 4 strict F1, measured with made-up words the model cannot
-copy). Checked against: the demo's own report files and its exit status, and the corpus it wrote.
+The full demo (600 steps, about 5 minutes on 2 idle cores) reaches strict F1 68.4 NER and 75.8 RE on the
+synthetic test split, whose mentions never occur in train (iuie.ie.synthetic, ``held_out=True``;
+docs/demo.md). CI cannot spend those minutes, so this runs the same command for SHORT_STEPS steps and
+checks the lower bounds below: under what the shortened run measured, and well above what a model that
+does not read the names off the input scores on unseen names (0 to 4 strict F1, measured with made-up words
+the demo model never learnt to copy). Checked against: the demo's own report files and its exit status
+(1: targets missed, as expected this short), and the corpus it wrote.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import sys
 
 from tests.tiny_runs import REPO, subprocess_env
 
-SHORT_STEPS = 200
-BOUNDS = {"NER": 20.0, "RE": 5.0}
+SHORT_STEPS = 300
+# Measured for SHORT_STEPS on 2 cores: NER 26.4, RE 14.5 (100 test sentences per task, docs/demo.md).
+BOUNDS = {"NER": 18.0, "RE": 8.0}
 
 
 def test_shortened_demo_learns_held_out_names(tmp_path):
@@ -34,7 +35,7 @@ def test_shortened_demo_learns_held_out_names(tmp_path):
             "--gin",
             f"TRAIN_STEPS={SHORT_STEPS}",
             "--gin",
-            "configs.ScheduleConfig.warmup_steps=20",
+            "configs.ScheduleConfig.warmup_steps=30",
             "--gin",
             "TRAIN_EVAL_NUM_EXAMPLES=100",
             "--gin",

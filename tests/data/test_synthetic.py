@@ -73,7 +73,7 @@ def test_eval_splits_hold_out_names_and_templates(tmp_path):
     sizes = {"train": 400, "dev": 100, "test": 150}
     folders = {d.task: d for d in synthetic.generate(tmp_path, sizes=sizes, held_out=True)}
     parts = {
-        "person": (synthetic.PERSON_FIRST_NAMES, synthetic.PERSON_LAST_NAMES),
+        "person": (synthetic.FIRST_NAMES, synthetic.LAST_NAMES),
         "organization": (synthetic.ORGANIZATION_STEMS, synthetic.ORGANIZATION_KINDS),
         "product": (synthetic.PRODUCT_STEMS, synthetic.PRODUCT_KINDS),
         "location": (synthetic.PLACE_QUALIFIERS, synthetic.LOCATIONS),
