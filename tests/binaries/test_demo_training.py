@@ -2,9 +2,9 @@
 
 The full demo (600 steps, about 5 minutes on 2 idle cores) reaches strict F1 68.4 NER and 75.8 RE on the
 synthetic test split, whose mentions never occur in train (iuie.ie.synthetic, ``held_out=True``;
-docs/demo.md). CI cannot spend those minutes, so this runs the same command for SHORT_STEPS steps of SHORT_BATCH rows and
-checks the lower bounds below: under what the shortened run measured, and well above what a model that
-does not read the names off the input scores on unseen names (0 to 4 strict F1, measured with made-up words
+docs/demo.md). CI cannot spend those minutes, so this runs the same command for SHORT_STEPS steps of
+SHORT_BATCH rows and checks the lower bounds below: under what the shortened run measured, and well above
+what a model that does not read the names off the input scores on unseen names (0 to 4 strict F1, measured with made-up words
 the demo model never learnt to copy). Checked against: the demo's own report files and its exit status
 (1: targets missed, as expected this short), and the corpus it wrote.
 """
