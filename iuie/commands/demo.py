@@ -176,13 +176,26 @@ def last_eval_dir(model_dir: str) -> str | None:
 def train_demo(workdir: str, bindings: Sequence[str] = (), out=sys.stdout) -> int:
     """Trains and evaluates the demo model (module docstring); returns a process exit status."""
     from iuie import train
+    from iuie.pipeline import seqio_data
 
     workdir = os.path.abspath(workdir)
     model_dir = os.path.join(workdir, "model")
+    corpus = os.path.join(workdir, "synthetic")
+    if os.path.isdir(os.path.join(corpus, "NER")) and not os.path.isfile(
+        os.path.join(corpus, seqio_data.SYNTHETIC_STAMP)
+    ):
+        # A workdir of an older demo: its corpus shares names between train and test (no stamp then), and its
+        # model was trained on it, so resuming there would report F1 on seen names as F1 on unseen ones.
+        print(
+            f"iuie demo: {corpus} was written by an older iuie demo (no {seqio_data.SYNTHETIC_STAMP}; its test "
+            f"names occur in training): remove {workdir} or pass another --workdir",
+            file=sys.stderr,
+        )
+        return 2
     argv = [
         f"--gin_file={DEMO_GIN}",
         f"--gin.MODEL_DIR='{model_dir}'",
-        f"--gin.iuie.pipeline.seqio_data.data_options.synthetic_dir='{os.path.join(workdir, 'synthetic')}'",
+        f"--gin.iuie.pipeline.seqio_data.data_options.synthetic_dir='{corpus}'",
     ]
     argv += [f"--gin_bindings={b}" for b in bindings]
     print(f"iuie demo: training the tiny FlanT5 of {DEMO_GIN} in {model_dir}", file=out, flush=True)

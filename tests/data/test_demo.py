@@ -63,3 +63,15 @@ def test_demo_command_writes_json(tmp_path):
     assert scores["strict"]["NER"]["synthetic (gold)"]["f1"] == 100.0
     for mode in ("strict", "reference"):  # the figures of `iuie report`, beside the tables
         assert (tmp_path / "w" / f"f1_{mode}.png").stat().st_size > 8_000
+
+
+def test_demo_refuses_an_older_demo_workdir(tmp_path, capsys):
+    """A workdir whose corpus has no stamp was written by an older demo (test names seen in training): training
+    on there would report F1 on seen names as F1 on unseen ones, so the demo stops in one line, exit 2."""
+    from iuie.ie import synthetic
+
+    synthetic.generate(tmp_path / "synthetic", sizes={"train": 5, "dev": 2, "test": 2})
+    assert cli.main(["demo", "--workdir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and str(tmp_path / "synthetic") in err and "corpus.json" in err
+    assert not (tmp_path / "model").exists()
