@@ -170,10 +170,10 @@ TRAIN_NAMES = NameLists(FIRST_NAMES, LAST_NAMES, LOCATIONS, ORGANIZATIONS, PRODU
 # the training lists' own: a person is a first name and a surname, an organisation or a product a stem and a
 # kind ("Delta" + "Pharma"), a place one of the training places or a place with a qualifier ("North
 # Lisbon"). Why parts the model has seen: the demo's tiny model, trained from scratch for minutes, learns
-# to point at the right pieces of the input but not to copy pieces it never wrote. Tried and measured (see
-# docs/demo.md): with wholly new made-up words it scored strict F1 0-4 on them after 1,000 steps, its outputs
-# well-formed but its names invented; a pretrained FlanT5 copies such words, a tiny one does not learn to in
-# ten CPU minutes. Every held-out part still tokenizes into pieces the training targets contain (checked in
+# to find a mention and write parts it has written before, but not to copy a new sequence of pieces off the
+# input. Tried and measured (docs/demo.md): with wholly new made-up words (their pieces all in the training
+# targets) it scored strict F1 0-4 after 1,000 steps, its outputs well-formed but its names invented; a
+# pretrained FlanT5 copies such words, a tiny one does not learn to in ten CPU minutes. Every held-out part still tokenizes into pieces the training targets contain (checked in
 # tests/data/test_synthetic.py).
 # ---------------------------------------------------------------------------------------------------------
 ORGANIZATION_STEMS = (
