@@ -263,7 +263,20 @@ def make_mesh(
         dcn = (num_slices,) + (1,) * (len(shape) - 1)
         array = mesh_utils.create_hybrid_device_mesh(per_slice, dcn, devices)
         return Mesh(array, tuple(axis_names), axis_types=axis_types)
+    if _split_cores(devices):
+        # libtpu's compile-only v4 topologies list each chip's two TensorCores as devices, which jax's
+        # topology-aware ordering refuses ("megacore" mode expected). Only `iuie plan` sees such devices (a
+        # real v4 runs one device per chip), and its memory figures do not depend on the order: take them as
+        # listed.
+        array = np.asarray(devices, dtype=object).reshape(shape)
+        return Mesh(array, tuple(axis_names), axis_types=axis_types)
     return jax.make_mesh(shape, tuple(axis_names), axis_types=axis_types, devices=devices)
+
+
+def _split_cores(devices: Sequence[Any]) -> bool:
+    """Whether these are TPU v4 devices listed per TensorCore (two per chip) rather than per chip."""
+    kind = str(getattr(devices[0], "device_kind", "")) if devices else ""
+    return kind.startswith("TPU v4") and any(getattr(d, "core_on_chip", 0) for d in devices)
 
 
 def _pad_spec(spec: PartitionSpec | None, ndim: int) -> tuple[MeshAxes, ...]:

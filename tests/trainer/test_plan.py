@@ -131,3 +131,17 @@ def test_plan_names_an_unknown_topology_in_one_line(tmp_path):
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "v5e:3x7x9x2" in errors[0], done.stderr[-2000:]
     assert "Traceback" not in done.stderr
+
+
+def test_plan_compiles_for_a_v4_slice_whose_chips_list_two_cores(tmp_path):
+    """libtpu's compile-only v4-8 lists each chip's two TensorCores as devices (8 for 4 chips), which jax's
+    topology-aware mesh ordering refuses ("megacore" mode expected); the plan takes them as listed (their
+    order changes no memory figure) and compiles: 8 devices of kind TPU v4, FSDP over all 8, each holding an
+    eighth of the state. Before, the command failed with jax's AssertionError."""
+    done = _plan(tmp_path, "--json", "--skip-decode", "--topology=v4:2x2x1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    train = _rows(done.stdout)["train"]
+    assert train["devices"] == 8 and train["device_kind"] == "TPU v4" and train["mesh"] == [8, 1]
+    total, _ = _state_bytes_unsharded()
+    assert total / 8 <= train["state_bytes"] < total / 8 * 1.2
+    assert abs(train["arguments"] - train["expected_arguments"]) <= 8
