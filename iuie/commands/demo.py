@@ -181,9 +181,7 @@ def train_demo(workdir: str, bindings: Sequence[str] = (), out=sys.stdout) -> in
     workdir = os.path.abspath(workdir)
     model_dir = os.path.join(workdir, "model")
     corpus = os.path.join(workdir, "synthetic")
-    if os.path.isdir(os.path.join(corpus, "NER")) and not os.path.isfile(
-        os.path.join(corpus, seqio_data.SYNTHETIC_STAMP)
-    ):
+    if os.path.isdir(os.path.join(corpus, "NER")) and seqio_data.synthetic_stamp(corpus) is None:
         # A workdir of an older demo: its corpus shares names between train and test (no stamp then), and its
         # model was trained on it, so resuming there would report F1 on seen names as F1 on unseen ones.
         print(

@@ -18,8 +18,8 @@ the stream the shipped vocabulary was built on, and the fixed corpus of the test
 (the demo's corpus) measures generalisation instead: mentions are combinations of the lists' parts
 (:class:`RecombinedNames`: "Anna Costa", "Delta Pharma", "North Oslo"), split once and for all into training
 and held-out combinations, so no ``dev`` or ``test`` (:data:`HELD_OUT_SPLITS`) mention ever occurs in
-``train``; about a third of their sentences (:data:`HELD_OUT_TEMPLATE_SHARE`) also use held-out sentence
-frames. Event triggers and weapons stay closed classes in every split.
+``train``; about a third of their sentences (:data:`HELD_OUT_TEMPLATE_SHARE`) are also wrapped in context
+words that never occur in ``train`` (:data:`HELD_OUT_OPENERS`). Event triggers and weapons stay closed classes in every split.
 
 About one record in ten has no structure at all (target ``None``), and RE records sometimes carry an ``NA``
 pair, as the benchmark's RE sets do.
@@ -173,8 +173,8 @@ TRAIN_NAMES = NameLists(FIRST_NAMES, LAST_NAMES, LOCATIONS, ORGANIZATIONS, PRODU
 # to find a mention and write parts it has written before, but not to copy a new sequence of pieces off the
 # input. Tried and measured (docs/demo.md): with wholly new made-up words (their pieces all in the training
 # targets) it scored strict F1 0-4 after 1,000 steps, its outputs well-formed but its names invented; a
-# pretrained FlanT5 copies such words, a tiny one does not learn to in ten CPU minutes. Every held-out part still tokenizes into pieces the training targets contain (checked in
-# tests/data/test_synthetic.py).
+# pretrained FlanT5 copies such words, a tiny one does not learn to in ten CPU minutes. Every held-out part
+# still tokenizes into pieces the training targets contain (checked in tests/data/test_synthetic.py).
 # ---------------------------------------------------------------------------------------------------------
 ORGANIZATION_STEMS = (
     "Nordwind", "Atlas", "Blue Harbor", "Crescent", "Delta", "Evergreen",
@@ -202,7 +202,7 @@ class RecombinedNames:
     held_out: bool
     weapons: tuple[str, ...] = WEAPONS
 
-    def _combine(self, rng: random.Random, make: Any) -> str:
+    def _combine(self, make: Any) -> str:
         while True:
             name = make()
             if is_held_out_name(name) == self.held_out:
@@ -211,15 +211,15 @@ class RecombinedNames:
     def draw(self, kind: str, rng: random.Random) -> str:
         """One mention of pool ``kind`` (person, location, organization, product, weapon)."""
         if kind == "person":
-            return self._combine(rng, lambda: f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}")
+            return self._combine(lambda: f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}")
         if kind == "organization":
-            return self._combine(rng, lambda: f"{rng.choice(ORGANIZATION_STEMS)} {rng.choice(ORGANIZATION_KINDS)}")
+            return self._combine(lambda: f"{rng.choice(ORGANIZATION_STEMS)} {rng.choice(ORGANIZATION_KINDS)}")
         if kind == "product":
-            return self._combine(rng, lambda: f"{rng.choice(PRODUCT_STEMS)} {rng.choice(PRODUCT_KINDS)}")
+            return self._combine(lambda: f"{rng.choice(PRODUCT_STEMS)} {rng.choice(PRODUCT_KINDS)}")
         if kind == "location":
             if not self.held_out and rng.random() < 2 / 3:
                 return rng.choice(LOCATIONS)  # bare places are training names
-            return self._combine(rng, lambda: f"{rng.choice(PLACE_QUALIFIERS)} {rng.choice(LOCATIONS)}")
+            return self._combine(lambda: f"{rng.choice(PLACE_QUALIFIERS)} {rng.choice(LOCATIONS)}")
         return rng.choice(self.weapons)
 
     def clashes(self, value: str, used: set[str]) -> bool:
@@ -230,7 +230,7 @@ class RecombinedNames:
 
 
 HELD_OUT_SPLITS = ("dev", "test")
-# Share of held-out-split sentences written with a held-out template (the rest use the training templates).
+# Share of held-out-split sentences wrapped in held-out context (HELD_OUT_OPENERS; the rest in training context).
 HELD_OUT_TEMPLATE_SHARE = 0.3
 
 
@@ -336,8 +336,9 @@ def _fill(
 ) -> tuple[str, dict[str, tuple[str, int, int, str]]]:
     """Fills ``{slot:kind}`` placeholders; returns the sentence and slot -> (text, start, end, kind).
 
-    A value already used in the sentence is redrawn, so every mention occurs exactly once and offsets are
-    unambiguous (the loader could re-align them, but the corpus should not need it).
+    A value that clashes with one already in the sentence (the same trigger, or a name its ``names.clashes``
+    refuses) is redrawn, so every mention occurs exactly once and offsets are unambiguous (the loader could
+    re-align them, but the corpus should not need it).
     """
     out, slots, used = [], {}, set()
     i = 0
@@ -354,7 +355,7 @@ def _fill(
         pool = TRIGGER_POOLS.get(kind)
         for _ in range(100):
             value = rng.choice(pool) if pool else names.draw(kind, rng)
-            if value not in used and (pool or not names.clashes(value, used)):
+            if not (value in used if pool else names.clashes(value, used)):
                 break
         used.add(value)
         start = sum(len(p) for p in out)
@@ -497,8 +498,8 @@ def generate(
     ``sizes`` gives the number of sentences per split (EEA splits hold one record per event, so more).
     Each split has its own random stream, so changing the train size leaves dev and test unchanged. With
     ``held_out=True`` mentions are recombined names and the splits named in :data:`HELD_OUT_SPLITS` draw
-    held-out combinations and some held-out templates (module docstring); the default keeps every split on
-    the closed lists.
+    held-out combinations, some in held-out context (module docstring); the default keeps every split on the
+    closed lists.
     """
     sizes = {**DEFAULT_SIZES, **(sizes or {})}
     labels = _labels()

@@ -96,8 +96,8 @@ class DataOptions:
     """How the Tasks read and format data. Resolved at read time (see the module docstring).
 
     ``data_dir``: the IE INSTRUCTIONS root (holding ``NER/``, ``RE/``, ...). ``synthetic_dir``: where the
-    synthetic corpus lives or is generated. ``synthetic_held_out``: generate it with open names whose dev and
-    test words never occur in train (``iuie.ie.synthetic.generate(held_out=True)``; the demo's corpus).
+    synthetic corpus lives or is generated. ``synthetic_held_out``: generate the variant whose dev and test
+    mentions never occur in train (``iuie.ie.synthetic.generate(held_out=True)``; the demo's corpus).
     ``instruction_file``: the paper's ``instruction_config.json``
     shape (None: iuie's own wording). ``instruction_strategy``: ``single`` or ``multiple`` (seeded per
     example with ``instruction_seed``). ``reference_quirks``: reproduce the reference's ``'`` -> ``#$%#`` in
@@ -217,12 +217,22 @@ def default_synthetic_dir() -> str:
 SYNTHETIC_STAMP = "corpus.json"
 
 
-def _check_synthetic_stamp(root: str, held_out: bool) -> None:
+def synthetic_stamp(root: str) -> dict[str, Any] | None:
+    """The stamp :func:`synthetic_dir` wrote beside the corpus in ``root``; None when there is none (a corpus
+    written before stamps existed, by ``iuie.ie.synthetic.generate`` directly, or by hand)."""
     path = os.path.join(root, SYNTHETIC_STAMP)
     if not os.path.isfile(path):
-        return  # a corpus written before stamps existed, or by hand: taken as it is
+        return None
     with open(path, encoding="utf-8") as f:
-        written = bool(json.load(f).get("held_out", False))
+        return json.load(f)
+
+
+def _check_synthetic_stamp(root: str, held_out: bool) -> None:
+    stamp = synthetic_stamp(root)
+    if stamp is None:
+        return  # taken as it is
+    written = bool(stamp.get("held_out", False))
+    path = os.path.join(root, SYNTHETIC_STAMP)
     if written != held_out:
         raise DataNotFoundError(
             f"{path}: field 'held_out': the synthetic corpus in {root} was generated with held_out={written}, "
