@@ -11,6 +11,11 @@ Fairness on a shared CPU (``bench/fair_timing.py``): both engines in one process
 (``--threads``), torch with that many intra-op threads; after a warm-up call per side, ``--repeats`` calls per
 side (default 20) interleaved with alternating order; median and min, and the load average around them.
 
+What the cores allow: at batch 32 each side's model FLOPs per second (``iuie.model.flops`` of the encoder over
+the inputs and the decoder over the new tokens: what a KV-cached decode computes) is printed beside the best
+float32 GFLOP/s of a 2048 x 2048 matmul on the same cores (``fair_timing.matmul_ceiling``); that rate over
+transformers' is the largest speed-up any engine could show over ``generate`` on this machine.
+
 Run from the repository root::
 
   .venv/bin/python bench/decode_speed.py            # ~5-10 minutes on 2 shared CPU cores
@@ -41,6 +46,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import torch  # noqa: E402
 
+from iuie.model import flops  # noqa: E402
 from iuie.model.models import EncoderDecoderModel  # noqa: E402
 from iuie.model.network import T5Config  # noqa: E402
 
@@ -134,6 +140,8 @@ def bench_setting(name: str, batch_size: int, repeats: int) -> dict:
 
     theirs = np.pad(theirs, ((0, 0), (0, MAX_NEW - theirs.shape[1])))
     tokens = generated_tokens(ours)
+    work = flops.count_flops(cfg, batch_size, INPUT_LEN, MAX_NEW)
+    gflop = (work.encoder + work.decoder + work.logits) / 1e9
     return {
         "config": name,
         "batch": batch_size,
@@ -158,6 +166,9 @@ def bench_setting(name: str, batch_size: int, repeats: int) -> dict:
         "iuie_tokens_per_s": round(tokens / iuie_s, 1),
         "hf_tokens_per_s": round(generated_tokens(theirs) / hf_s, 1),
         "speedup_iuie_over_hf": round(hf_s / iuie_s, 2),
+        "model_gflops_per_call": round(gflop, 3),
+        "iuie_gflops_per_s": round(gflop / iuie_s, 1),
+        "hf_gflops_per_s": round(gflop / hf_s, 1),
         "repeats": repeats,
     }
 
@@ -207,6 +218,19 @@ def main() -> None:
             f"{r['speedup_iuie_over_hf']:>8.2f}x{r['speedup_iuie_over_hf_min']:>6.2f}x{r['iuie_compile_s']:>11.2f}"
             f"{str(r['same_tokens']):>6}  {r['load_average_before'][0]:.1f} -> {r['load_average_after'][0]:.1f}"
         )
+    ceiling = fair_timing.matmul_ceiling()
+    print(
+        f"\nwhat the cores allow: float32 matmul ceiling ({ceiling['n']}^2) XLA {ceiling['xla_gflops']:.1f}, "
+        f"torch {ceiling['torch_gflops']:.1f} GFLOP/s"
+    )
+    for r in (r for r in results if r["batch"] > 1):
+        r["matmul_ceiling_gflops"] = round(ceiling["best_gflops"], 1)
+        print(
+            f"{r['config']} batch {r['batch']}: model GFLOP/s iuie {r['iuie_gflops_per_s']:.1f} "
+            f"({r['iuie_gflops_per_s'] / ceiling['best_gflops']:.0%} of the ceiling), HF {r['hf_gflops_per_s']:.1f}; "
+            f"no engine can beat HF by more than {ceiling['best_gflops'] / r['hf_gflops_per_s']:.2f}x here"
+        )
+        print(json.dumps(r))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,11 @@ rounds (default 20); min and median per side, and the load average before and af
 Losses are printed per target token on every side (iuie's loss is a token sum, divided here by the loss
 weights; transformers' is already a mean), for the first step from the shared initial weights: they must agree.
 
+What the cores allow (``fair_timing.matmul_ceiling``): each side's model FLOPs per second (``iuie.model.flops``
+of the rows it trains, padding included, so the same for both unpacked sides) is printed beside the best
+float32 GFLOP/s of a 2048 x 2048 matmul on the same cores; that rate over torch-eager's is the largest
+speed-up over eager PyTorch any engine could show on this machine (``ceiling x eager``).
+
 Run from the repository root (about 10 minutes on 2 shared CPU cores)::
 
   PYTHONPATH=. .venv/bin/python bench/train_throughput.py
@@ -211,7 +216,7 @@ def run_config(name: str, rows: int | None, steps: int, warmup: int, threads: in
     import flax.linen as nn
     import jax
 
-    from iuie.model import models
+    from iuie.model import flops, models
     from iuie.model.network import T5Config
 
     fields, default_rows = CONFIGS[name]
@@ -273,6 +278,9 @@ def run_config(name: str, rows: int | None, steps: int, warmup: int, threads: in
     for result in results:
         result["speedup_vs_torch_eager_median"] = eager["median_s_per_step"] / result["median_s_per_step"]
         result["speedup_vs_torch_eager_min"] = eager["min_s_per_step"] / result["min_s_per_step"]
+        work = flops.train_step_flops(config, result["rows"], INPUT_LEN, TARGET_LEN)
+        result["model_gflops_per_step"] = work / 1e9
+        result["model_gflops_per_s_median"] = work / 1e9 / result["median_s_per_step"]
     return results
 
 
@@ -291,10 +299,15 @@ def main(argv=None) -> int:
     results = []
     for name in args.configs.split(","):
         results.extend(run_config(name, args.rows, args.steps, args.warmup, threads, not args.no_torch_compile))
+    ceiling = fair_timing.matmul_ceiling()
+    for r in results:
+        r["matmul_ceiling_gflops"] = ceiling["best_gflops"]
+        r["share_of_ceiling"] = r["model_gflops_per_s_median"] / ceiling["best_gflops"]
     print(f"\n{threads} threads for both engines; cpus: {os.cpu_count()}; sides interleaved, {args.steps} steps each")
     header = (
         f"{'config':6} {'framework':14} {'rows':>4} {'min s':>7} {'med s':>7} {'tok/s med':>9} {'padding':>7} "
-        f"{'x eager (med)':>13} {'x eager (min)':>13} {'loss/tok 1st':>12} {'load avg before -> after':>26}"
+        f"{'x eager (med)':>13} {'x eager (min)':>13} {'GFLOP/s':>7} {'ceiling':>7} {'loss/tok 1st':>12} "
+        f"{'load avg before -> after':>26}"
     )
     print(header)
     print("-" * len(header))
@@ -304,8 +317,17 @@ def main(argv=None) -> int:
             f"{r['config']:6} {r['framework']:14} {r['rows']:>4} {r['min_s_per_step']:>7.3f} "
             f"{r['median_s_per_step']:>7.3f} {r['tokens_per_s_median']:>9.0f} {r['padding_share']:>7.0%} "
             f"{r['speedup_vs_torch_eager_median']:>13.2f} {r['speedup_vs_torch_eager_min']:>13.2f} "
+            f"{r['model_gflops_per_s_median']:>7.1f} {r['share_of_ceiling']:>7.0%} "
             f"{r['first_loss_per_token']:>12.4f} {load:>26}"
         )
+    print(
+        f"\nfloat32 matmul ceiling of these cores ({ceiling['n']}^2): XLA {ceiling['xla_gflops']:.1f}, torch "
+        f"{ceiling['torch_gflops']:.1f} GFLOP/s; 'ceiling' is a side's model GFLOP/s over the better of them"
+    )
+    for r in results:
+        if r["framework"] == "torch-eager":
+            bound = ceiling["best_gflops"] / r["model_gflops_per_s_median"]
+            print(f"{r['config']}: no engine can beat eager PyTorch by more than {bound:.2f}x on these cores")
     print()
     for r in results:
         print(json.dumps(r))
