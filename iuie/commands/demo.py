@@ -2,10 +2,12 @@
 
 The demo needs no data, no weights and no network. By default it trains the tiny model of
 ``t5x_configs/demo_cpu.gin`` from scratch on the synthetic corpus's NER and RE views (``python -m
-iuie.train`` with that file), evaluates it on the synthetic test split in both metric modes, and prints the
-reports and whether strict F1 reached the demo's targets (:data:`TARGET_F1`). The corpus holds out its test
-mentions (no test mention occurs in train, ``docs/demo.md``), so these are F1 on unseen mentions; exit
-status 1 when a target is missed. Everything lands in
+iuie.train`` with that file), evaluates it on the synthetic test split in both metric modes (free
+decoding, the paper's setting), decodes the test split again with constrained decoding (``iuie extract
+--constrained``: only option labels and spans of the sentence), and prints the reports and whether strict F1
+reached the demo's target (:data:`TARGET_F1`, constrained) and floor (:data:`FREE_FLOOR_F1`, free). The
+corpus holds out its test mentions (no test mention occurs in train, ``docs/demo.md``), so these are F1 on
+unseen mentions; exit status 1 when a target or floor is missed. Everything lands in
 ``--workdir`` (default ``./iuie_demo``): run it again and training resumes from the last checkpoint.
 
 ``--quick`` skips training: it formats the test split of every view (the strings a model is trained on)
@@ -38,12 +40,19 @@ VIEWS = instructions.VIEWS
 HALLUCINATION = "Zanzibar Widget"
 
 
-# The demo's quality targets: strict F1 on the held-out test split (unseen mentions). Set below what the
-# 600-step demo measured (NER 68.4, RE 75.8 on 2 idle cores, docs/demo.md), so that a miss means a broken
-# run, not noise. The 90 that the demo reached on the closed name lists (mentions seen in training) is not
-# reachable on unseen mentions by this from-scratch model in ten CPU minutes (docs/demo.md says why).
-TARGET_F1 = {"NER": 60.0, "RE": 65.0}
+# The demo's quality targets: strict F1 on the held-out test split (unseen mentions) with constrained decoding
+# (what `iuie extract --constrained` returns: only option labels and whole-word spans of the sentence can be
+# generated). The 600-step demo measured NER 86.50, RE 89.98 (docs/demo.md); the targets sit under that, so
+# that a miss means a broken run. (The 90 the demo once reached for both was on names seen in training.)
+TARGET_F1 = {"NER": 80.0, "RE": 80.0}
+# Free decoding (the paper's setting, the training-time evaluation) of the same model scores far lower on
+# unseen mentions (NER 69.4, RE 77.9): the from-scratch model copies the first part of a two-part name and
+# invents the second. Its floor is set under that, likewise.
+FREE_FLOOR_F1 = {"NER": 60.0, "RE": 65.0}
 DEMO_GIN = "t5x_configs/demo_cpu.gin"
+# The tasks the demo trains, as `iuie extract` names them.
+EXTRACT_TASKS = {"NER": "ner", "RE": "re"}
+CONSTRAINED_REPORT = "constrained_strict.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -165,6 +174,46 @@ def strict_f1(eval_dir: str) -> dict[str, float]:
     return {task: float(strict.get(task, {}).get("Average", {}).get("f1", 0.0)) for task in ("NER", "RE")}
 
 
+def constrained_scores(model_dir: str, corpus: str, batch_size: int = 32) -> dict[str, dict]:
+    """Strict scores of the trained model on the test split of NER and RE, decoded with device-constrained
+    decoding (:class:`iuie.extraction.extractor.Extractor`, ``constrained=True``) at the lengths the model
+    was trained with; per task the metrics of :func:`iuie.ie.metrics.score` plus ``unaligned`` (mentions
+    found nowhere in their sentence: 0 when constrained) and ``sentences``."""
+    import warnings
+
+    from iuie.extraction.extractor import Extractor, WindowWarning
+    from iuie.interop import reader
+
+    trained = reader.read_trained_lengths(model_dir)
+    if trained is None:
+        raise ValueError(f"{model_dir} records no trained feature lengths (no run info or operative config)")
+    extractor = Extractor.from_checkpoint(
+        model_dir, constrained=True, max_decode_length=trained[0]["targets"], batch_size=batch_size
+    )
+    scores = {}
+    for view, task in EXTRACT_TASKS.items():
+        folder = R.DatasetFolder(corpus, view, synthetic.DATASET_NAME)
+        labels = folder.labels()
+        recs, _ = folder.load("test", strict=True)
+        with warnings.catch_warnings():  # the counts are reported below, not as a warning per task
+            warnings.simplefilter("ignore", WindowWarning)
+            results = extractor.extract([r.sentence for r in recs], task=task, labels=list(labels.types))
+        if any(len(r.outputs) != 1 for r in results):  # a test sentence longer than one window
+            raise ValueError(f"{folder}: a test sentence did not fit one {extractor.max_input_tokens}-token window")
+        instruction = instructions.DEFAULT_INSTRUCTIONS.choose(view)
+        golds = [metrics.Gold(view, r, formats.format_view(view, r, labels, instruction).ground_truth) for r in recs]
+        outputs = [r.outputs[0] for r in results]
+        scores[view] = {
+            **metrics.score(view, golds, outputs, "strict", labels=list(labels.types)),
+            "unaligned": sum(r.unaligned for r in results),
+            # Answers that reached the decode budget without ending (a model repeating an item), parsed as
+            # far as they go.
+            "cut_outputs": int(extractor.last_stats["cut_outputs"]),
+            "sentences": len(recs),
+        }
+    return scores
+
+
 def last_eval_dir(model_dir: str) -> str | None:
     """The newest ``<model_dir>/eval/step_N`` folder, or None."""
     import glob
@@ -207,16 +256,25 @@ def train_demo(workdir: str, bindings: Sequence[str] = (), out=sys.stdout) -> in
     for mode in ("strict", "reference"):
         with open(os.path.join(last, f"report_{mode}.txt"), encoding="utf-8") as f:
             print(f"\n==== {mode} mode ({os.path.basename(last)}, synthetic test split) ====\n{f.read()}", file=out)
+    print(f"iuie demo: decoding the test split again, constrained ({last})", file=out, flush=True)
+    constrained = constrained_scores(model_dir, corpus)
+    with open(os.path.join(last, CONSTRAINED_REPORT), "w", encoding="utf-8") as f:
+        json.dump(constrained, f, indent=1)
     reached = True
-    for task, f1 in strict_f1(last).items():
-        ok = f1 >= TARGET_F1[task]
+    print("\nstrict F1 on the synthetic test split, mentions unseen in training:", file=out)
+    for task, free in strict_f1(last).items():
+        c = constrained[task]
+        ok = c["f1"] >= TARGET_F1[task] and free >= FREE_FLOOR_F1[task]
         reached &= ok
         print(
-            f"{task} strict F1 {f1:.2f} on the synthetic test split, mentions unseen in training "
-            f"(target {TARGET_F1[task]:.0f}): {'reached' if ok else 'NOT reached'}",
+            f"{task} strict F1 {c['f1']:.2f} constrained (P {c['precision']:.2f} R {c['recall']:.2f}, "
+            f"{c['cut_outputs']} of {c['sentences']} answers cut at the decode budget; target "
+            f"{TARGET_F1[task]:.0f}), {free:.2f} free (floor {FREE_FLOOR_F1[task]:.0f}): "
+            f"{'reached' if ok else 'NOT reached'}",
             file=out,
         )
-    print(f"predictions: {os.path.join(last, 'predict_eval_predictions.jsonl')}", file=out)
+    print(f"predictions (free): {os.path.join(last, 'predict_eval_predictions.jsonl')}", file=out)
+    print(f"constrained scores: {os.path.join(last, CONSTRAINED_REPORT)}", file=out)
     _write_plots(model_dir, out)
     return 0 if reached else 1
 

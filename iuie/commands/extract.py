@@ -66,6 +66,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--constrained", action="store_true", help="constrained decoding: only option labels and mentions from the text"
     )
     parser.add_argument(
+        "--mentions-inside-words",
+        action="store_true",
+        help="with --constrained: a mention may start or end inside a word (default: at word boundaries only)",
+    )
+    parser.add_argument(
         "--strict", action="store_true", help="fail on a sentence longer than the input budget instead of cutting it"
     )
     parser.add_argument("--instructions", default=None, help="instruction file (default: the project's wording)")
@@ -208,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
             instructions=args.instructions,
             strict=args.strict,
             window_overlap=args.window_overlap,
+            word_boundaries=not args.mentions_inside_words,
         )
     except (FileNotFoundError, CheckpointError, ValueError) as e:
         print(f"iuie extract: cannot load checkpoint {args.checkpoint!r}: {e}", file=sys.stderr)

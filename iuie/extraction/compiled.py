@@ -222,10 +222,19 @@ class _Example:
     Destinations are ints: a structure id (``>= 0``), or ``-(1 + slot * (n + 1) + p)`` for the mention state
     ``(mention node of that slot, p)``, made absolute once the number of structure states is final."""
 
-    def __init__(self, skeleton: _Skeleton, sentence: str, by_text: dict[str, list[int]], longest: int):
+    def __init__(
+        self,
+        skeleton: _Skeleton,
+        sentence: str,
+        by_text: dict[str, list[int]],
+        longest: int,
+        boundaries: frozenset[int],
+    ):
         self.sk = skeleton
         self.s = sentence
         self.n = len(sentence)
+        # Where a mention may start and end (the host grammar's ``boundaries``: word boundaries by default).
+        self.bounds = boundaries
         self.by_text = by_text
         self.longest = longest
         self.positions: dict[str, list[int]] = {}
@@ -263,7 +272,7 @@ class _Example:
         """Destinations of mention ``k`` continuing at sentence position ``p`` with ``text``."""
         out = self._finished(k, p + len(text)) if self.s.startswith(text, p) else []
         for j in self.sk.splits(k, text):
-            if self.s.startswith(text[:j], p):
+            if p + j in self.bounds and self.s.startswith(text[:j], p):
                 out.extend(self._struct(self.sk.after[k], text[j:]))
         return out
 
@@ -277,7 +286,7 @@ class _Example:
                 starts = set(self._starts(text))
                 for j in self.sk.splits(k, text):
                     starts.update(self._starts(text[:j]))
-                for p in sorted(starts):
+                for p in sorted(starts & self.bounds):
                     cached.extend(self.at(k, p, text))
             self._fresh_cache[key] = cached
         return cached
@@ -312,7 +321,8 @@ class _Example:
                 head = sk.texts[t][:j]
                 dests = self._struct(sk.after[k], sk.texts[t][j:])
                 for p in self._starts(head) if dests else ():
-                    emit([self.mention_id(k, p)], [t], dests)
+                    if p + len(head) in self.bounds:
+                        emit([self.mention_id(k, p)], [t], dests)
         # Tokens that cross from a structure state into a mention: the sentence decides where the rest goes.
         # Usually the rest must be a substring of the sentence, so only those are looked up.
         while True:
@@ -338,11 +348,14 @@ class _Example:
         startable = np.zeros((size,), bool)
         after = []
         spaces = np.asarray([ch.isspace() for ch in self.s] + [True], bool)  # nothing starts at the end
+        bounds = np.zeros((self.n + 1,), bool)
+        bounds[sorted(self.bounds)] = True
         for slot, k in enumerate(sk.mentions):
             block = slice(base + slot * (self.n + 1), base + (slot + 1) * (self.n + 1))
             fresh_of[block] = sk.index[(k, None)]
-            startable[block] = ~spaces
-            positions = np.arange(block.start + 1, block.stop)  # a typed mention ends at 1..n
+            startable[block] = ~spaces & bounds
+            # A typed mention ends at 1..n, where a mention may end.
+            positions = np.arange(block.start + 1, block.stop)[bounds[1:]]
             for state in self._after_ids[k]:
                 after.append(np.stack([positions, np.full_like(positions, state)], axis=1))
         after_pairs = np.concatenate(after).astype(np.int32) if after else np.zeros((0, 2), np.int32)
@@ -374,7 +387,7 @@ class Compiler:
 
     def row(self, grammar: Grammar) -> _Row:
         sk = self.skeleton(grammar)
-        return _Example(sk, grammar.sentence, self.by_text, self.longest).build(grammar.initial)
+        return _Example(sk, grammar.sentence, self.by_text, self.longest, grammar.boundaries).build(grammar.initial)
 
     def tables(self, grammars: Sequence[Grammar | None], rows: int) -> dict[str, np.ndarray]:
         """Padded tables for a batch of ``rows`` rows; ``grammars[i]`` is row i's (None or missing: a padding

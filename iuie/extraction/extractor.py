@@ -44,7 +44,8 @@ jit-compiled once per bucket. ``constrained=True`` turns on constrained decoding
 paper) on the device: the batch's grammars are compiled into integer tables (:mod:`iuie.extraction.compiled`,
 built in a background thread while the previous batch decodes) and run inside the decode loop
 (:mod:`iuie.model.grammar_mask`). ``constrained="host"`` runs the same grammar on the host through
-``jax.pure_callback`` at every step (:mod:`iuie.extraction.constrained`, the reference; slower).
+``jax.pure_callback`` at every step (:mod:`iuie.extraction.constrained`, the reference; slower). Constrained
+mentions start and end at word boundaries unless ``word_boundaries=False`` (any substring of the text).
 """
 
 from __future__ import annotations
@@ -289,6 +290,7 @@ class Extractor:
         instructions: InstructionSet | str | None = None,
         strict: bool = False,
         window_overlap: int | None = None,
+        word_boundaries: bool = True,
     ):
         import jax
 
@@ -307,6 +309,8 @@ class Extractor:
             raise ValueError(f"constrained must be one of {CONSTRAINT_MODES}, not {constrained!r}")
         self.constraint_mode = CONSTRAINT_MODES[constrained]
         self.constrained = self.constraint_mode is not None
+        # Constrained mentions start and end at word boundaries (iuie.extraction.constrained, module docstring).
+        self.word_boundaries = bool(word_boundaries)
         self.strict = bool(strict)
         self.window_overlap = None if window_overlap is None else int(window_overlap)
         # Where max_input_tokens came from (from_checkpoint: the trained length or the fallback).
@@ -350,6 +354,7 @@ class Extractor:
         instructions: InstructionSet | str | None = None,
         strict: bool = False,
         window_overlap: int | None = None,
+        word_boundaries: bool = True,
         dtype: str = "float32",
     ) -> Extractor:
         """An extractor for a checkpoint in any format (module docstring); ``vocabulary``: a seqio
@@ -390,6 +395,7 @@ class Extractor:
             instructions=instructions,
             strict=strict,
             window_overlap=window_overlap,
+            word_boundaries=word_boundaries,
         )
         extractor.window_source = source
         return extractor
@@ -612,7 +618,7 @@ class Extractor:
             # A {type: roles} map narrows each event's roles to its type's (the Labels of the view keep
             # only the flat role list the model reads).
             options = labels if task == "ee" and isinstance(labels, Mapping) else labels_obj
-            grammars = [grammar_for(view, w.text, options) for w in windows]
+            grammars = [grammar_for(view, w.text, options, word_boundaries=self.word_boundaries) for w in windows]
         self._progress = progress
         try:
             outputs = self._run(windows, grammars)

@@ -32,6 +32,8 @@ from tests.tiny_runs import REPO, subprocess_env
 WORDS = ["Anna", "Berg", "lives", "in", "Oslo", ",", ";", ":", "(", ")", "x", "None", "person", "a", "at"]
 sentences = st.lists(st.sampled_from(WORDS + ["Oslo,", "x;", "a:", "Berg, x"]), min_size=1, max_size=10).map(" ".join)
 LABELS = ["person", "location", "live in", "attack", "meet", "a"]
+# Words that hold other words (and separators) inside them, for the word-boundary rule.
+SUBWORD_WORDS = ["Anna", "Annaberg", "Berg", "Oslo,x", "xa", "a", "in", "lives", "Berg;Anna", "2010s", ","]
 
 
 @pytest.fixture(scope="module")
@@ -222,3 +224,20 @@ def test_device_constraint_under_jit_on_a_two_device_mesh():
         for item in output.split("; "):
             if item.strip() != "None" and ": " in item:
                 assert item.split(": ", 1)[1] in text, (output, text)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    view=st.sampled_from(["NER", "RE"]),
+    batch=st.lists(
+        st.lists(st.sampled_from(SUBWORD_WORDS), min_size=1, max_size=8).map(" ".join), min_size=1, max_size=3
+    ),
+    words=st.booleans(),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_device_masks_equal_host_masks_with_and_without_word_boundaries(compiler, mask_step, view, batch, words, seed):
+    """Sentences whose words contain other words and separators (``Annaberg``, ``Oslo,x``): with the word
+    boundary rule on, the device must forbid the same in-word starts and ends as the host; with it off, allow
+    the same."""
+    grammars = [grammar_for(view, s, ["person", "a"], word_boundaries=words) for s in batch]
+    compare_masks(compiler, mask_step, grammars, seed, length=24)

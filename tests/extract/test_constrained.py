@@ -160,3 +160,33 @@ def model_extractors():
         random_extractor(seed=s, max_input_tokens=256, max_decode_length=24, batch_size=4, constrained=True)
         for s in (0, 1)
     ]
+
+
+def test_mentions_start_and_end_at_word_boundaries():
+    """Hand-worked: in "Quanta Phone, since 2010 ." a mention may not stop inside a word ("Quanta P", the cut
+    the demo model made) nor start inside one ("hone"); separators and the sentence's ends are boundaries.
+    ``word_boundaries=False`` (the rule off) allows any substring."""
+    sentence = "Quanta Phone, since 2010 ."
+    grammar = Grammar("NER", sentence, ["product", "date"])
+    assert grammar.accepts(grammar.run(" product: Quanta Phone; date: 2010"))
+    assert grammar.accepts(grammar.run(" product: Quanta; product: Phone,"))  # "," ends "Phone" at a boundary
+    assert not grammar.accepts(grammar.run(" product: Quanta P"))  # ends inside "Phone"
+    assert not grammar.run(" product: Quanta P;")  # nothing may follow the cut either
+    assert not grammar.run(" product: hone")  # starts inside "Phone"
+    assert not grammar.accepts(grammar.run(" date: 201"))
+    assert grammar.run(" date: 2010 .")  # a mention may run on across a space and a full stop
+    anywhere = Grammar("NER", sentence, ["product", "date"], word_boundaries=False)
+    assert anywhere.accepts(anywhere.run(" product: Quanta P; product: hone"))
+
+
+def test_word_boundaries_of_scripts_without_spaces():
+    """Every CJK character is a word of its own (East Asian width W), so a mention may start and end at any
+    character of a Chinese sentence; within Latin letters and digits it may not."""
+    from iuie.extraction.constrained import boundary_positions
+
+    assert boundary_positions("北京大学") == frozenset(range(5))
+    assert boundary_positions("ab cd") == frozenset({0, 2, 3, 5})
+    assert boundary_positions("U.S.-based") == frozenset({0, 1, 2, 3, 4, 5, 10})  # not inside "based"
+    assert boundary_positions("ab", word_boundaries=False) == frozenset({0, 1, 2})
+    grammar = Grammar("NER", "我在北京大学", ["location"])
+    assert grammar.accepts(grammar.run(" location: 北京"))
