@@ -4,7 +4,7 @@ The demo needs no data, no weights and no network. By default it trains the tiny
 ``t5x_configs/demo_cpu.gin`` from scratch on the synthetic corpus's NER and RE views (``python -m
 iuie.train`` with that file), evaluates it on the synthetic test split in both metric modes (free
 decoding, the paper's setting), decodes the test split again with constrained decoding (``iuie extract
---constrained``: only option labels and spans of the sentence), and prints the reports and whether strict F1
+--constrained``: only option labels and whole-word spans of the sentence), and prints the reports and whether strict F1
 reached the demo's target (:data:`TARGET_F1`, constrained) and floor (:data:`FREE_FLOOR_F1`, free). The
 corpus holds out its test mentions (no test mention occurs in train, ``docs/demo.md``), so these are F1 on
 unseen mentions; exit status 1 when a target or floor is missed. Everything lands in
