@@ -99,6 +99,8 @@ def main(argv=None) -> int:
                             result = compile_row(size, target, preset, remat, devices, args)
                             how = "compiled"
                         row = {**result.to_json(), "error": None}
+                    except plan.CompilerOutOfMemory as e:  # the compiler's own "does not fit"
+                        row, how = {"fits": False, "refused": e.message, "error": None}, "compiler refused"
                     except Exception as e:  # a configuration the compiler rejects is a row, not a crash
                         row, how = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"}, "failed"
                     row = {
@@ -126,6 +128,11 @@ def main(argv=None) -> int:
     for r in rows:
         if r["error"]:
             print(f"{r['topology']:<10} {r['size']:<5} {r['preset']:<14} {r['remat']:<22} failed: {r['error']}")
+            continue
+        if r.get("refused"):
+            print(
+                f"{r['topology']:<10} {r['size']:<5} {r['preset']:<14} {r['remat']:<22} NO (compiler: {r['refused']})"
+            )
             continue
         ratio = f"{r['xla_flops'] / r['model_flops']:.2f}" if r.get("xla_flops") and r.get("model_flops") else "-"
         print(

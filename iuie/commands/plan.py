@@ -171,6 +171,13 @@ def run(args: argparse.Namespace) -> int:
     for compile_step in steps:
         try:
             result = compile_step()
+        except plan.CompilerOutOfMemory as e:
+            # The compiler's own verdict: no memory figures exist, but the answer is known.
+            print(f"{e.step} step: verdict: DOES NOT FIT (the TPU compiler refused it: {e.message})", flush=True)
+            if args.json:
+                print(json.dumps({"topology": args.topology, "step": e.step, "fits": False, "refused": e.message}))
+            fits = False
+            continue
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr, flush=True)
             return EXIT_CONFIG_ERROR

@@ -64,6 +64,29 @@ PACKED_FEATURES = {
 }
 
 
+class CompilerOutOfMemory(Exception):
+    """The TPU compiler refused the step because it cannot fit the chip's memory: the plan's answer is "does
+    not fit", with the compiler's own figures (``message``, e.g. "the total memory required for HLO
+    temporaries (18.44G) exceeds available HBM (15.25G)"); no ``memory_analysis()`` exists then."""
+
+    def __init__(self, step: str, message: str):
+        super().__init__(f"{step} step: {message}")
+        self.step = step
+        self.message = message
+
+
+def _compile(lowered: Any, step: str) -> Any:
+    """``lowered.compile()``; the compiler's out-of-memory refusal becomes :class:`CompilerOutOfMemory`."""
+    try:
+        return lowered.compile()
+    except jax.errors.JaxRuntimeError as e:
+        text = str(e)
+        if "RESOURCE_EXHAUSTED" not in text:
+            raise
+        message = text.split("RESOURCE_EXHAUSTED:", 1)[1].strip().splitlines()[0]
+        raise CompilerOutOfMemory(step, message) from None
+
+
 class TopologyError(ValueError):
     """A topology name libtpu does not know, or libtpu missing."""
 
@@ -259,7 +282,7 @@ def plan_train(model: Any, train_config: Any, lengths: Mapping[str, int], device
     )
     rng = jax.ShapeDtypeStruct((), jax.random.key(0).dtype, sharding=part.replicated)
     start = time.perf_counter()
-    compiled = step.lower(layout.abstract, batch, rng).compile()
+    compiled = _compile(step.lower(layout.abstract, batch, rng), "train")
     seconds = time.perf_counter() - start
     count = len(devices)
     model_flops = flops_lib.train_step_flops(
@@ -304,7 +327,7 @@ def plan_decode(
     decode = jax.jit(lambda p, b: model.predict_batch(p, b), out_shardings=part.replicated)
     start = time.perf_counter()
     with part.context():
-        compiled = decode.lower(params, batch).compile()
+        compiled = _compile(decode.lower(params, batch), "decode")
     seconds = time.perf_counter() - start
     return CompiledPlan(
         step="decode",

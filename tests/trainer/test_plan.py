@@ -145,3 +145,16 @@ def test_plan_compiles_for_a_v4_slice_whose_chips_list_two_cores(tmp_path):
     total, _ = _state_bytes_unsharded()
     assert total / 8 <= train["state_bytes"] < total / 8 * 1.2
     assert abs(train["arguments"] - train["expected_arguments"]) <= 8
+
+
+def test_plan_reports_the_compilers_refusal_as_does_not_fit(tmp_path):
+    """A batch far beyond the chips (65,536 rows: hundreds of GiB of temporaries per v5e chip) makes the TPU
+    compiler itself refuse the program with RESOURCE_EXHAUSTED before any memory analysis exists; the plan's
+    answer is then "does not fit" with the compiler's figures, exit 1, and no traceback (before: jax's
+    JaxRuntimeError traceback, exit 1 for the wrong reason)."""
+    done = _plan(tmp_path, "--json", "--skip-decode", "--gin.BATCH_SIZE=65536")
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    train = _rows(done.stdout)["train"]
+    assert train["fits"] is False and "exceeds available HBM" in train["refused"]
+    assert "train step: verdict: DOES NOT FIT (the TPU compiler refused it:" in done.stdout
