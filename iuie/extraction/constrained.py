@@ -100,9 +100,8 @@ class Grammar:
             raise ValueError(f"constrained decoding supports the views {VIEWS}, not {view!r}")
         self.view = view
         self.sentence = sentence
-        self.word_boundaries = bool(word_boundaries)
         # Sentence positions (0 .. n) where a mention may start (before the character there) and end.
-        self.boundaries = boundary_positions(sentence, self.word_boundaries)
+        self.boundaries = boundary_positions(sentence, word_boundaries)
         self.nodes: list[_Node] = []
         self._char_positions: dict[str, frozenset[int]] = {}
         for i, ch in enumerate(sentence):
