@@ -247,6 +247,20 @@ def _default_positions(length: int) -> Array:
     return jnp.arange(length, dtype=jnp.int32)[None, :]
 
 
+def _index_position_bias(cfg: T5Config, length: int, bidirectional: bool) -> Array:
+    """The relative position bias of a whole row, ``[1, heads, length, length]``, from the row's indices.
+
+    Packed rows need no per-example bias: within a segment the distance between two positions is the distance
+    between their indices, and pairs across segments are masked, so the ``*_positions`` features change nothing
+    (T5X and transformers compute the bias from indices as well). A bias from the positions would be
+    ``[batch, heads, q, k]``: a per-example gather whose gradient is a scatter-add over every (row, query, key);
+    at the paper's 512 tokens the TPU compiler kept 12 GiB of temporaries for it on the tiny model
+    (docs/performance.md).
+    """
+    positions = _default_positions(length)
+    return _relpos_module(cfg)(positions, positions, bidirectional=bidirectional)
+
+
 class Encoder(nn.Module):
     """Embeds the input tokens and runs the encoder stack."""
 
@@ -254,15 +268,11 @@ class Encoder(nn.Module):
     shared_embedding: nn.Module
 
     @nn.compact
-    def __call__(
-        self, tokens: Array, mask: Array | None, positions: Array | None = None, deterministic: bool = True
-    ) -> Array:
+    def __call__(self, tokens: Array, mask: Array | None, deterministic: bool = True) -> Array:
         cfg = self.config
-        if positions is None:
-            positions = _default_positions(tokens.shape[-1])
-        # The bias depends only on positions, so it is computed once and shared by every layer (T5X recomputes
-        # it per layer from the same table; the result is identical).
-        position_bias = _relpos_module(cfg)(positions, positions, bidirectional=True)
+        # Computed once and shared by every layer (T5X recomputes it per layer from the same table; the result
+        # is identical), from the row's indices: see _index_position_bias.
+        position_bias = _index_position_bias(cfg, tokens.shape[-1], bidirectional=True)
 
         x = self.shared_embedding(tokens.astype(jnp.int32))
         x = _dropout(cfg, deterministic, x).astype(cfg.compute_dtype)
@@ -294,15 +304,12 @@ class Decoder(nn.Module):
         max_decode_length: int | None = None,
     ) -> Array:
         cfg = self.config
-        relpos = _relpos_module(cfg)
         if decode:
             # One token per row at `positions` [batch, 1], attending to cache slots 0..max_decode_length-1.
-            position_bias = relpos(positions, _default_positions(max_decode_length), bidirectional=False)
+            position_bias = _relpos_module(cfg)(positions, _default_positions(max_decode_length), bidirectional=False)
             decode_position = positions[:, 0]
         else:
-            if positions is None:
-                positions = _default_positions(tokens.shape[-1])
-            position_bias = relpos(positions, positions, bidirectional=False)
+            position_bias = _index_position_bias(cfg, tokens.shape[-1], bidirectional=False)
             decode_position = None
 
         y = self.shared_embedding(tokens.astype(jnp.int32))
@@ -336,8 +343,9 @@ class Transformer(nn.Module):
 
     Inputs use seqio's EncDecFeatureConverter names. Token id 0 is padding (and the decoder start token); packed
     batches add ``*_segment_ids`` (0 = padding, examples 1, 2, ...) and ``*_positions`` (position within the
-    example). Packed rows give the same per-example logits as unpacked ones: attention never crosses segments and
-    relative positions come from ``*_positions``.
+    example). Packed rows give the same per-example logits as unpacked ones: attention never crosses segments, and
+    within a segment relative distances are index distances, so ``*_positions`` are accepted (T5X's features)
+    but the relative position bias is computed from indices (``_index_position_bias``).
     """
 
     config: T5Config
@@ -370,7 +378,8 @@ class Transformer(nn.Module):
             mask = layers.combine_masks(
                 mask, layers.make_attention_mask(encoder_segment_ids, encoder_segment_ids, jnp.equal)
             )
-        return self.encoder(encoder_input_tokens, mask, encoder_positions, deterministic=not enable_dropout)
+        del encoder_positions  # within a segment, relative positions are index differences (_index_position_bias)
+        return self.encoder(encoder_input_tokens, mask, deterministic=not enable_dropout)
 
     def decode(
         self,

@@ -164,13 +164,17 @@ def tiled_bytes(shape: Sequence[int], itemsize: int, layout: Any) -> int:
 
 def argument_bytes_in_layouts(abstract_args: Sequence[Any], compiled: Any) -> int:
     """Bytes one device holds of the arguments: each leaf's shard (from its sharding, not from XLA) padded
-    in the layout the compiled program chose for it (``compiled.input_formats``)."""
+    in the layout the compiled program chose for it (``compiled.input_formats``). Leaves the program does not
+    read (jit prunes unused arguments; their format has neither layout nor sharding) are not passed to it and
+    count nothing: e.g. the ``*_positions`` features, which the network accepts but does not need."""
     leaves = jax.tree.leaves(tuple(abstract_args))
     formats = jax.tree.leaves(compiled.input_formats[0], is_leaf=lambda f: hasattr(f, "layout"))
     if len(formats) != len(leaves):
         raise ValueError(f"{len(leaves)} arguments but {len(formats)} input formats")
     total = 0
     for leaf, fmt in zip(leaves, formats):
+        if getattr(fmt, "layout", None) is None and getattr(fmt, "sharding", None) is None:
+            continue  # pruned by jit
         dtype, shape = _leaf_dtype_shape(leaf)
         total += tiled_bytes(shape, dtype.itemsize, getattr(fmt, "layout", None))
     return total

@@ -148,11 +148,11 @@ def test_plan_compiles_for_a_v4_slice_whose_chips_list_two_cores(tmp_path):
 
 
 def test_plan_reports_the_compilers_refusal_as_does_not_fit(tmp_path):
-    """A batch far beyond the chips (65,536 rows: hundreds of GiB of temporaries per v5e chip) makes the TPU
+    """A batch far beyond the chips (1,048,576 rows: hundreds of GiB of temporaries per v5e chip) makes the TPU
     compiler itself refuse the program with RESOURCE_EXHAUSTED before any memory analysis exists; the plan's
     answer is then "does not fit" with the compiler's figures, exit 1, and no traceback (before: jax's
     JaxRuntimeError traceback, exit 1 for the wrong reason)."""
-    done = _plan(tmp_path, "--json", "--skip-decode", "--gin.BATCH_SIZE=65536")
+    done = _plan(tmp_path, "--json", "--skip-decode", "--gin.BATCH_SIZE=1048576")
     assert done.returncode == 1, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     train = _rows(done.stdout)["train"]
